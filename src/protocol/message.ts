@@ -1,0 +1,49 @@
+/**
+ * What an RTMP message is once the chunk layer has reassembled it, and the numbers that name message types
+ * and the chunk streams we send on. Shared by every other protocol module.
+ */
+
+export interface RtmpMessage {
+  /** Chunk stream id it arrived on, or the one to send it on. */
+  csid: number;
+  /** Message type id (see MessageType). */
+  type: number;
+  /** Message stream id (0 for the NetConnection, createStream's id for a NetStream). */
+  streamId: number;
+  /** Absolute timestamp in milliseconds, an unsigned 32-bit value that wraps. */
+  timestamp: number;
+  /** The message body. May be a view into a larger buffer: copy it before keeping it long. */
+  payload: Uint8Array;
+}
+
+export const MessageType = {
+  SetChunkSize: 1,
+  Abort: 2,
+  Acknowledgement: 3,
+  UserControl: 4,
+  WindowAckSize: 5,
+  SetPeerBandwidth: 6,
+  Audio: 8,
+  Video: 9,
+  DataAmf3: 15,
+  SharedObjectAmf3: 16,
+  CommandAmf3: 17,
+  DataAmf0: 18,
+  SharedObjectAmf0: 19,
+  CommandAmf0: 20,
+  Aggregate: 22,
+} as const;
+
+/**
+ * Chunk stream ids we send on. Control and commands go through a connection's stateful ChunkWriter; media
+ * and data are encoded once per stream (always FMT0 first chunks) and shared by every subscriber, so they
+ * use chunk streams of their own that the stateful writer never touches.
+ */
+export const Csid = {
+  Control: 2,
+  Command: 3,
+  StreamCommand: 5,
+  Audio: 6,
+  Video: 7,
+  Data: 8,
+} as const;
