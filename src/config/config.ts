@@ -1,0 +1,147 @@
+/**
+ * The one typed Config every part of the server is handed, its built-in defaults (exactly the operator
+ * contract's), and ConfigError, the error for operator mistakes that the CLI turns into exit code 2.
+ */
+import type { LogFormat, LogLevel } from "../logger.ts";
+
+export const PUBLISH_CONFLICTS = ["reject", "replace"] as const;
+export type PublishConflict = (typeof PUBLISH_CONFLICTS)[number];
+
+export const AUTH_MODES = ["none", "token", "file", "callback"] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+export const AUTH_ACTIONS = ["publish", "play"] as const;
+export type AuthAction = (typeof AUTH_ACTIONS)[number];
+
+/** go-rtmp's events, all of them, plus the two recording events. */
+export const HOOK_EVENTS = [
+  "connection_accept",
+  "handshake_complete",
+  "connection_close",
+  "stream_create",
+  "stream_delete",
+  "publish_start",
+  "publish_stop",
+  "play_start",
+  "play_stop",
+  "codec_detected",
+  "subscriber_count",
+  "auth_failed",
+  "record_start",
+  "record_stop",
+] as const;
+export type HookEvent = (typeof HOOK_EVENTS)[number];
+/** What a webhook or script subscribes to: one event, or "*" for all. */
+export type HookEventFilter = HookEvent | "*";
+
+export const HOOK_STDIO_MODES = ["off", "json", "env"] as const;
+export type HookStdio = (typeof HOOK_STDIO_MODES)[number];
+
+export interface ListenAddress {
+  /** "0.0.0.0", "::", a hostname, ...; IPv6 without brackets. */
+  host: string;
+  /** 0 lets the OS pick a free port. */
+  port: number;
+}
+
+export interface Webhook {
+  event: HookEventFilter;
+  url: string;
+}
+
+export interface HookScript {
+  event: HookEventFilter;
+  path: string;
+}
+
+export interface Config {
+  listen: ListenAddress;
+  /** Outbound chunk size, 128..65536. */
+  chunkSize: number;
+  maxConnections: number;
+  /** Bytes; a peer declaring a larger RTMP message is disconnected. */
+  maxMessageSize: number;
+  streams: {
+    publishConflict: PublishConflict;
+    gopCache: boolean;
+    gopCacheMaxBytes: number;
+    maxSubscriberLagMs: number;
+  };
+  log: { level: LogLevel; format: LogFormat };
+  timeouts: { handshakeMs: number; readMs: number; writeMs: number; publisherIdleMs: number; shutdownMs: number };
+  /** `dir` is as written: a relative path is relative to the working directory. */
+  recording: { enabled: boolean; dir: string };
+  /** rtmp:// URLs, possibly holding "{app}" / "{name}" placeholders. */
+  relay: { destinations: string[] };
+  auth: {
+    mode: AuthMode;
+    actions: AuthAction[];
+    /** "app/name" -> token. */
+    tokens: Record<string, string>;
+    file: string;
+    callbackUrl: string;
+    callbackTimeoutMs: number;
+  };
+  hooks: {
+    timeoutMs: number;
+    concurrency: number;
+    stdio: HookStdio;
+    webhooks: Webhook[];
+    scripts: HookScript[];
+  };
+}
+
+/**
+ * The contract's defaults: what the server runs on without --config. Deep-frozen because it is shared;
+ * code that needs a Config to change takes `structuredClone(DEFAULT_CONFIG)`.
+ */
+export const DEFAULT_CONFIG: Config = deepFreeze({
+  listen: { host: "0.0.0.0", port: 1935 },
+  chunkSize: 4096,
+  maxConnections: 10_000,
+  maxMessageSize: 16 * 1024 * 1024,
+  streams: {
+    publishConflict: "reject",
+    gopCache: true,
+    gopCacheMaxBytes: 16 * 1024 * 1024,
+    maxSubscriberLagMs: 2_000,
+  },
+  log: { level: "info", format: "json" },
+  timeouts: { handshakeMs: 5_000, readMs: 90_000, writeMs: 30_000, publisherIdleMs: 10_000, shutdownMs: 10_000 },
+  recording: { enabled: false, dir: "recordings" },
+  relay: { destinations: [] },
+  auth: { mode: "none", actions: ["publish", "play"], tokens: {}, file: "", callbackUrl: "", callbackTimeoutMs: 5_000 },
+  hooks: { timeoutMs: 30_000, concurrency: 10, stdio: "off", webhooks: [], scripts: [] },
+});
+
+/** One operator mistake, located as precisely as known: `file:line: key.path: message`. */
+export interface ConfigProblem {
+  file?: string;
+  line?: number;
+  /** The contract's snake_case key path (`timeouts.read`), or a flag (`--listen`). */
+  path?: string;
+  message: string;
+}
+
+export function formatProblem(problem: ConfigProblem): string {
+  let where = problem.file ?? "";
+  if (problem.file !== undefined && problem.line !== undefined) where += `:${problem.line}`;
+  if (problem.path !== undefined) where += where === "" ? problem.path : `: ${problem.path}`;
+  return where === "" ? problem.message : `${where}: ${problem.message}`;
+}
+
+/** Bad flags or a bad config file: every problem found, one per line of the message. The CLI exits 2. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super(problems.map(formatProblem).join("\n"));
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

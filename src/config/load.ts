@@ -1,0 +1,485 @@
+/**
+ * YAML config file -> validated Config, and Config -> YAML for --check-config. Every problem in a file is
+ * reported at once, each as `file:line: key.path: message` in the contract's snake_case key names.
+ */
+import { readFileSync } from "node:fs";
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isNode,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Pair,
+  parseDocument,
+  type Range,
+  type Scalar,
+  stringify,
+  type YAMLMap,
+  type YAMLSeq,
+} from "yaml";
+import { LOG_FORMATS, LOG_LEVELS } from "../logger.ts";
+import {
+  AUTH_ACTIONS,
+  AUTH_MODES,
+  type Config,
+  ConfigError,
+  type ConfigProblem,
+  DEFAULT_CONFIG,
+  HOOK_EVENTS,
+  HOOK_STDIO_MODES,
+  type HookEventFilter,
+  type HookStdio,
+  PUBLISH_CONFLICTS,
+} from "./config.ts";
+import {
+  describeValue,
+  enumParser,
+  formatDuration,
+  formatListen,
+  formatSize,
+  integerParser,
+  parseBoolean,
+  parseDuration,
+  parseHttpUrl,
+  parseListen,
+  parseRtmpUrl,
+  parseSize,
+  parseString,
+  suggest,
+  ValueError,
+} from "./parse.ts";
+
+/** Reads and validates a config file. `displayName` is how errors name it (the path as the operator typed it). */
+export function loadConfigFile(path: string, displayName = path): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError([{ file: displayName, message: `cannot read the config file: ${readFailure(error)}` }]);
+  }
+  return parseConfigText(text, displayName);
+}
+
+function readFailure(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "ENOENT") return "no such file";
+  if (code === "EISDIR") return "it is a directory";
+  if (code === "EACCES") return "permission denied";
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Validates config text; keys left out take the defaults. Throws ConfigError listing every problem found. */
+export function parseConfigText(text: string, fileName: string): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((error) => ({
+        file: fileName,
+        line: lines.linePos(error.pos[0]).line,
+        message: `invalid YAML: ${error.message}`,
+      })),
+    );
+  }
+  const source = new Source(fileName, lines, doc);
+  const contents = source.resolve(doc.contents);
+  if (contents !== null && !isMap(contents) && !isEmpty(contents)) {
+    source.report(contents, "", `expected a mapping of settings (key: value lines), got ${describeNode(contents)}`);
+    throw new ConfigError(source.problems);
+  }
+  const root = new MapReader(source, "", isMap(contents) ? contents : undefined, undefined);
+  const config = readConfig(root);
+  root.finish();
+  if (source.problems.length > 0) {
+    throw new ConfigError(source.problems.toSorted((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity)));
+  }
+  return config;
+}
+
+/** The whole key tree of the contract, in its order. Each key's parser says what values it takes. */
+function readConfig(root: MapReader): Config {
+  const d = structuredClone(DEFAULT_CONFIG);
+  return {
+    listen: root.value("listen", d.listen, parseListen),
+    chunkSize: root.value("chunk_size", d.chunkSize, integerParser(128, 65_536)),
+    maxConnections: root.value("max_connections", d.maxConnections, integerParser(1)),
+    maxMessageSize: root.value("max_message_size", d.maxMessageSize, size),
+    streams: root.section("streams", (s) => ({
+      publishConflict: s.value("publish_conflict", d.streams.publishConflict, enumParser(PUBLISH_CONFLICTS)),
+      gopCache: s.value("gop_cache", d.streams.gopCache, parseBoolean),
+      gopCacheMaxBytes: s.value("gop_cache_max_bytes", d.streams.gopCacheMaxBytes, size),
+      maxSubscriberLagMs: s.value("max_subscriber_lag", d.streams.maxSubscriberLagMs, duration),
+    })),
+    log: root.section("log", (s) => ({
+      level: s.value("level", d.log.level, enumParser(LOG_LEVELS)),
+      format: s.value("format", d.log.format, enumParser(LOG_FORMATS)),
+    })),
+    timeouts: root.section("timeouts", (s) => ({
+      handshakeMs: s.value("handshake", d.timeouts.handshakeMs, duration),
+      readMs: s.value("read", d.timeouts.readMs, duration),
+      writeMs: s.value("write", d.timeouts.writeMs, duration),
+      publisherIdleMs: s.value("publisher_idle", d.timeouts.publisherIdleMs, duration),
+      shutdownMs: s.value("shutdown", d.timeouts.shutdownMs, duration),
+    })),
+    recording: root.section("recording", (s) => ({
+      enabled: s.value("enabled", d.recording.enabled, parseBoolean),
+      dir: s.value("dir", d.recording.dir, nonEmpty("a directory path")),
+    })),
+    relay: root.section("relay", (s) => ({
+      destinations: s.list("destinations", d.relay.destinations, parseRtmpUrl),
+    })),
+    auth: root.section("auth", (s) => {
+      const auth = {
+        mode: s.value("mode", d.auth.mode, enumParser(AUTH_MODES)),
+        actions: [...new Set(s.list("actions", d.auth.actions, enumParser(AUTH_ACTIONS)))],
+        tokens: s.record("tokens", d.auth.tokens, streamKey, nonEmpty("a token (quote tokens that look like numbers)")),
+        file: s.value("file", d.auth.file, parseString),
+        callbackUrl: s.value("callback_url", d.auth.callbackUrl, (v) => (v === "" ? "" : parseHttpUrl(v))),
+        callbackTimeoutMs: s.value("callback_timeout", d.auth.callbackTimeoutMs, duration),
+      };
+      if (auth.mode === "token" && Object.keys(auth.tokens).length === 0) {
+        s.problem("tokens", `required when auth.mode is token: map each "app/name" to its token`, "mode");
+      }
+      if (auth.mode === "file" && auth.file === "") {
+        s.problem("file", "required when auth.mode is file: the JSON file of tokens", "mode");
+      }
+      if (auth.mode === "callback" && auth.callbackUrl === "") {
+        s.problem("callback_url", "required when auth.mode is callback: an http:// or https:// URL", "mode");
+      }
+      return auth;
+    }),
+    hooks: root.section("hooks", (s) => ({
+      timeoutMs: s.value("timeout", d.hooks.timeoutMs, duration),
+      concurrency: s.value("concurrency", d.hooks.concurrency, integerParser(1)),
+      stdio: s.value("stdio", d.hooks.stdio, hookStdio),
+      webhooks: s.listOfSections("webhooks", (w) => {
+        const event = w.required("event", hookEvent);
+        const url = w.required("url", parseHttpUrl);
+        return event === undefined || url === undefined ? undefined : { event, url };
+      }),
+      scripts: s.listOfSections("scripts", (w) => {
+        const event = w.required("event", hookEvent);
+        const path = w.required("path", nonEmpty("a path to an executable"));
+        return event === undefined || path === undefined ? undefined : { event, path };
+      }),
+    })),
+  };
+}
+
+/** The longest timer setTimeout holds (2^31-1 ms, about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Every duration in the contract arms a timer: it must be above 0 and fit one. */
+function duration(value: unknown): number {
+  const ms = parseDuration(value);
+  if (ms <= 0) throw new ValueError(`expected a duration greater than 0, got ${describeValue(value)}`);
+  if (ms > MAX_TIMER_MS) throw new ValueError(`expected a duration of at most 596h, got ${describeValue(value)}`);
+  return ms;
+}
+
+/** Every size in the contract is a limit, and a limit of 0 bytes would refuse everything. */
+function size(value: unknown): number {
+  const bytes = parseSize(value);
+  if (bytes <= 0) throw new ValueError(`expected a size greater than 0, got ${describeValue(value)}`);
+  return bytes;
+}
+
+function nonEmpty(what: string): (value: unknown) => string {
+  return (value) => {
+    if (typeof value === "string" && value !== "") return value;
+    throw new ValueError(`expected ${what}, got ${describeValue(value)}`);
+  };
+}
+
+/** Token keys are stream keys: "app/name", never with the "?query" clients put the token in. */
+function streamKey(key: unknown): string {
+  if (typeof key === "string" && /^[^/?\s]+\/[^?\s]*[^/?\s]$/.test(key)) return key;
+  throw new ValueError(`expected a stream key "app/name" like "live/test", got ${describeValue(key)}`);
+}
+
+const hookEvent = enumParser<HookEventFilter>([...HOOK_EVENTS, "*"]);
+const stdioMode = enumParser(HOOK_STDIO_MODES);
+
+/** The contract lets `stdio: false` mean off, as it reads naturally. */
+function hookStdio(value: unknown): HookStdio {
+  return value === false ? "off" : stdioMode(value);
+}
+
+/** Prints a Config as a config file in the contract's key names and order; parsing it gives the Config back. */
+export function formatConfig(config: Config): string {
+  const { streams, log, timeouts, recording, relay, auth, hooks } = config;
+  const document = {
+    listen: formatListen(config.listen),
+    chunk_size: config.chunkSize,
+    max_connections: config.maxConnections,
+    max_message_size: yamlSize(config.maxMessageSize),
+    streams: {
+      publish_conflict: streams.publishConflict,
+      gop_cache: streams.gopCache,
+      gop_cache_max_bytes: yamlSize(streams.gopCacheMaxBytes),
+      max_subscriber_lag: formatDuration(streams.maxSubscriberLagMs),
+    },
+    log: { level: log.level, format: log.format },
+    timeouts: {
+      handshake: formatDuration(timeouts.handshakeMs),
+      read: formatDuration(timeouts.readMs),
+      write: formatDuration(timeouts.writeMs),
+      publisher_idle: formatDuration(timeouts.publisherIdleMs),
+      shutdown: formatDuration(timeouts.shutdownMs),
+    },
+    recording: { enabled: recording.enabled, dir: recording.dir },
+    relay: { destinations: relay.destinations },
+    auth: {
+      mode: auth.mode,
+      actions: auth.actions,
+      tokens: auth.tokens,
+      file: auth.file,
+      callback_url: auth.callbackUrl,
+      callback_timeout: formatDuration(auth.callbackTimeoutMs),
+    },
+    hooks: {
+      timeout: formatDuration(hooks.timeoutMs),
+      concurrency: hooks.concurrency,
+      stdio: hooks.stdio,
+      webhooks: hooks.webhooks.map(({ event, url }) => ({ event, url })),
+      scripts: hooks.scripts.map(({ event, path }) => ({ event, path })),
+    },
+  };
+  // lineWidth 0: never fold a long URL or path across lines.
+  return stringify(document, { lineWidth: 0 });
+}
+
+/** "16MiB" where a unit fits, else the plain number of bytes (a number, so YAML prints it unquoted). */
+function yamlSize(bytes: number): string | number {
+  const text = formatSize(bytes);
+  return /^\d+$/.test(text) ? bytes : text;
+}
+
+type Value = Scalar | YAMLMap | YAMLSeq;
+type Located = { range?: Range | null } | null | undefined;
+
+/** The parsed file: resolves aliases, turns node offsets into line numbers, and collects problems. */
+class Source {
+  readonly problems: ConfigProblem[] = [];
+
+  constructor(
+    private readonly file: string,
+    private readonly lines: LineCounter,
+    private readonly doc: Document.Parsed,
+  ) {}
+
+  resolve(node: unknown): Value | null {
+    const target = isAlias(node) ? node.resolve(this.doc) : node;
+    return isScalar(target) || isMap(target) || isSeq(target) ? target : null;
+  }
+
+  report(at: Located, path: string, message: string): void {
+    const offset = at?.range?.[0];
+    const line = offset === undefined ? undefined : this.lines.linePos(offset).line;
+    this.problems.push({ file: this.file, line, path: path === "" ? undefined : path, message });
+  }
+
+  /** The parsed value, or undefined once the problem is reported. */
+  convert<T>(node: Value | null, at: Located, path: string, parse: (value: unknown) => T): T | undefined {
+    try {
+      return parse(plainValue(node));
+    } catch (error) {
+      if (!(error instanceof ValueError)) throw error;
+      this.report(at, path, error.message);
+      return undefined;
+    }
+  }
+}
+
+interface Found {
+  key: Located;
+  node: Value | null;
+  /** Where a problem with the value is reported: the value itself, or its key when it has none. */
+  at: Located;
+}
+
+/**
+ * Reads one YAML mapping against the keys the contract names. Each read records its key as known, so that
+ * finish() can report the keys nobody asked for as unknown, with a suggestion when one looks like a typo.
+ * Invalid values are reported and replaced by their defaults, so that one pass finds every problem.
+ */
+class MapReader {
+  private readonly known: string[] = [];
+  /** Keys whose value was reported invalid: a cross-key problem() about them would only repeat it. */
+  private readonly invalid = new Set<string>();
+  private readonly pairs = new Map<string, Pair<unknown, unknown>>();
+
+  constructor(
+    private readonly source: Source,
+    private readonly path: string,
+    map: YAMLMap<unknown, unknown> | undefined,
+    /** Where the section itself is, for problems about keys it lacks. */
+    private readonly at: Located,
+  ) {
+    for (const pair of map?.items ?? []) this.pairs.set(keyName(pair.key), pair);
+  }
+
+  value<T>(key: string, fallback: T, parse: (value: unknown) => T): T {
+    const found = this.take(key);
+    if (found === undefined) return fallback;
+    const value = this.source.convert(found.node, found.at, this.pathOf(key), parse);
+    if (value === undefined) this.invalid.add(key);
+    return value ?? fallback;
+  }
+
+  /** A key with no default, as in a webhook entry; undefined when missing or invalid (reported either way). */
+  required<T>(key: string, parse: (value: unknown) => T): T | undefined {
+    const found = this.take(key);
+    if (found === undefined) {
+      this.source.report(this.at, this.pathOf(key), "required key is missing");
+      return undefined;
+    }
+    return this.source.convert(found.node, found.at, this.pathOf(key), parse);
+  }
+
+  /** A nested mapping; absent or empty, its keys all take their defaults. */
+  section<T>(key: string, build: (reader: MapReader) => T): T {
+    const found = this.take(key);
+    const path = this.pathOf(key);
+    if (found !== undefined && !isMap(found.node) && !isEmpty(found.node)) {
+      this.source.report(found.at, path, `expected a mapping of settings, got ${describeNode(found.node)}`);
+    }
+    const reader = new MapReader(this.source, path, isMap(found?.node) ? found.node : undefined, found?.key);
+    const result = build(reader);
+    reader.finish();
+    return result;
+  }
+
+  /** A list of scalars; invalid items are reported and left out. An empty value is an empty list. */
+  list<T>(key: string, fallback: T[], parseItem: (value: unknown) => T): T[] {
+    const items = this.items(key);
+    if (items === undefined) return fallback;
+    const result: T[] = [];
+    items.nodes.forEach((node, i) => {
+      const value = this.source.convert(node, node ?? items.at, `${items.path}[${i}]`, parseItem);
+      if (value !== undefined) result.push(value);
+    });
+    return result;
+  }
+
+  /** A list of small mappings such as `- { event: publish_start, url: ... }`, each read by `build`; absent, none. */
+  listOfSections<T>(key: string, build: (reader: MapReader) => T | undefined): T[] {
+    const items = this.items(key);
+    if (items === undefined) return [];
+    const result: T[] = [];
+    items.nodes.forEach((node, i) => {
+      const path = `${items.path}[${i}]`;
+      if (!isMap(node)) {
+        this.source.report(node ?? items.at, path, `expected a mapping, got ${describeNode(node)}`);
+        return;
+      }
+      const reader = new MapReader(this.source, path, node, node);
+      const value = build(reader);
+      reader.finish();
+      if (value !== undefined) result.push(value);
+    });
+    return result;
+  }
+
+  /** A mapping of free-form keys, such as auth.tokens. */
+  record<T>(
+    key: string,
+    fallback: Record<string, T>,
+    parseKey: (name: unknown) => string,
+    parseValue: (value: unknown) => T,
+  ): Record<string, T> {
+    const found = this.take(key);
+    if (found === undefined) return fallback;
+    const path = this.pathOf(key);
+    if (isEmpty(found.node)) return {};
+    if (!isMap(found.node)) {
+      this.source.report(found.at, path, `expected a mapping, got ${describeNode(found.node)}`);
+      this.invalid.add(key);
+      return fallback;
+    }
+    const entries: [string, T][] = [];
+    for (const pair of found.node.items) {
+      const entryPath = `${path}.${keyName(pair.key)}`;
+      const parsedKey = this.source.convert(this.source.resolve(pair.key), located(pair.key), entryPath, parseKey);
+      const node = this.source.resolve(pair.value);
+      const value = this.source.convert(node, valueLocation(pair, node), entryPath, parseValue);
+      if (parsedKey !== undefined && value !== undefined) entries.push([parsedKey, value]);
+      else this.invalid.add(key);
+    }
+    // fromEntries defines own properties, so even a "__proto__" key could not reach the prototype.
+    return Object.fromEntries(entries);
+  }
+
+  /**
+   * A problem that spans keys, e.g. a mode that needs another key: reported at `key`, else `near`, else at
+   * the section. Skipped when `key` already has a problem of its own.
+   */
+  problem(key: string, message: string, near: string): void {
+    if (this.invalid.has(key)) return;
+    const at = located(this.pairs.get(key)?.key) ?? located(this.pairs.get(near)?.key) ?? this.at;
+    this.source.report(at, this.pathOf(key), message);
+  }
+
+  finish(): void {
+    for (const [name, pair] of this.pairs) {
+      if (this.known.includes(name)) continue;
+      const near = suggest(name, this.known);
+      const hint = near === undefined ? "" : ` (did you mean ${near}?)`;
+      this.source.report(located(pair.key), this.pathOf(name), `unknown key${hint}`);
+    }
+  }
+
+  private take(key: string): Found | undefined {
+    this.known.push(key);
+    const pair = this.pairs.get(key);
+    if (pair === undefined) return undefined;
+    const node = this.source.resolve(pair.value);
+    return { key: located(pair.key), node, at: valueLocation(pair, node) };
+  }
+
+  private items(key: string): { path: string; at: Located; nodes: (Value | null)[] } | undefined {
+    const found = this.take(key);
+    if (found === undefined) return undefined;
+    const path = this.pathOf(key);
+    if (isEmpty(found.node)) return { path, at: found.at, nodes: [] };
+    if (!isSeq(found.node)) {
+      this.source.report(found.at, path, `expected a list, got ${describeNode(found.node)}`);
+      return undefined;
+    }
+    return { path, at: found.at, nodes: found.node.items.map((item) => this.source.resolve(item)) };
+  }
+
+  private pathOf(key: string): string {
+    return this.path === "" ? key : `${this.path}.${key}`;
+  }
+}
+
+/** yaml types pair keys as unknown; in a parsed document they are nodes, which carry the position. */
+function located(node: unknown): Located {
+  return isNode(node) ? node : undefined;
+}
+
+function keyName(key: unknown): string {
+  return isScalar(key) ? String(key.value) : String(key);
+}
+
+/** An empty value (`key:` with nothing after it) sits at the end of its line: point at the key instead. */
+function valueLocation(pair: Pair<unknown, unknown>, node: Value | null): Located {
+  return node === null || isEmpty(node) ? (located(pair.key)) : node;
+}
+
+function isEmpty(node: Value | null): boolean {
+  return node === null || (isScalar(node) && node.value === null);
+}
+
+function plainValue(node: Value | null): unknown {
+  if (node === null) return null;
+  if (isScalar(node)) return node.value;
+  return isSeq(node) ? [] : {};
+}
+
+function describeNode(node: Value | null): string {
+  return describeValue(plainValue(node));
+}
