@@ -1,0 +1,80 @@
+/**
+ * The executable: flags and YAML -> Config, then the server, until SIGINT/SIGTERM. Exit codes are the
+ * operator contract's: 0 clean shutdown, 1 runtime failure, 2 bad flags or configuration.
+ */
+import pkg from "../package.json" with { type: "json" };
+import type { Config } from "./config/config.ts";
+import { ConfigError } from "./config/config.ts";
+import { parseFlags, resolveConfig, usageText } from "./config/flags.ts";
+import { formatConfig } from "./config/load.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { startServer } from "./server.ts";
+
+function loadOrExit(argv: string[]): { config: Config; checkOnly: boolean } {
+  try {
+    const flags = parseFlags(argv);
+    if (flags.help) {
+      process.stdout.write(usageText());
+      process.exit(0);
+    }
+    if (flags.version) {
+      console.log(`rtmp-server ${pkg.version}`);
+      process.exit(0);
+    }
+    return { config: resolveConfig(flags, process.cwd()), checkOnly: flags.checkConfig };
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    console.error(e.message);
+    process.exit(2);
+  }
+}
+
+/** Keys that parse and validate today but whose features arrive in later releases. */
+function warnUnimplemented(config: Config, log: Logger): void {
+  const pending: string[] = [];
+  if (config.recording.enabled) pending.push("recording");
+  if (config.relay.destinations.length > 0) pending.push("relay");
+  if (config.auth.mode !== "none") pending.push("auth");
+  if (config.hooks.webhooks.length > 0 || config.hooks.scripts.length > 0 || config.hooks.stdio !== "off") pending.push("hooks");
+  if (pending.length > 0) log.warn("configured but not implemented in this version; ignored", { features: pending });
+}
+
+const { config, checkOnly } = loadOrExit(process.argv.slice(2));
+if (checkOnly) {
+  process.stdout.write(formatConfig(config));
+  process.exit(0);
+}
+const log = createLogger(config.log);
+warnUnimplemented(config, log);
+
+let server;
+try {
+  server = await startServer(config, log);
+} catch (e) {
+  const address = `${config.listen.host}:${config.listen.port}`;
+  log.error("cannot listen", { address, error: e });
+  console.error(`rtmp-server: cannot listen on ${address}: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+}
+
+let signalled = false;
+const shutdown = (signal: string) => {
+  if (signalled) {
+    log.warn("second signal: exiting at once", { signal });
+    process.exit(1);
+  }
+  signalled = true;
+  log.info("shutting down", { signal, budget_ms: config.timeouts.shutdownMs });
+  const forced = setTimeout(() => {
+    log.error("shutdown budget exceeded: exiting", { budget_ms: config.timeouts.shutdownMs });
+    process.exit(1);
+  }, config.timeouts.shutdownMs + 1000);
+  server.stop().then(() => {
+    clearTimeout(forced);
+    process.exit(0);
+  });
+};
+process.on("SIGINT", () => shutdown("SIGINT"));
+process.on("SIGTERM", () => shutdown("SIGTERM"));
+// Without a handler SIGHUP would kill the process; there is nothing to reload yet.
+process.on("SIGHUP", () => log.info("SIGHUP ignored: nothing to reload"));

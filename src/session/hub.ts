@@ -1,0 +1,42 @@
+/**
+ * What a session needs from the stream registry, and what the registry may do to a session. The session
+ * layer sits below streams, so it declares these and src/streams/ implements them.
+ */
+import type { Logger } from "../logger.ts";
+import type { RtmpMessage } from "../protocol/message.ts";
+import type { Outbox } from "./outbox.ts";
+import type { StreamName } from "./stream-name.ts";
+
+/** A connection as the registry sees it. */
+export interface Peer {
+  readonly id: string;
+  readonly outbox: Outbox;
+  readonly log: Logger;
+  /** performance.now() of the last byte received: a publisher silent for too long is stale. */
+  readonly lastReadAt: number;
+  /** Send a message through the connection's own chunk writer (control, commands, status). */
+  send(message: RtmpMessage): void;
+  sendStatus(streamId: number, level: "status" | "error", code: string, description: string): void;
+  /** Close the connection (flushing what is queued), e.g. a publisher replaced by a newer one. */
+  close(reason: string): void;
+}
+
+/** A live publish: media flows in through it until it ends. */
+export interface Publication {
+  media(message: RtmpMessage): void;
+  /** A data message (type 18): @setDataFrame/onMetaData and friends, name already decoded. */
+  data(message: RtmpMessage, name: string): void;
+  end(): void;
+}
+
+/** A player subscribed to a stream; ending it unsubscribes. */
+export interface Playback {
+  end(): void;
+}
+
+export interface StreamHub {
+  /** Null when the key already has a live publisher and the conflict policy keeps it. */
+  publish(peer: Peer, name: StreamName): Publication | null;
+  /** Always succeeds: a stream not yet published is waited for. */
+  play(peer: Peer, name: StreamName, streamId: number): Playback;
+}

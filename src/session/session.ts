@@ -1,0 +1,429 @@
+/**
+ * One RTMP connection: handshake, control burst, then messages from the chunk reader dispatched to protocol
+ * control, commands (connect, createStream, publish, play, ...) and media. What happens on publish or play
+ * is here; what happens to the stream afterwards is the registry's (src/streams/). A protocol error or a
+ * throw closes this session only, logged once with its reason.
+ */
+import type { Logger } from "../logger.ts";
+import { splitAggregate } from "../protocol/aggregate.ts";
+import { Amf0Reader, type Amf0Value } from "../protocol/amf0.ts";
+import { ChunkReader } from "../protocol/chunk-reader.ts";
+import { ChunkWriter } from "../protocol/chunk-writer.ts";
+import { decodeCommand, encodeCommand, encodeData, numberField, statusInfo, stringField } from "../protocol/command.ts";
+import {
+  acknowledgement,
+  decodeControl,
+  pingRequest,
+  pingResponse,
+  PeerBandwidthLimit,
+  setChunkSize,
+  setPeerBandwidth,
+  streamBegin,
+  UserControlEventType,
+  windowAckSize,
+} from "../protocol/control.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import { ServerHandshake } from "../protocol/handshake.ts";
+import { Csid, MessageType, type RtmpMessage } from "../protocol/message.ts";
+import type { Peer, Playback, Publication, StreamHub } from "./hub.ts";
+import { Outbox, type Writable } from "./outbox.ts";
+import { cleanApp, parseStreamName } from "./stream-name.ts";
+
+export interface SessionSettings {
+  chunkSize: number;
+  maxMessageSize: number;
+  handshakeMs: number;
+  readMs: number;
+  writeMs: number;
+}
+
+export interface Socket extends Writable {
+  end(): void;
+}
+
+/** Window we ask peers to acknowledge, and the bandwidth we announce: the values FMS and the reference use. */
+const WINDOW_ACK_SIZE = 2_500_000;
+/** createStream calls one connection may make; real clients make one or two. */
+const MAX_STREAMS = 16;
+
+const enum State {
+  Handshake,
+  Ready,
+  Closed,
+}
+
+interface NetStream {
+  publication: Publication | null;
+  playback: Playback | null;
+  /** The published key, for FCUnpublish and logs. */
+  key: string;
+}
+
+export class Session implements Peer {
+  readonly outbox: Outbox;
+  readonly log: Logger;
+  lastReadAt: number;
+  private state = State.Handshake;
+  private readonly startedAt: number;
+  private readonly handshake = new ServerHandshake();
+  private readonly reader: ChunkReader;
+  private readonly writer = new ChunkWriter();
+  /** connect's app as sent, ?query included: the query may hold the auth token for publish/play. */
+  private connectApp = "";
+  private readonly netStreams = new Map<number, NetStream>();
+  private nextStreamId = 1;
+  private bytesReceived = 0;
+  private ackedAt = 0;
+  private peerWindow = 0;
+  private pingSentAt = 0;
+
+  constructor(
+    readonly id: string,
+    readonly remoteAddress: string,
+    private readonly socket: Socket,
+    private readonly hub: StreamHub,
+    private readonly settings: SessionSettings,
+    log: Logger,
+    private readonly onClosed: (session: Session) => void,
+  ) {
+    this.log = log.child({ conn_id: id });
+    this.outbox = new Outbox(socket);
+    this.startedAt = this.lastReadAt = performance.now();
+    this.reader = new ChunkReader((m) => this.onMessage(m), { maxMessageSize: settings.maxMessageSize });
+  }
+
+  get closed(): boolean {
+    return this.state === State.Closed;
+  }
+
+  /** Bytes from the socket. Never throws: a failure closes this session. */
+  onData(bytes: Uint8Array): void {
+    if (this.state === State.Closed) return;
+    this.lastReadAt = performance.now();
+    this.bytesReceived += bytes.length;
+    try {
+      if (this.state === State.Handshake) {
+        const step = this.handshake.push(bytes);
+        if (step.send !== null) this.outbox.push(step.send);
+        if (!step.done) return;
+        this.startRtmp();
+        if (step.rest !== null) this.reader.push(step.rest);
+      } else {
+        this.reader.push(bytes);
+      }
+      this.acknowledge();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Periodic check (one sweep for all sessions): handshake deadline, idle reaping, stuck writes, pings. */
+  tick(now: number): void {
+    if (this.state === State.Closed) return;
+    const s = this.settings;
+    if (this.state === State.Handshake) {
+      if (now - this.startedAt > s.handshakeMs) this.close("handshake timeout");
+      return;
+    }
+    if (this.outbox.blockedSince !== 0 && now - this.outbox.blockedSince > s.writeMs) {
+      this.close(`write timeout: the peer took no bytes for ${s.writeMs} ms`);
+      return;
+    }
+    // Idle means silent both ways: nothing received and nothing taken from us.
+    const active = Math.max(this.lastReadAt, this.outbox.lastProgress);
+    if (now - active > s.readMs) {
+      this.close(`idle for ${s.readMs} ms`);
+    } else if (now - active > s.readMs / 2 && this.pingSentAt < active) {
+      // A live peer answers a ping, so only a dead one is ever reaped.
+      this.pingSentAt = now;
+      this.send(pingRequest(Math.floor(now) >>> 0));
+    }
+  }
+
+  send(message: RtmpMessage): void {
+    if (this.state !== State.Closed) this.outbox.push(this.writer.encode(message));
+  }
+
+  sendStatus(streamId: number, level: "status" | "error", code: string, description: string): void {
+    this.sendCommand(streamId, "onStatus", 0, null, statusInfo(level, code, description));
+  }
+
+  /** Close from our side: end this connection's streams, flush what is queued, then close the socket. */
+  close(reason: string): void {
+    if (this.state === State.Closed) return;
+    this.log.info("connection closed", { reason, ...this.summary() });
+    this.release();
+    this.outbox.flush();
+    this.outbox.close();
+    this.socket.end();
+  }
+
+  /** The socket closed (peer or us): the single cleanup path. */
+  onSocketClosed(): void {
+    if (this.state === State.Closed) return;
+    this.log.info("connection closed", { reason: "peer closed", ...this.summary() });
+    this.release();
+    this.outbox.close();
+  }
+
+  private release(): void {
+    this.state = State.Closed;
+    for (const ns of this.netStreams.values()) this.endNetStream(ns);
+    this.netStreams.clear();
+    this.onClosed(this);
+  }
+
+  private summary(): Record<string, unknown> {
+    return {
+      duration_ms: Math.round(performance.now() - this.startedAt),
+      bytes_in: this.bytesReceived,
+      bytes_out: this.outbox.bytesSent,
+    };
+  }
+
+  private fail(e: unknown): void {
+    if (e instanceof ProtocolError) {
+      this.log.warn("protocol error", { rule: e.rule, error: e.message, remote_addr: this.remoteAddress });
+      this.close(`protocol error: ${e.rule}`);
+    } else {
+      this.log.error("session failed", { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      this.close("internal error");
+    }
+  }
+
+  private startRtmp(): void {
+    this.state = State.Ready;
+    this.log.debug("handshake complete", { c2_matches_s1: this.handshake.c2MatchesS1 });
+    this.send(windowAckSize(WINDOW_ACK_SIZE));
+    this.send(setPeerBandwidth(WINDOW_ACK_SIZE, PeerBandwidthLimit.Dynamic));
+    this.send(setChunkSize(this.settings.chunkSize));
+    this.writer.chunkSize = this.settings.chunkSize;
+  }
+
+  private acknowledge(): void {
+    if (this.peerWindow > 0 && this.bytesReceived - this.ackedAt >= this.peerWindow) {
+      this.ackedAt = this.bytesReceived;
+      this.send(acknowledgement(this.bytesReceived >>> 0));
+    }
+  }
+
+  private onMessage(m: RtmpMessage): void {
+    if (this.state === State.Closed) return;
+    switch (m.type) {
+      case MessageType.Audio:
+      case MessageType.Video:
+        this.publicationFor(m.streamId)?.media(m);
+        return;
+      case MessageType.Aggregate:
+        splitAggregate(m, (sub) => {
+          // Only media and data may be packed; anything else inside an aggregate is ignored.
+          if (sub.type === MessageType.Audio || sub.type === MessageType.Video || sub.type === MessageType.DataAmf0) {
+            this.onMessage(sub);
+          }
+        });
+        return;
+      case MessageType.DataAmf0:
+        this.onData0(m, m.payload);
+        return;
+      case MessageType.DataAmf3:
+        // AMF3 data messages from AMF0 clients are AMF0 behind a one-byte format marker.
+        this.onData0(m, m.payload.subarray(1));
+        return;
+      case MessageType.CommandAmf0:
+        this.onCommand(m, m.payload);
+        return;
+      case MessageType.CommandAmf3:
+        this.onCommand(m, m.payload.subarray(1));
+        return;
+      case MessageType.WindowAckSize: {
+        const c = decodeControl(m.type, m.payload);
+        if (c.type === MessageType.WindowAckSize) this.peerWindow = c.windowSize;
+        return;
+      }
+      case MessageType.UserControl: {
+        const c = decodeControl(m.type, m.payload);
+        if ("event" in c && c.event.eventType === UserControlEventType.PingRequest) {
+          this.send(pingResponse(c.event.timestamp));
+        }
+        return;
+      }
+      default:
+        // Set Chunk Size and Abort are applied by the chunk reader; acks, bandwidth and the rest need nothing.
+        return;
+    }
+  }
+
+  /**
+   * Media for a stream id this connection publishes. A connection that did not publish can never inject
+   * frames. Some encoders send media on a stream id other than the one they published on; with exactly one
+   * publication on the connection that is unambiguous, so it is accepted.
+   */
+  private publicationFor(streamId: number): Publication | null {
+    const ns = this.netStreams.get(streamId);
+    if (ns?.publication) return ns.publication;
+    let only: Publication | null = null;
+    for (const other of this.netStreams.values()) {
+      if (other.publication === null) continue;
+      if (only !== null) return null;
+      only = other.publication;
+    }
+    return only;
+  }
+
+  private onData0(m: RtmpMessage, payload: Uint8Array): void {
+    const publication = this.publicationFor(m.streamId);
+    if (publication === null) return;
+    const name = new Amf0Reader(payload).readValue();
+    if (typeof name !== "string") throw new ProtocolError("data.name", "a data message must start with a string name");
+    publication.data(payload === m.payload ? m : { ...m, type: MessageType.DataAmf0, payload }, name);
+  }
+
+  private sendCommand(streamId: number, name: string, txn: number, obj: Amf0Value, ...args: Amf0Value[]): void {
+    this.send({
+      csid: streamId === 0 ? Csid.Command : Csid.StreamCommand,
+      type: MessageType.CommandAmf0,
+      streamId,
+      timestamp: 0,
+      payload: encodeCommand(name, txn, obj, ...args),
+    });
+  }
+
+  private sendError(txn: number, code: string, description: string): void {
+    this.sendCommand(0, "_error", txn, null, statusInfo("error", code, description));
+  }
+
+  private onCommand(m: RtmpMessage, payload: Uint8Array): void {
+    const cmd = decodeCommand(payload);
+    const txn = cmd.transactionId;
+    const arg = (i: number) => cmd.args[i];
+    this.log.debug("command", { name: cmd.name, txn, stream_id: m.streamId });
+    switch (cmd.name) {
+      case "connect":
+        return this.onConnect(txn, cmd.commandObject);
+      case "createStream":
+        return this.onCreateStream(txn);
+      case "releaseStream":
+        // Asked before publish by OBS and FFmpeg; there is nothing to release beyond what publish decides.
+        return this.sendCommand(0, "_result", txn, null);
+      case "FCPublish":
+        return this.sendCommand(0, "onFCPublish", 0, null, statusInfo("status", "NetStream.Publish.Start", String(arg(0) ?? "")));
+      case "publish":
+        return this.onPublish(m.streamId, arg(0));
+      case "play":
+        return this.onPlay(m.streamId, arg(0));
+      case "FCUnpublish":
+        this.sendCommand(0, "onFCUnpublish", 0, null, statusInfo("status", "NetStream.Unpublish.Success", String(arg(0) ?? "")));
+        return this.stopPublishing(String(arg(0) ?? ""));
+      case "deleteStream": {
+        const id = arg(0);
+        if (typeof id === "number") this.closeNetStream(id);
+        return;
+      }
+      case "closeStream":
+        return this.closeNetStream(m.streamId);
+      case "getStreamLength":
+        // Live streams have no length; FFmpeg's player asks anyway.
+        return this.sendCommand(0, "_result", txn, null, 0);
+      case "_result":
+      case "_error":
+      case "onBWDone":
+        return;
+      default:
+        this.log.info("unsupported command", { name: cmd.name });
+        return this.sendError(txn, "NetConnection.Call.Failed", `Method not supported: ${cmd.name}.`);
+    }
+  }
+
+  private onConnect(txn: number, obj: Amf0Value): void {
+    this.connectApp = stringField(obj, "app") ?? "";
+    const objectEncoding = numberField(obj, "objectEncoding") ?? 0;
+    // tcUrl may carry a token in its query: log it without.
+    this.log.info("connect", { app: cleanApp(this.connectApp), tc_url: (stringField(obj, "tcUrl") ?? "").split("?")[0], remote_addr: this.remoteAddress });
+    this.sendCommand(
+      0,
+      "_result",
+      txn,
+      { fmsVer: "FMS/3,0,1,123", capabilities: 31, mode: 1 },
+      statusInfo("status", "NetConnection.Connect.Success", "Connection succeeded.", {
+        objectEncoding,
+        data: { version: "3,0,1,123" },
+      }),
+    );
+  }
+
+  private onCreateStream(txn: number): void {
+    if (this.nextStreamId > MAX_STREAMS) {
+      return this.sendError(txn, "NetConnection.Call.Failed", `At most ${MAX_STREAMS} streams per connection.`);
+    }
+    const id = this.nextStreamId++;
+    this.netStreams.set(id, { publication: null, playback: null, key: "" });
+    this.sendCommand(0, "_result", txn, null, id);
+  }
+
+  /** The NetStream a publish/play arrived on; clients that skip createStream get one on the fly. */
+  private netStream(streamId: number): NetStream {
+    let ns = this.netStreams.get(streamId);
+    if (ns === undefined) {
+      if (this.netStreams.size >= MAX_STREAMS) throw new ProtocolError("session.max-streams", `more than ${MAX_STREAMS} streams`);
+      ns = { publication: null, playback: null, key: "" };
+      this.netStreams.set(streamId, ns);
+    }
+    return ns;
+  }
+
+  private onPublish(streamId: number, rawName: Amf0Value): void {
+    const name = typeof rawName === "string" ? parseStreamName(this.connectApp, rawName) : null;
+    const ns = this.netStream(streamId);
+    if (name === null || ns.publication !== null || ns.playback !== null) {
+      this.sendStatus(streamId, "error", "NetStream.Publish.BadName", "Invalid stream name or stream already in use.");
+      return this.close("publish refused: bad name");
+    }
+    const publication = this.hub.publish(this, name);
+    if (publication === null) {
+      this.sendStatus(streamId, "error", "NetStream.Publish.BadName", `Stream ${name.key} is already publishing.`);
+      return this.close(`publish refused: ${name.key} already has a publisher`);
+    }
+    ns.publication = publication;
+    ns.key = name.key;
+    this.sendStatus(streamId, "status", "NetStream.Publish.Start", `Publishing ${name.key}.`);
+  }
+
+  private onPlay(streamId: number, rawName: Amf0Value): void {
+    const name = typeof rawName === "string" ? parseStreamName(this.connectApp, rawName) : null;
+    const ns = this.netStream(streamId);
+    if (name === null || ns.publication !== null || ns.playback !== null) {
+      this.sendStatus(streamId, "error", "NetStream.Play.BadName", "Invalid stream name.");
+      return this.close("play refused: bad name");
+    }
+    this.send(streamBegin(streamId));
+    this.sendStatus(streamId, "status", "NetStream.Play.Reset", `Playing and resetting ${name.key}.`);
+    this.sendStatus(streamId, "status", "NetStream.Play.Start", `Started playing ${name.key}.`);
+    this.send({
+      csid: Csid.StreamCommand,
+      type: MessageType.DataAmf0,
+      streamId,
+      timestamp: 0,
+      payload: encodeData("|RtmpSampleAccess", true, true),
+    });
+    ns.key = name.key;
+    ns.playback = this.hub.play(this, name, streamId);
+  }
+
+  private stopPublishing(rawName: string): void {
+    const name = parseStreamName(this.connectApp, rawName);
+    for (const ns of this.netStreams.values()) {
+      if (ns.publication !== null && (name === null || ns.key === name.key)) this.endNetStream(ns);
+    }
+  }
+
+  private closeNetStream(streamId: number): void {
+    const ns = this.netStreams.get(streamId);
+    if (ns !== undefined) this.endNetStream(ns);
+  }
+
+  private endNetStream(ns: NetStream): void {
+    ns.publication?.end();
+    ns.playback?.end();
+    ns.publication = ns.playback = null;
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * All live streams by key, and the publish rules: one publisher per key; a second one is refused or
+ * replaces the first (streams.publish_conflict), and a publisher silent for timeouts.publisher_idle is stale
+ * and always replaced. A stream with neither publisher nor players is forgotten.
+ */
+import type { Logger } from "../logger.ts";
+import type { Peer, Playback, Publication, StreamHub } from "../session/hub.ts";
+import type { StreamName } from "../session/stream-name.ts";
+import { Stream, type StreamSettings } from "./stream.ts";
+
+export interface RegistrySettings extends StreamSettings {
+  publishConflict: "reject" | "replace";
+  publisherIdleMs: number;
+}
+
+export class StreamRegistry implements StreamHub {
+  readonly streams = new Map<string, Stream>();
+
+  constructor(
+    private readonly settings: RegistrySettings,
+    private readonly log: Logger,
+  ) {}
+
+  publish(peer: Peer, name: StreamName): Publication | null {
+    const stream = this.get(name.key);
+    const old = stream.publisher;
+    if (old === null) return stream.publish(peer, false);
+    const idleMs = performance.now() - old.lastReadAt;
+    const stale = idleMs > this.settings.publisherIdleMs;
+    if (!stale && this.settings.publishConflict === "reject") {
+      this.log.warn("publish refused: stream already has a publisher", { stream_key: name.key, conn_id: peer.id, publisher: old.id });
+      return null;
+    }
+    const publication = stream.publish(peer, true);
+    old.close(stale ? `stale publisher (silent for ${Math.round(idleMs)} ms) replaced` : "replaced by a new publisher");
+    return publication;
+  }
+
+  play(peer: Peer, name: StreamName, streamId: number): Playback {
+    return this.get(name.key).addSubscriber(peer, streamId);
+  }
+
+  private get(key: string): Stream {
+    let stream = this.streams.get(key);
+    if (stream === undefined) {
+      stream = new Stream(key, this.settings, this.log, (s) => {
+        if (s.idle && this.streams.get(s.key) === s) this.streams.delete(s.key);
+      });
+      this.streams.set(key, stream);
+    }
+    return stream;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * One player of a stream: its connection's outbox and the drop policy. A player further behind than the
+ * lag bound (measured as how long its oldest queued frame has waited) loses its queued frames and skips to
+ * the next keyframe, so a slow player never holds more than about that much media and never slows anyone.
+ */
+import type { Peer } from "../session/hub.ts";
+import { KEEP } from "../session/outbox.ts";
+import { ENCODED_STREAM_ID, withStreamId, type Encoded } from "./encoded.ts";
+
+/**
+ * Hard bound on one player's queue. The lag policy keeps queues far below it; only a player that cannot
+ * take even metadata and headers (or a GOP burst far beyond gop_cache_max_bytes) reaches it, and is closed.
+ */
+export const MAX_QUEUE_BYTES = 64 * 1024 * 1024;
+
+export class Subscriber {
+  /** Dropping frames until the next video keyframe (after a skip, or when joining without a GOP). */
+  waitKeyframe = true;
+  dropped = 0;
+  readonly since = performance.now();
+
+  constructor(
+    readonly peer: Peer,
+    readonly streamId: number,
+    private readonly maxLagMs: number,
+  ) {}
+
+  /** Metadata, sequence headers and other messages a player must never miss. */
+  sendKeep(e: Encoded): void {
+    this.push(e, KEEP);
+  }
+
+  sendMedia(e: Encoded, now: number, streamHasVideo: boolean): void {
+    if (this.waitKeyframe) {
+      if ((e.video && e.keyframe) || !streamHasVideo) this.waitKeyframe = false;
+      else {
+        this.dropped++;
+        return;
+      }
+    }
+    const oldest = this.peer.outbox.oldestMediaTime();
+    if (oldest !== 0 && now - oldest > this.maxLagMs) {
+      this.dropped += this.peer.outbox.dropMedia();
+      if (streamHasVideo && !(e.video && e.keyframe)) {
+        this.waitKeyframe = true;
+        this.dropped++;
+        return;
+      }
+    }
+    this.push(e, now);
+  }
+
+  private push(e: Encoded, tag: number): void {
+    const outbox = this.peer.outbox;
+    outbox.push(this.streamId === ENCODED_STREAM_ID ? e.bytes : withStreamId(e.bytes, this.streamId), tag);
+    if (outbox.queuedBytes > MAX_QUEUE_BYTES) this.peer.close(`send queue over ${MAX_QUEUE_BYTES} bytes`);
+  }
+}
