@@ -89,7 +89,11 @@ export class Session implements Peer {
     this.log = log.child({ conn_id: id });
     this.outbox = new Outbox(socket);
     this.startedAt = this.lastReadAt = performance.now();
-    this.reader = new ChunkReader((m) => this.onMessage(m), { maxMessageSize: settings.maxMessageSize });
+    // Two messages of the largest size may be in flight at once (a video frame interleaved with another).
+    this.reader = new ChunkReader((m) => this.onMessage(m), {
+      maxMessageSize: settings.maxMessageSize,
+      maxPartialBytes: 2 * settings.maxMessageSize,
+    });
   }
 
   get closed(): boolean {

@@ -13,7 +13,7 @@ import {
   isVideoKeyframe,
   isVideoSequenceHeader,
   videoCodecName,
-} from "../media/codec-info.ts";
+} from "../protocol/codec-info.ts";
 import type { Peer, Playback, Publication } from "../session/hub.ts";
 import { encode, type Encoded } from "./encoded.ts";
 import { GopCache } from "./gop-cache.ts";

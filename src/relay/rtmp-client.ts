@@ -1,0 +1,467 @@
+/**
+ * An outbound RTMP connection on Bun.connect: handshake, connect / createStream / publish / play, and a send
+ * queue that keeps what the socket did not take. The relay pushes streams with it; tests and benchmarks use
+ * it as publisher and player. It answers pings and acknowledges what it receives; it does not reconnect.
+ */
+import type { Socket } from "bun";
+import { ChunkReader } from "../protocol/chunk-reader.ts";
+import { ChunkWriter } from "../protocol/chunk-writer.ts";
+import { decodeCommand, encodeCommand, stringField } from "../protocol/command.ts";
+import type { Command } from "../protocol/command.ts";
+import type { Amf0Value } from "../protocol/amf0.ts";
+import {
+  UserControlEventType,
+  acknowledgement,
+  decodeControl,
+  pingResponse,
+  setChunkSize,
+} from "../protocol/control.ts";
+import { ClientHandshake } from "../protocol/handshake.ts";
+import { Csid, MessageType } from "../protocol/message.ts";
+import type { RtmpMessage } from "../protocol/message.ts";
+
+export interface RtmpClientOptions {
+  /** Outbound chunk size, announced with Set Chunk Size once connected. Default 4096. */
+  chunkSize?: number;
+  /** Limit for TCP connect + handshake + connect reply, and for each later command reply. Default 5000 ms. */
+  timeoutMs?: number;
+  /** Bytes queued and not yet taken by the socket above which the connection is closed. Default 16 MiB. */
+  maxQueueBytes?: number;
+  /** Every message received after the handshake, media included. The payload may be a view: copy to keep. */
+  onMessage?: (message: RtmpMessage) => void;
+  /**
+   * Called once when a connection that connect() resolved is gone: no error after close(), an Error for
+   * anything else. A failed connect() only rejects.
+   */
+  onClose?: (err?: Error) => void;
+}
+
+/** Where an rtmp:// URL points, split the way FFmpeg splits it. */
+export interface RtmpUrl {
+  host: string;
+  port: number;
+  /** First path segment. */
+  app: string;
+  /** The rest of the path, plus the query if any; may be empty. */
+  name: string;
+  /** rtmp://host:port/app, sent in the connect command. */
+  tcUrl: string;
+}
+
+/** A command refused by the server: `code` is the status code it sent (e.g. NetStream.Publish.BadName). */
+export class RtmpStatusError extends Error {
+  override readonly name = "RtmpStatusError";
+  constructor(
+    readonly code: string,
+    description: string,
+  ) {
+    super(description ? `${code}: ${description}` : code);
+  }
+}
+
+export function parseRtmpUrl(url: string): RtmpUrl {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`"${url}" is not a URL`);
+  }
+  if (u.protocol !== "rtmp:") throw new Error(`"${url}": only rtmp:// URLs are supported`);
+  if (u.hostname === "") throw new Error(`"${url}" has no host`);
+  const port = u.port === "" ? 1935 : Number(u.port);
+  const path = u.pathname.replace(/^\/+/, "");
+  const slash = path.indexOf("/");
+  const app = slash < 0 ? path : path.slice(0, slash);
+  if (app === "") throw new Error(`"${url}" has no application name in its path`);
+  const name = (slash < 0 ? "" : path.slice(slash + 1)) + u.search;
+  // URL keeps IPv6 literals in brackets: right for tcUrl, not for the socket.
+  const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
+  return { host, port, app, name, tcUrl: `rtmp://${u.hostname}:${port}/${app}` };
+}
+
+/** A caller waiting for a command reply (by transaction id) and/or an onStatus (by message stream id). */
+interface Waiter {
+  what: string;
+  txn: number;
+  /** Message stream whose onStatus settles this waiter, or -1. */
+  streamId: number;
+  /** The onStatus code that means success. */
+  startCode: string;
+  resolve(reply: Command): void;
+  reject(err: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Most bytes gathered into one write; a larger queued item is written on its own. */
+const COALESCE_BYTES = 256 * 1024;
+/** Shared by every client: a write copies what it accepts, so the buffer is free again when write returns. */
+const scratch = new Uint8Array(COALESCE_BYTES);
+const CONNECT_TXN = 1;
+
+function statusError(info: Amf0Value, fallbackCode: string): RtmpStatusError {
+  return new RtmpStatusError(stringField(info, "code") ?? fallbackCode, stringField(info, "description") ?? "");
+}
+
+export class RtmpClient {
+  private socket: Socket<undefined> | null = null;
+  private readonly handshake = new ClientHandshake();
+  private readonly reader = new ChunkReader((m) => this.receive(m));
+  private readonly writer = new ChunkWriter();
+  private readonly timeoutMs: number;
+  private readonly maxQueueBytes: number;
+
+  /** Encoded bytes not yet taken by the socket: queue[head] from headOffset on, then the rest. */
+  private queue: Uint8Array[] = [];
+  private head = 0;
+  private headOffset = 0;
+  private queued = 0;
+  private flushScheduled = false;
+  /** The last write was short: wait for drain before writing again, to keep order. */
+  private blocked = false;
+
+  private nextTxn = CONNECT_TXN + 1;
+  private readonly waiters = new Set<Waiter>();
+  private readonly byTxn = new Map<number, Waiter>();
+  private readonly byStream = new Map<number, Waiter>();
+
+  private received = 0;
+  private ackWindow = 0;
+  private ackedAt = 0;
+
+  /** close() was called: send what is queued, then end. */
+  private ending = false;
+  private closed = false;
+  /** connect() resolved: from then on the end of the connection is reported through onClose. */
+  private established = false;
+  private readonly closedPromise: Promise<void>;
+  private markClosed!: () => void;
+
+  private constructor(
+    readonly url: RtmpUrl,
+    private readonly opts: RtmpClientOptions,
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.maxQueueBytes = opts.maxQueueBytes ?? 16 * 1024 * 1024;
+    this.closedPromise = new Promise((resolve) => (this.markClosed = resolve));
+  }
+
+  /** TCP connect, handshake and the connect command; resolves once the server accepted the connect. */
+  static connect(url: string, opts: RtmpClientOptions = {}): Promise<RtmpClient> {
+    let target: RtmpUrl;
+    try {
+      target = parseRtmpUrl(url);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new RtmpClient(target, opts).open();
+  }
+
+  /** Every byte received from the socket, handshake included. */
+  get bytesReceived(): number {
+    return this.received;
+  }
+
+  /** Bytes sent with send() (or by the client itself) that the socket has not taken yet. */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  async createStream(): Promise<number> {
+    const txn = this.nextTxn++;
+    const reply = this.wait("createStream", txn, -1, "");
+    this.sendCommand(0, encodeCommand("createStream", txn, null));
+    const id = (await reply).args[0];
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
+      throw new Error(`createStream: the server answered with ${String(id)}, not a stream id`);
+    }
+    return id;
+  }
+
+  /** Resolves on NetStream.Publish.Start; rejects with an RtmpStatusError on an error status or _error. */
+  async publish(streamId: number, name: string): Promise<void> {
+    // Sent unanswered before publish, as FFmpeg and OBS do: some servers expect them.
+    this.sendCommand(0, encodeCommand("releaseStream", this.nextTxn++, null, name));
+    this.sendCommand(0, encodeCommand("FCPublish", this.nextTxn++, null, name));
+    const txn = this.nextTxn++;
+    const started = this.wait("publish", txn, streamId, "NetStream.Publish.Start");
+    this.sendCommand(streamId, encodeCommand("publish", txn, null, name, "live"));
+    await started;
+  }
+
+  /** Resolves on NetStream.Play.Start; rejects with an RtmpStatusError on an error status or _error. */
+  async play(streamId: number, name: string): Promise<void> {
+    const txn = this.nextTxn++;
+    const started = this.wait("play", txn, streamId, "NetStream.Play.Start");
+    // Start -2: live if there is a live stream of that name, else recorded.
+    this.sendCommand(streamId, encodeCommand("play", txn, null, name, -2));
+    await started;
+  }
+
+  /** Queue a message; it is written at the end of this event-loop turn, with everything else queued in it. */
+  send(message: RtmpMessage): void {
+    if (this.closed || this.ending) return;
+    this.enqueue(this.writer.encode(message));
+  }
+
+  /** Stop reading from the socket (the server then sees a stalled peer); resume() starts again. */
+  pause(): void {
+    this.socket?.pause();
+  }
+
+  resume(): void {
+    this.socket?.resume();
+  }
+
+  /**
+   * Send what is queued, then close. Resolves once the connection is gone; if the queue has not drained
+   * within timeoutMs the socket is dropped and onClose gets an error.
+   */
+  close(): Promise<void> {
+    if (!this.closed && !this.ending) {
+      this.ending = true;
+      const timer = setTimeout(() => {
+        this.fail(new Error(`close: ${this.queued} bytes still unsent after ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      void this.closedPromise.then(() => clearTimeout(timer));
+      if (this.socket === null) this.fail();
+      else if (this.queued === 0) this.socket.end();
+    }
+    return this.closedPromise;
+  }
+
+  private open(): Promise<RtmpClient> {
+    // One deadline for TCP connect, handshake and the connect reply.
+    const connected = this.wait("connect", CONNECT_TXN, -1, "");
+    Bun.connect({
+      hostname: this.url.host,
+      port: this.url.port,
+      socket: {
+        binaryType: "uint8array",
+        open: (socket) => {
+          if (this.closed) {
+            socket.terminate();
+            return;
+          }
+          this.socket = socket;
+          this.enqueue(this.handshake.start());
+        },
+        data: (_socket, bytes) => this.guard(() => this.onData(bytes)),
+        drain: () => this.guard(() => this.flush()),
+        close: (_socket, err) => this.fail(this.ending ? err : (err ?? new Error("connection closed by the server"))),
+        error: (_socket, err) => this.fail(err),
+        connectError: (_socket, err) => this.fail(err),
+      },
+    }).catch((err: Error) => this.fail(err));
+    return connected.then(() => {
+      // The socket can close between the _result and this continuation; fail() then stayed silent.
+      if (this.closed) throw new Error("connect: the connection closed right after the server accepted it");
+      this.enqueue(this.writer.encode(setChunkSize(this.opts.chunkSize ?? 4096)));
+      this.writer.chunkSize = this.opts.chunkSize ?? 4096;
+      this.established = true;
+      return this;
+    });
+  }
+
+  private onData(bytes: Uint8Array): void {
+    this.received += bytes.length;
+    if (!this.handshake.done) {
+      const step = this.handshake.push(bytes);
+      if (step.send !== null) this.enqueue(step.send);
+      if (!step.done) return;
+      this.sendCommand(0, this.connectCommand());
+      if (step.rest === null) return;
+      bytes = step.rest;
+    }
+    this.reader.push(bytes);
+    if (this.ackWindow > 0 && this.received - this.ackedAt >= this.ackWindow) {
+      this.ackedAt = this.received;
+      this.enqueue(this.writer.encode(acknowledgement(this.received >>> 0)));
+    }
+  }
+
+  private sendCommand(streamId: number, payload: Uint8Array): void {
+    const csid = streamId === 0 ? Csid.Command : Csid.StreamCommand;
+    this.enqueue(this.writer.encode({ csid, type: MessageType.CommandAmf0, streamId, timestamp: 0, payload }));
+  }
+
+  private connectCommand(): Uint8Array {
+    const { app, tcUrl } = this.url;
+    // The union of what FFmpeg sends as publisher and as player, so either role works afterwards.
+    return encodeCommand("connect", CONNECT_TXN, {
+      app,
+      type: "nonprivate",
+      flashVer: "FMLE/3.0 (compatible; bun-rtmp)",
+      tcUrl,
+      fpad: false,
+      capabilities: 15,
+      audioCodecs: 3191,
+      videoCodecs: 252,
+      videoFunction: 1,
+    });
+  }
+
+  private receive(m: RtmpMessage): void {
+    if (m.type >= MessageType.SetChunkSize && m.type <= MessageType.SetPeerBandwidth) {
+      const c = decodeControl(m.type, m.payload);
+      if (c.type === MessageType.WindowAckSize) this.ackWindow = c.windowSize;
+      else if (c.type === MessageType.UserControl && "event" in c) {
+        if (c.event.eventType === UserControlEventType.PingRequest) {
+          this.enqueue(this.writer.encode(pingResponse(c.event.timestamp)));
+        }
+      }
+    } else if (m.type === MessageType.CommandAmf0) {
+      this.onCommand(m.streamId, decodeCommand(m.payload));
+    }
+    this.opts.onMessage?.(m);
+  }
+
+  private onCommand(streamId: number, cmd: Command): void {
+    if (cmd.name === "_result" || cmd.name === "_error") {
+      const w = this.byTxn.get(cmd.transactionId);
+      if (w === undefined) return;
+      if (cmd.name === "_error") w.reject(statusError(cmd.args[0], `${w.what} refused`));
+      // A _result for publish or play only acknowledges the command; the onStatus decides.
+      else if (w.streamId < 0) w.resolve(cmd);
+    } else if (cmd.name === "onStatus") {
+      const w = this.byStream.get(streamId);
+      if (w === undefined) return;
+      const info = cmd.args[0];
+      if (stringField(info, "level") === "error") w.reject(statusError(info, `${w.what} failed`));
+      else if (stringField(info, "code") === w.startCode) w.resolve(cmd);
+    }
+  }
+
+  /** Registers a waiter for a command about to be sent; it is rejected on timeout or close. */
+  private wait(what: string, txn: number, streamId: number, startCode: string): Promise<Command> {
+    return new Promise((resolve, reject) => {
+      if (this.closed || this.ending) return reject(new Error(`${what}: the connection is closed`));
+      if (streamId >= 0 && this.byStream.has(streamId)) {
+        return reject(new Error(`${what}: stream ${streamId} is already waiting for a status`));
+      }
+      const done = (w: Waiter): void => {
+        clearTimeout(w.timer);
+        this.waiters.delete(w);
+        this.byTxn.delete(w.txn);
+        if (w.streamId >= 0) this.byStream.delete(w.streamId);
+      };
+      const w: Waiter = {
+        what,
+        txn,
+        streamId,
+        startCode,
+        resolve: (reply) => {
+          done(w);
+          resolve(reply);
+        },
+        reject: (err) => {
+          done(w);
+          reject(err);
+        },
+        timer: setTimeout(() => w.reject(new Error(`${what}: no reply within ${this.timeoutMs} ms`)), this.timeoutMs),
+      };
+      this.waiters.add(w);
+      this.byTxn.set(txn, w);
+      if (streamId >= 0) this.byStream.set(streamId, w);
+    });
+  }
+
+  private enqueue(bytes: Uint8Array): void {
+    if (this.closed) return;
+    this.queue.push(bytes);
+    this.queued += bytes.length;
+    if (this.queued > this.maxQueueBytes) {
+      this.fail(new Error(`send queue over ${this.maxQueueBytes} bytes: the server is not reading`));
+      return;
+    }
+    if (!this.flushScheduled && !this.blocked) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.guard(() => this.flush()));
+    }
+  }
+
+  /** Write until the queue is empty or the socket takes less than offered (then drain calls again). */
+  private flush(): void {
+    this.flushScheduled = false;
+    this.blocked = false;
+    const socket = this.socket;
+    if (socket === null || this.closed) return;
+    while (this.head < this.queue.length) {
+      const first = this.queue[this.head];
+      const firstLeft = first.length - this.headOffset;
+      let offered: number;
+      let taken: number;
+      if (this.head + 1 === this.queue.length || firstLeft >= COALESCE_BYTES) {
+        offered = firstLeft;
+        taken = socket.write(first, this.headOffset, firstLeft);
+      } else {
+        offered = this.gather();
+        taken = socket.write(scratch, 0, offered);
+      }
+      // -1: the socket is closing; its close handler finishes the client.
+      if (taken < 0) return;
+      this.consume(taken);
+      if (taken < offered) {
+        this.blocked = true;
+        return;
+      }
+    }
+    this.queue = [];
+    this.head = 0;
+    if (this.ending) socket.end();
+  }
+
+  /** Copies queued bytes, from the head on, into scratch; returns how many. */
+  private gather(): number {
+    let length = 0;
+    let offset = this.headOffset;
+    for (let i = this.head; i < this.queue.length && length < COALESCE_BYTES; i++) {
+      const item = this.queue[i];
+      const take = Math.min(item.length - offset, COALESCE_BYTES - length);
+      scratch.set(item.subarray(offset, offset + take), length);
+      length += take;
+      offset = 0;
+    }
+    return length;
+  }
+
+  private consume(n: number): void {
+    this.queued -= n;
+    while (n > 0) {
+      const left = this.queue[this.head].length - this.headOffset;
+      if (n < left) {
+        this.headOffset += n;
+        return;
+      }
+      n -= left;
+      this.head++;
+      this.headOffset = 0;
+    }
+  }
+
+  /** Runs a socket-side step; anything it throws (protocol error, onMessage) closes this connection. */
+  private guard(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** The one way out: drops the socket, rejects whoever waits, tells onClose. Runs once. */
+  private fail(err?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    this.queued = 0;
+    const why = err ?? new Error("the connection is closed");
+    for (const w of [...this.waiters]) w.reject(why);
+    if (err !== undefined) this.socket?.terminate();
+    this.markClosed();
+    if (!this.established) return;
+    try {
+      this.opts.onClose?.(err);
+    } catch {
+      // The connection is already gone and nothing is left to close: a throwing onClose has nowhere to go.
+    }
+  }
+}
