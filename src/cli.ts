@@ -8,7 +8,7 @@ import { ConfigError } from "./config/config.ts";
 import { parseFlags, resolveConfig, usageText } from "./config/flags.ts";
 import { formatConfig } from "./config/load.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import { startServer } from "./server.ts";
+import { type RtmpServer, startServer } from "./server.ts";
 
 function loadOrExit(argv: string[]): { config: Config; checkOnly: boolean } {
   try {
@@ -47,17 +47,9 @@ if (checkOnly) {
 const log = createLogger(config.log);
 warnUnimplemented(config, log);
 
-let server;
-try {
-  server = await startServer(config, log);
-} catch (e) {
-  const address = `${config.listen.host}:${config.listen.port}`;
-  log.error("cannot listen", { address, error: e });
-  console.error(`rtmp-server: cannot listen on ${address}: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(1);
-}
-
+let server: RtmpServer | null = null;
 let signalled = false;
+// Handlers go in before the server starts: a signal right after "listening" must still shut down cleanly.
 const shutdown = (signal: string) => {
   if (signalled) {
     log.warn("second signal: exiting at once", { signal });
@@ -65,6 +57,7 @@ const shutdown = (signal: string) => {
   }
   signalled = true;
   log.info("shutting down", { signal, budget_ms: config.timeouts.shutdownMs });
+  if (server === null) process.exit(0);
   const forced = setTimeout(() => {
     log.error("shutdown budget exceeded: exiting", { budget_ms: config.timeouts.shutdownMs });
     process.exit(1);
@@ -78,3 +71,12 @@ process.on("SIGINT", () => shutdown("SIGINT"));
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 // Without a handler SIGHUP would kill the process; there is nothing to reload yet.
 process.on("SIGHUP", () => log.info("SIGHUP ignored: nothing to reload"));
+
+try {
+  server = await startServer(config, log);
+} catch (e) {
+  const address = `${config.listen.host}:${config.listen.port}`;
+  log.error("cannot listen", { address, error: e });
+  console.error(`rtmp-server: cannot listen on ${address}: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+}

@@ -72,7 +72,7 @@ export async function startServer(config: Config, log: Logger): Promise<RtmpServ
         socket.data.session?.onData(bytes);
       },
       drain(socket) {
-        socket.data.session?.outbox.drain(performance.now());
+        socket.data.session?.onDrain(performance.now());
       },
       close(socket) {
         socket.data.session?.onSocketClosed();

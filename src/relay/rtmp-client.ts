@@ -131,6 +131,10 @@ export class RtmpClient {
   /** close() was called: send what is queued, then end. */
   private ending = false;
   private closed = false;
+  /** close() drained the queue and half-closed the socket. */
+  private finSent = false;
+  /** Bun reported the socket closed: nothing left to terminate. */
+  private socketGone = false;
   /** connect() resolved: from then on the end of the connection is reported through onClose. */
   private established = false;
   private readonly closedPromise: Promise<void>;
@@ -197,7 +201,10 @@ export class RtmpClient {
     await started;
   }
 
-  /** Queue a message; it is written at the end of this event-loop turn, with everything else queued in it. */
+  /**
+   * Queue a message; it is written at the end of this event-loop turn, together with everything else queued
+   * in it. Dropped once close() was called or the connection is gone (onClose said why).
+   */
   send(message: RtmpMessage): void {
     if (this.closed || this.ending) return;
     this.enqueue(this.writer.encode(message));
@@ -213,18 +220,20 @@ export class RtmpClient {
   }
 
   /**
-   * Send what is queued, then close. Resolves once the connection is gone; if the queue has not drained
-   * within timeoutMs the socket is dropped and onClose gets an error.
+   * Send what is queued, then close. Resolves once the connection is gone. If the queue has not drained
+   * within timeoutMs the socket is dropped and onClose gets an error; if it has but the server has not
+   * closed its side by then, the socket is dropped quietly.
    */
   close(): Promise<void> {
     if (!this.closed && !this.ending) {
       this.ending = true;
       const timer = setTimeout(() => {
-        this.fail(new Error(`close: ${this.queued} bytes still unsent after ${this.timeoutMs} ms`));
+        const unsent = this.queued;
+        this.fail(unsent > 0 ? new Error(`close: ${unsent} bytes still unsent after ${this.timeoutMs} ms`) : undefined);
       }, this.timeoutMs);
       void this.closedPromise.then(() => clearTimeout(timer));
       if (this.socket === null) this.fail();
-      else if (this.queued === 0) this.socket.end();
+      else if (this.queued === 0) this.finishSending(this.socket);
     }
     return this.closedPromise;
   }
@@ -247,7 +256,10 @@ export class RtmpClient {
         },
         data: (_socket, bytes) => this.guard(() => this.onData(bytes)),
         drain: () => this.guard(() => this.flush()),
-        close: (_socket, err) => this.fail(this.ending ? err : (err ?? new Error("connection closed by the server"))),
+        close: (_socket, err) => {
+          this.socketGone = true;
+          this.fail(this.ending ? err : (err ?? new Error("connection closed by the server")));
+        },
         error: (_socket, err) => this.fail(err),
         connectError: (_socket, err) => this.fail(err),
       },
@@ -366,7 +378,8 @@ export class RtmpClient {
   }
 
   private enqueue(bytes: Uint8Array): void {
-    if (this.closed) return;
+    // After our FIN, replies the client owes the server (acks, pongs) can no longer be sent.
+    if (this.closed || this.finSent) return;
     this.queue.push(bytes);
     this.queued += bytes.length;
     if (this.queued > this.maxQueueBytes) {
@@ -407,7 +420,17 @@ export class RtmpClient {
     }
     this.queue = [];
     this.head = 0;
-    if (this.ending) socket.end();
+    if (this.ending) this.finishSending(socket);
+  }
+
+  /**
+   * Half-close and wait for the server to close its side. Not end(): in Bun 1.4.5 a client's end() while the
+   * peer is still sending (acks, pings) closes with SO_LINGER 0, an RST that discards whatever the kernel
+   * has not delivered yet.
+   */
+  private finishSending(socket: Socket<undefined>): void {
+    this.finSent = true;
+    socket.shutdown();
   }
 
   /** Copies queued bytes, from the head on, into scratch; returns how many. */
@@ -455,7 +478,7 @@ export class RtmpClient {
     this.queued = 0;
     const why = err ?? new Error("the connection is closed");
     for (const w of [...this.waiters]) w.reject(why);
-    if (err !== undefined) this.socket?.terminate();
+    if (!this.socketGone) this.socket?.terminate();
     this.markClosed();
     if (!this.established) return;
     try {

@@ -38,6 +38,8 @@ export interface SessionSettings {
 }
 
 export interface Socket extends Writable {
+  /** Half-close: send FIN, keep reading until the peer closes. */
+  shutdown(): void;
   end(): void;
 }
 
@@ -45,10 +47,14 @@ export interface Socket extends Writable {
 const WINDOW_ACK_SIZE = 2_500_000;
 /** createStream calls one connection may make; real clients make one or two. */
 const MAX_STREAMS = 16;
+/** How long a closing connection may take to hand over what is queued and see the peer close, before it is cut. */
+const LINGER_MS = 5000;
 
 const enum State {
   Handshake,
   Ready,
+  /** Streams released; flushing what is queued, then half-closed until the peer closes. */
+  Closing,
   Closed,
 }
 
@@ -76,6 +82,8 @@ export class Session implements Peer {
   private ackedAt = 0;
   private peerWindow = 0;
   private pingSentAt = 0;
+  private closingSince = 0;
+  private halfClosed = false;
 
   constructor(
     readonly id: string,
@@ -96,13 +104,9 @@ export class Session implements Peer {
     });
   }
 
-  get closed(): boolean {
-    return this.state === State.Closed;
-  }
-
   /** Bytes from the socket. Never throws: a failure closes this session. */
   onData(bytes: Uint8Array): void {
-    if (this.state === State.Closed) return;
+    if (this.state >= State.Closing) return;
     this.lastReadAt = performance.now();
     this.bytesReceived += bytes.length;
     try {
@@ -124,6 +128,10 @@ export class Session implements Peer {
   /** Periodic check (one sweep for all sessions): handshake deadline, idle reaping, stuck writes, pings. */
   tick(now: number): void {
     if (this.state === State.Closed) return;
+    if (this.state === State.Closing) {
+      if (now - this.closingSince > LINGER_MS) this.socket.end();
+      return;
+    }
     const s = this.settings;
     if (this.state === State.Handshake) {
       if (now - this.startedAt > s.handshakeMs) this.close("handshake timeout");
@@ -145,36 +153,54 @@ export class Session implements Peer {
   }
 
   send(message: RtmpMessage): void {
-    if (this.state !== State.Closed) this.outbox.push(this.writer.encode(message));
+    if (this.state < State.Closing) this.outbox.push(this.writer.encode(message));
   }
 
   sendStatus(streamId: number, level: "status" | "error", code: string, description: string): void {
     this.sendCommand(streamId, "onStatus", 0, null, statusInfo(level, code, description));
   }
 
-  /** Close from our side: end this connection's streams, flush what is queued, then close the socket. */
+  /**
+   * Close from our side: end this connection's streams, hand what is queued (a rejection's onStatus, say) to
+   * the kernel, then half-close. Not end(): Bun's end() resets a socket whose peer is still sending, and a
+   * reset throws away what the peer has not read yet.
+   */
   close(reason: string): void {
-    if (this.state === State.Closed) return;
+    if (this.state >= State.Closing) return;
     this.log.info("connection closed", { reason, ...this.summary() });
-    this.release();
+    this.endStreams();
+    this.state = State.Closing;
+    this.closingSince = performance.now();
     this.outbox.flush();
-    this.outbox.close();
-    this.socket.end();
+    this.halfCloseWhenFlushed();
   }
 
-  /** The socket closed (peer or us): the single cleanup path. */
+  onDrain(now: number): void {
+    this.outbox.drain(now);
+    if (this.state === State.Closing) this.halfCloseWhenFlushed();
+  }
+
+  private halfCloseWhenFlushed(): void {
+    if (this.halfClosed || !this.outbox.empty) return;
+    this.halfClosed = true;
+    this.socket.shutdown();
+  }
+
+  /** The socket closed (the peer, or us): the single place a session ends. */
   onSocketClosed(): void {
     if (this.state === State.Closed) return;
-    this.log.info("connection closed", { reason: "peer closed", ...this.summary() });
-    this.release();
+    if (this.state !== State.Closing) {
+      this.log.info("connection closed", { reason: "peer closed", ...this.summary() });
+      this.endStreams();
+    }
+    this.state = State.Closed;
     this.outbox.close();
+    this.onClosed(this);
   }
 
-  private release(): void {
-    this.state = State.Closed;
+  private endStreams(): void {
     for (const ns of this.netStreams.values()) this.endNetStream(ns);
     this.netStreams.clear();
-    this.onClosed(this);
   }
 
   private summary(): Record<string, unknown> {
@@ -212,7 +238,7 @@ export class Session implements Peer {
   }
 
   private onMessage(m: RtmpMessage): void {
-    if (this.state === State.Closed) return;
+    if (this.state !== State.Ready) return;
     switch (m.type) {
       case MessageType.Audio:
       case MessageType.Video:

@@ -63,7 +63,8 @@ export class Stream {
     this.publication = new LivePublication(this, peer);
     this.log.info("publish start", { conn_id: peer.id, players: this.subscribers.length });
     for (const sub of this.subscribers) {
-      sub.waitKeyframe = true;
+      // A fresh publisher starts from its first message; a takeover lands mid-stream for the players.
+      sub.waitKeyframe = takeover;
       if (!takeover) {
         sub.peer.send(streamBegin(sub.streamId));
         sub.peer.sendStatus(sub.streamId, "status", "NetStream.Play.PublishNotify", `${this.key} is now published.`);

@@ -1,0 +1,102 @@
+/**
+ * One publisher per key: a second one is refused with NetStream.Publish.BadName (publish_conflict: reject,
+ * the default) while the first keeps going, or takes over (replace) with the first disconnected.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { join } from "node:path";
+import type { Config } from "../../src/config/config.ts";
+import { type TestServer, startTestServer, waitUntilLive } from "../helpers/live-server.ts";
+import {
+  Children,
+  decodeErrors,
+  play,
+  probe,
+  publish,
+  requireFfmpeg,
+  scratchDir,
+  testSource,
+  videoFrameSizes,
+} from "../helpers/media.ts";
+import { RawRtmpClient } from "../helpers/raw-rtmp-client.ts";
+
+describe.skipIf(!requireFfmpeg())("a second publisher of a live stream key", () => {
+  const children = new Children();
+  const scratch = scratchDir("conflict");
+  const clients: RawRtmpClient[] = [];
+  let server: TestServer | null = null;
+  let large: string;
+  let small: string;
+
+  async function serve(adjust?: (config: Config) => void): Promise<TestServer> {
+    server = await startTestServer(adjust);
+    return server;
+  }
+
+  beforeAll(async () => {
+    [large, small] = await Promise.all([testSource(), testSource({ size: "160x120", frequency: 440 })]);
+  });
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await children.killAll();
+    await server?.stop();
+    server = null;
+  });
+  afterAll(() => scratch.remove());
+
+  it("is refused with NetStream.Publish.BadName (level error) while the first keeps going", async () => {
+    const server = await serve();
+    const seconds = 6;
+    const first = publish(children, large, server.url("dup"), { seconds });
+    await waitUntilLive(server.port, "dup");
+    const joinedAfterS = first.elapsedMs / 1000;
+    const out = join(scratch.path, "first.flv");
+    const player = play(children, server.url("dup"), out);
+
+    // FFmpeg as the intruder: it must give up quickly and with an error, not hang or get through.
+    const second = publish(children, small, server.url("dup"), { seconds });
+    // A raw intruder too, to see the exact status the server speaks before closing.
+    const raw = await RawRtmpClient.open(server.port);
+    clients.push(raw);
+    await raw.doHandshake();
+    const status = await raw.publish("live", "dup");
+    expect(status).toEqual({ level: "error", code: "NetStream.Publish.BadName" });
+    expect(await raw.closedWithin(3_000), `refused publisher's connection closed by the server; ${raw.summary()}`).toBe(true);
+    expect(raw.closedLocally).toBe(false);
+
+    const secondCode = await second.waitExit(5_000);
+    expect(secondCode, second.describe()).not.toBe(0);
+    expect(second.elapsedMs, "refused ffmpeg gave up quickly").toBeLessThan(5_000);
+
+    // The first publisher was never disturbed: it runs to its end and its player gets it all, one source only.
+    expect(await first.waitExit(seconds * 1000 + 10_000), first.describe()).toBe(0);
+    expect(first.elapsedMs, "first publisher ran its full length").toBeGreaterThanOrEqual(seconds * 1000 - 500);
+    expect(await player.waitExit(10_000), player.describe()).toBe(0);
+    const copy = await probe(out);
+    expect(copy.duration).toBeGreaterThanOrEqual(seconds - joinedAfterS - 1);
+    expect(await videoFrameSizes(out)).toEqual(["320x240"]);
+    expect(await decodeErrors(out)).toBe("");
+  }, 45_000);
+
+  it('takes over under publish_conflict: "replace", and the first publisher is disconnected', async () => {
+    const server = await serve((c) => (c.streams.publishConflict = "replace"));
+    const first = publish(children, large, server.url("dup"), { seconds: 8 });
+    await waitUntilLive(server.port, "dup");
+
+    const secondSeconds = 4;
+    const second = publish(children, small, server.url("dup"), { seconds: secondSeconds });
+    // Kicked: the first ffmpeg exits long before its 8 s of media are sent.
+    await first.waitExit(5_000);
+    const kickedAfterMs = first.exitedAt! - second.startedAt;
+    expect(kickedAfterMs, "first publisher disconnected soon after the second arrived").toBeLessThan(4_000);
+    expect(first.elapsedMs, "first publisher did not run its full length").toBeLessThan(7_000);
+
+    // Whoever plays now sees the newcomer's stream.
+    await waitUntilLive(server.port, "dup");
+    const out = join(scratch.path, "second.flv");
+    const player = play(children, server.url("dup"), out);
+    expect(await second.waitExit(secondSeconds * 1000 + 10_000), second.describe()).toBe(0);
+    expect(await player.waitExit(10_000), player.describe()).toBe(0);
+    expect(await videoFrameSizes(out)).toEqual(["160x120"]);
+    expect(await decodeErrors(out)).toBe("");
+  }, 45_000);
+});

@@ -1,0 +1,110 @@
+/**
+ * A player that joins a live stream mid-GOP must start with a clean picture at once: metadata and sequence
+ * headers first, then the GOP cache from its keyframe, never a P-frame it cannot decode.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
+import { join } from "node:path";
+import { type TestServer, startTestServer, waitUntilLive } from "../helpers/live-server.ts";
+import {
+  Children,
+  decodeErrors,
+  fileSize,
+  firstVideoFrame,
+  firstVideoPacket,
+  play,
+  publish,
+  requireFfmpeg,
+  scratchDir,
+  testSource,
+  waitFor,
+} from "../helpers/media.ts";
+import { RawRtmpClient, isKeyframe, isVideoFrame } from "../helpers/raw-rtmp-client.ts";
+
+describe.skipIf(!requireFfmpeg())("a late joiner", () => {
+  const children = new Children();
+  const scratch = scratchDir("late-join");
+  const clients: RawRtmpClient[] = [];
+  let server: TestServer;
+  let source: string;
+
+  beforeAll(async () => {
+    source = await testSource();
+  });
+  beforeEach(async () => {
+    server = await startTestServer();
+  });
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await children.killAll();
+    await server.stop();
+  });
+  afterAll(() => scratch.remove());
+
+  it("gets metadata, sequence headers, then a keyframe first, and starts at once", async () => {
+    const seconds = 6;
+    const publisher = publish(children, source, server.url("late"), { seconds });
+    await waitUntilLive(server.port, "late");
+    // Join about 3 s in, when the live edge is at least 400 ms past the last keyframe (mid-GOP), as seen by
+    // a watcher on the stream's own timestamps rather than guessed from the clock.
+    const watcher = await RawRtmpClient.open(server.port);
+    clients.push(watcher);
+    await watcher.doHandshake();
+    await watcher.play("live", "late");
+    await waitFor(
+      () => {
+        const frames = watcher.media().filter(isVideoFrame);
+        const lastKey = frames.findLast(isKeyframe);
+        const edge = frames.at(-1);
+        return publisher.elapsedMs > 3_000 && lastKey !== undefined && edge!.timestamp - lastKey.timestamp >= 400;
+      },
+      5_000,
+      "the live edge to be mid-GOP",
+      () => watcher.summary(),
+    );
+    watcher.close();
+
+    const out = join(scratch.path, "late.flv");
+    const player = play(children, server.url("late"), out, { keepInitialNonKeyframes: true });
+    const raw = await RawRtmpClient.open(server.port);
+    clients.push(raw);
+    await raw.doHandshake();
+    await raw.play("live", "late");
+    const firstFrame = await raw.waitFor(isVideoFrame, 5_000, "the first coded video frame");
+    const rawMs = firstFrame.at - raw.openedAt;
+
+    const started = () => fileSize(out) > 0 || !player.running;
+    await waitFor(started, 10_000, "the late ffmpeg player's first output", () => player.describe());
+    expect(fileSize(out), player.describe()).toBeGreaterThan(0);
+    const ffmpegMs = performance.now() - player.startedAt;
+    console.log(
+      `late joiner at ${(player.startedAt - publisher.startedAt).toFixed(0)} ms: raw client's first frame ` +
+        `${rawMs.toFixed(1)} ms after connect; ffmpeg's first output ${ffmpegMs.toFixed(0)} ms after spawn`,
+    );
+
+    // What the raw player got, in order: onMetaData, then sequence headers, then a keyframe.
+    const media = raw.media();
+    const firstMediaIndex = raw.events.indexOf(media[0]);
+    const metadataIndex = raw.events.findIndex((e) => e.kind === "data" && e.name === "onMetaData");
+    expect(metadataIndex, raw.summary()).toBeGreaterThanOrEqual(0);
+    expect(metadataIndex, "onMetaData before any media").toBeLessThan(firstMediaIndex);
+    const firstVideo = media.find((e) => e.type === 9)!;
+    const firstAudio = media.find((e) => e.type === 8)!;
+    expect(firstVideo.head, "first video message: AVC sequence header").toEqual([0x17, 0x00]);
+    expect(firstAudio.head[0] >> 4, "first audio message: AAC").toBe(10);
+    expect(firstAudio.head[1], "first audio message: AAC sequence header").toBe(0);
+    expect(isKeyframe(firstFrame), `first coded frame head ${firstFrame.kind === "media" ? firstFrame.head : ""}`).toBe(true);
+    // Joined at least 400 ms into a GOP: the frames since its keyframe come at once, in one burst that covers
+    // much more stream time than wall time (a server waiting for the next keyframe would show no such burst).
+    const burst = media.filter((e) => isVideoFrame(e) && e.at - firstFrame.at < 50);
+    const span = burst.at(-1)!.timestamp - burst[0].timestamp;
+    expect(span, `GOP cache burst; timestamps ${burst.map((e) => e.timestamp)}`).toBeGreaterThanOrEqual(300);
+
+    expect(await publisher.waitExit(seconds * 1000 + 10_000), publisher.describe()).toBe(0);
+    expect(await player.waitExit(10_000), player.describe()).toBe(0);
+    // FFmpeg kept any leading non-keyframes (-copyinkf), so this is what the server sent.
+    expect(await firstVideoPacket(out)).toMatchObject({ keyframe: true });
+    expect(await firstVideoFrame(out)).toEqual({ keyFrame: true, pictType: "I" });
+    expect(await decodeErrors(out)).toBe("");
+    expect(ffmpegMs, "ffmpeg late joiner's first output (generous bound; the figure is reported above)").toBeLessThan(5_000);
+  }, 45_000);
+});

@@ -1,0 +1,96 @@
+/**
+ * The basic promise, with real FFmpeg on both ends: what `ffmpeg -re` publishes, an FFmpeg player receives
+ * intact; when the publisher stops, players are told so, FFmpeg exits, and a raw player stays subscribed
+ * for the next publisher.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
+import { join } from "node:path";
+import { UserControlEventType } from "../../src/protocol/control.ts";
+import { type TestServer, startTestServer, waitUntilLive } from "../helpers/live-server.ts";
+import { Children, decodeErrors, play, probe, publish, requireFfmpeg, scratchDir, testSource } from "../helpers/media.ts";
+import {
+  RawRtmpClient,
+  type ServerEvent,
+  isUserControl,
+  isVideoFrame,
+  userControlStreamId,
+} from "../helpers/raw-rtmp-client.ts";
+
+describe.skipIf(!requireFfmpeg())("publish and play with FFmpeg", () => {
+  const children = new Children();
+  const scratch = scratchDir("publish-play");
+  const clients: RawRtmpClient[] = [];
+  let server: TestServer;
+  let source: string;
+
+  beforeAll(async () => {
+    source = await testSource();
+  });
+  beforeEach(async () => {
+    server = await startTestServer();
+  });
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await children.killAll();
+    await server.stop();
+  });
+  afterAll(() => scratch.remove());
+
+  it("relays an ffmpeg -re H.264+AAC publish to an ffmpeg player: both streams arrive and decode with zero errors", async () => {
+    const seconds = 5;
+    const publisher = publish(children, source, server.url("test"), { seconds });
+    await waitUntilLive(server.port, "test");
+    const joinedAfterS = publisher.elapsedMs / 1000;
+    const out = join(scratch.path, "copy.flv");
+    const player = play(children, server.url("test"), out);
+
+    expect(await publisher.waitExit(seconds * 1000 + 10_000), publisher.describe()).toBe(0);
+    expect(await player.waitExit(10_000), player.describe()).toBe(0);
+
+    const copy = await probe(out);
+    expect(copy.video, JSON.stringify(copy)).toMatchObject({ codecName: "h264", width: 320, height: 240 });
+    expect(copy.audio, JSON.stringify(copy)).toMatchObject({ codecName: "aac" });
+    // The player joined `joinedAfterS` in; the GOP cache gives it up to a second before that.
+    const expectedSeconds = seconds - joinedAfterS - 1;
+    expect(copy.duration).toBeGreaterThanOrEqual(expectedSeconds);
+    expect(copy.video!.packets).toBeGreaterThanOrEqual(Math.floor(expectedSeconds * 25));
+    expect(await decodeErrors(out)).toBe("");
+  }, 45_000);
+
+  it("ends an ffmpeg player's input when the publisher stops, so it exits 0", async () => {
+    const publisher = publish(children, source, server.url("ending"), { seconds: 3 });
+    await waitUntilLive(server.port, "ending");
+    const player = play(children, server.url("ending"), null);
+
+    expect(await publisher.waitExit(15_000), publisher.describe()).toBe(0);
+    // NetStream.Play.UnpublishNotify (and Stream EOF) is FFmpeg's end of input: it must not wait for more.
+    expect(await player.waitExit(5_000), player.describe()).toBe(0);
+  }, 30_000);
+
+  it("tells a player the publisher left (UnpublishNotify, Stream EOF), keeps it subscribed, feeds it the next one", async () => {
+    const first = publish(children, source, server.url("relive"), { seconds: 2 });
+    await waitUntilLive(server.port, "relive");
+    const viewer = await RawRtmpClient.open(server.port);
+    clients.push(viewer);
+    await viewer.doHandshake();
+    const streamId = await viewer.play("live", "relive");
+    await viewer.waitFor(isVideoFrame, 5_000, "video from the first publisher");
+
+    expect(await first.waitExit(15_000), first.describe()).toBe(0);
+    const notify = await viewer.waitForStatus("NetStream.Play.UnpublishNotify", 5_000);
+    const isEof = (e: ServerEvent) => isUserControl(e, UserControlEventType.StreamEof);
+    const eof = await viewer.waitFor(isEof, 5_000, "User Control Stream EOF");
+    expect(userControlStreamId(eof)).toBe(streamId);
+    expect(notify.kind === "command" ? notify.streamId : -1).toBe(streamId);
+    const endedAt = viewer.events.length;
+    expect(viewer.isClosed, viewer.summary()).toBe(false);
+
+    // Same connection, no new play: the next publisher's stream starts with its own sequence header.
+    const second = publish(children, source, server.url("relive"), { seconds: 2 });
+    const isVideo = (e: ServerEvent) => e.kind === "media" && e.type === 9;
+    const nextVideo = await viewer.waitFor(isVideo, 10_000, "video from the second publisher", endedAt);
+    expect(nextVideo.kind === "media" ? nextVideo.head : [], "AVC sequence header first").toEqual([0x17, 0x00]);
+    await viewer.waitFor(isVideoFrame, 5_000, "a coded frame from the second publisher", endedAt);
+    expect(await second.waitExit(15_000), second.describe()).toBe(0);
+  }, 45_000);
+});

@@ -1,0 +1,76 @@
+/**
+ * A player that stops reading must cost the others nothing: the publisher keeps its real-time pace, a
+ * healthy FFmpeg player gets every frame, and the stuck one is dropped once its socket has not drained for
+ * timeouts.write.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
+import { join } from "node:path";
+import { type TestServer, startTestServer } from "../helpers/live-server.ts";
+import { Children, decodeErrors, play, probe, publish, requireFfmpeg, scratchDir, testSource, waitFor } from "../helpers/media.ts";
+import { RtmpClient } from "../../src/relay/rtmp-client.ts";
+
+describe.skipIf(!requireFfmpeg())("a paused player (stops reading)", () => {
+  const children = new Children();
+  const scratch = scratchDir("slow-player");
+  const clients: RtmpClient[] = [];
+  let server: TestServer;
+  let source: string;
+
+  beforeAll(async () => {
+    // 16 Mbit/s (filler-padded CBR): loopback socket buffers hold about 4 MB, so a reader that stops is
+    // stuck after about 2 s of this, where the 30 KB/s default source would take minutes.
+    source = await testSource({ cbr: "16M" });
+  });
+  beforeEach(async () => {
+    server = await startTestServer((c) => (c.timeouts.writeMs = 2_000));
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+    await children.killAll();
+    await server.stop();
+  });
+  afterAll(() => scratch.remove());
+
+  it("slows neither the publisher nor another player, and is dropped after timeouts.write", async () => {
+    const seconds = 8;
+    let closed: { at: number; error: Error | undefined } | null = null;
+    const paused = await RtmpClient.connect(server.url("busy"), {
+      onClose: (error) => (closed = { at: performance.now(), error }),
+    });
+    clients.push(paused);
+    await paused.play(await paused.createStream(), "busy");
+    paused.pause();
+
+    const out = join(scratch.path, "healthy.flv");
+    const healthy = play(children, server.url("busy"), out);
+    await server.waitForPlayers("busy", 2);
+    const publishedAt = Date.now();
+    const publisher = publish(children, source, server.url("busy"));
+
+    expect(await publisher.waitExit(seconds * 1000 + 15_000), publisher.describe()).toBe(0);
+    const publisherDoneAt = Date.now();
+    // -re paces the publisher at real time: a server that waited for the stuck player would stretch this.
+    expect(publisher.elapsedMs, "publisher wall time for 8 s of media").toBeLessThan(seconds * 1000 + 1_500);
+    expect(await healthy.waitExit(10_000), healthy.describe()).toBe(0);
+
+    const [original, copy] = await Promise.all([probe(source), probe(out)]);
+    expect(copy.video!.packets, "healthy player got every video frame").toBe(original.video!.packets);
+    const durations = `copy ${copy.duration} s vs source ${original.duration} s`;
+    expect(Math.abs(copy.duration - original.duration), durations).toBeLessThan(0.5);
+    expect(await decodeErrors(out)).toBe("");
+
+    // Reading again now drains whatever the kernel still holds, then shows the end: the server dropped it.
+    // (A player that had merely fallen behind would still be subscribed, waiting for the next publisher.)
+    paused.resume();
+    await waitFor(() => closed !== null, 5_000, "the server to close the paused player's connection", () => server.logs.tail());
+    // onClose gets no error only after our own close(): this end came from the server.
+    expect(closed!.error).toBeInstanceOf(Error);
+    const sourceBytes = Bun.file(source).size;
+    expect(paused.bytesReceived, "the paused player never got the bulk of the stream").toBeLessThan(sourceBytes / 2);
+    const drop = server.logs.records().find((r) => r.msg === "connection closed" && /write|drain/i.test(String(r.reason)));
+    expect(drop, `a "connection closed" log naming the stuck write\n${server.logs.tail()}`).toBeDefined();
+    const droppedAt = Date.parse(String(drop!.time));
+    console.log(`paused player dropped ${droppedAt - publishedAt} ms after the publisher started (${drop!.reason})`);
+    expect(droppedAt, "dropped while the stream was still live").toBeLessThan(publisherDoneAt);
+  }, 60_000);
+});

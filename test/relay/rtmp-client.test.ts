@@ -1,0 +1,354 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { join } from "node:path";
+import type { Socket, TCPSocketListener } from "bun";
+import { ChunkReader } from "../../src/protocol/chunk-reader.ts";
+import { ChunkWriter } from "../../src/protocol/chunk-writer.ts";
+import { decodeCommand, encodeCommand, encodeData, statusInfo } from "../../src/protocol/command.ts";
+import { decodeControl, pingRequest, windowAckSize } from "../../src/protocol/control.ts";
+import type { ControlMessage } from "../../src/protocol/control.ts";
+import type { Amf0Value } from "../../src/protocol/amf0.ts";
+import { ServerHandshake } from "../../src/protocol/handshake.ts";
+import { Csid, MessageType } from "../../src/protocol/message.ts";
+import type { RtmpMessage } from "../../src/protocol/message.ts";
+import { RtmpClient, RtmpStatusError, parseRtmpUrl } from "../../src/relay/rtmp-client.ts";
+import type { RtmpClientOptions, RtmpUrl } from "../../src/relay/rtmp-client.ts";
+import { concat } from "../helpers/bytes.ts";
+import { readFlvTags } from "../helpers/flv.ts";
+import type { FlvTag } from "../helpers/flv.ts";
+import { Children, freePort, requireFfmpeg, run, scratchDir, testSource } from "../helpers/media.ts";
+
+describe("parseRtmpUrl", () => {
+  const at = (host: string, port: number, app: string, name: string, tcUrl: string): RtmpUrl => ({
+    host,
+    port,
+    app,
+    name,
+    tcUrl,
+  });
+  const cases: [string, RtmpUrl][] = [
+    ["rtmp://127.0.0.1:1936/live/test", at("127.0.0.1", 1936, "live", "test", "rtmp://127.0.0.1:1936/live")],
+    ["rtmp://example.com/live", at("example.com", 1935, "live", "", "rtmp://example.com:1935/live")],
+    ["rtmp://h/app/a/b?key=1", at("h", 1935, "app", "a/b?key=1", "rtmp://h:1935/app")],
+    ["rtmp://[::1]:19350/live/x", at("::1", 19350, "live", "x", "rtmp://[::1]:19350/live")],
+  ];
+  for (const [url, parsed] of cases) {
+    it(`splits ${url} like FFmpeg`, () => expect(parseRtmpUrl(url)).toEqual(parsed));
+  }
+
+  it("refuses other schemes and a missing app", () => {
+    expect(() => parseRtmpUrl("http://h/live/x")).toThrow("only rtmp://");
+    expect(() => parseRtmpUrl("rtmp://h/")).toThrow("no application name");
+    expect(() => parseRtmpUrl("not a url")).toThrow("is not a URL");
+  });
+});
+
+/**
+ * A scripted server: it completes the handshake, answers connect and createStream, and hands every other
+ * message to the test with a `reply` that sends through its own chunk writer.
+ */
+interface FakePeer {
+  reply(m: RtmpMessage): void;
+  socket: Socket<FakeConnection>;
+}
+
+interface FakeConnection {
+  feed(bytes: Uint8Array): void;
+}
+
+function fakeServer(onMessage: (m: RtmpMessage, peer: FakePeer) => void): TCPSocketListener<FakeConnection> {
+  return Bun.listen<FakeConnection>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(socket) {
+        const handshake = new ServerHandshake();
+        const writer = new ChunkWriter();
+        const peer: FakePeer = {
+          socket,
+          // Test messages are small: a short write here would be a broken test, so fail loudly.
+          reply(m) {
+            const bytes = writer.encode(m);
+            if (socket.write(bytes) !== bytes.length) throw new Error("fake server: short write");
+          },
+        };
+        const result = (txn: number, value: Amf0Value) => {
+          const payload = encodeCommand("_result", txn, null, value);
+          peer.reply({ csid: Csid.Command, type: MessageType.CommandAmf0, streamId: 0, timestamp: 0, payload });
+        };
+        const reader = new ChunkReader((m) => {
+          if (m.type === MessageType.CommandAmf0) {
+            const cmd = decodeCommand(m.payload);
+            if (cmd.name === "connect") return result(1, statusInfo("status", "NetConnection.Connect.Success", ""));
+            if (cmd.name === "createStream") return result(cmd.transactionId, 1);
+          }
+          onMessage(m, peer);
+        });
+        let shaken = false;
+        socket.data = {
+          feed(bytes) {
+            if (!shaken) {
+              const step = handshake.push(bytes);
+              if (step.send !== null) socket.write(step.send);
+              shaken = step.done;
+              if (step.rest === null) return;
+              bytes = step.rest;
+            }
+            reader.push(bytes);
+          },
+        };
+      },
+      data(socket, bytes) {
+        socket.data.feed(bytes);
+      },
+    },
+  });
+}
+
+/** A data message the scripted server takes as a cue for what to do next. */
+function cue(name: string): RtmpMessage {
+  return { csid: Csid.Data, type: MessageType.DataAmf0, streamId: 0, timestamp: 0, payload: encodeData(name) };
+}
+
+function statusMessage(streamId: number, level: "status" | "error", code: string): RtmpMessage {
+  const payload = encodeCommand("onStatus", 0, null, statusInfo(level, code, "scripted"));
+  return { csid: Csid.StreamCommand, type: MessageType.CommandAmf0, streamId, timestamp: 0, payload };
+}
+
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  return Promise.race([p, Bun.sleep(ms).then(() => Promise.reject(new Error(`${what}: not within ${ms} ms`)))]);
+}
+
+describe("RtmpClient against a scripted server", () => {
+  it("answers ping requests and acknowledges per the server's window", async () => {
+    const controls: ControlMessage[] = [];
+    const server = fakeServer((m, peer) => {
+      if (m.type === MessageType.UserControl || m.type === MessageType.Acknowledgement) {
+        controls.push(decodeControl(m.type, m.payload));
+      } else if (m.type === MessageType.DataAmf0) {
+        // The client's cue: set a small window, ping, then send more than a window of data.
+        peer.reply(windowAckSize(1000));
+        peer.reply(pingRequest(424242));
+        const filler = encodeData("filler", "x".repeat(3000));
+        peer.reply({ csid: Csid.Data, type: MessageType.DataAmf0, streamId: 0, timestamp: 0, payload: filler });
+      }
+    });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live/x`);
+    try {
+      client.send(cue("go"));
+      const deadline = Date.now() + 3000;
+      while (controls.length < 2 && Date.now() < deadline) await Bun.sleep(10);
+      expect(controls).toContainEqual({ type: MessageType.UserControl, event: { eventType: 7, timestamp: 424242 } });
+      const ack = controls.find((c) => c.type === MessageType.Acknowledgement);
+      expect(ack).toBeDefined();
+      expect((ack as { sequence: number }).sequence).toBeGreaterThan(3000);
+      expect((ack as { sequence: number }).sequence).toBeLessThanOrEqual(client.bytesReceived);
+    } finally {
+      await client.close();
+      server.stop(true);
+    }
+  });
+
+  it("rejects publish with the status code the server sent", async () => {
+    const server = fakeServer((m, peer) => {
+      if (m.type === MessageType.CommandAmf0 && decodeCommand(m.payload).name === "publish") {
+        peer.reply(statusMessage(m.streamId, "error", "NetStream.Publish.BadName"));
+      }
+    });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`);
+    try {
+      const id = await client.createStream();
+      expect(id).toBe(1);
+      const err = await client.publish(id, "taken").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RtmpStatusError);
+      expect((err as RtmpStatusError).code).toBe("NetStream.Publish.BadName");
+      expect((err as Error).message).toContain("NetStream.Publish.BadName");
+    } finally {
+      await client.close();
+      server.stop(true);
+    }
+  });
+
+  it("resolves play on NetStream.Play.Start after a Play.Reset", async () => {
+    const server = fakeServer((m, peer) => {
+      if (m.type === MessageType.CommandAmf0 && decodeCommand(m.payload).name === "play") {
+        peer.reply(statusMessage(m.streamId, "status", "NetStream.Play.Reset"));
+        peer.reply(statusMessage(m.streamId, "status", "NetStream.Play.Start"));
+      }
+    });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`);
+    try {
+      await within(2000, "play", client.play(await client.createStream(), "x"));
+    } finally {
+      await client.close();
+      server.stop(true);
+    }
+  });
+
+  it("closes with an error once the send queue passes its bound", async () => {
+    // The client's first data message tells the server to stop reading.
+    const server = fakeServer((m, peer) => {
+      if (m.type === MessageType.DataAmf0) peer.socket.pause();
+    });
+    let closedWith: Error | undefined;
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`, {
+      maxQueueBytes: 1024 * 1024,
+      onClose: (err) => (closedWith = err),
+    });
+    try {
+      client.send(cue("stop"));
+      await Bun.sleep(50);
+      // More than the kernel buffers and the queue bound together.
+      const big = new Uint8Array(512 * 1024);
+      const deadline = Date.now() + 5000;
+      while (closedWith === undefined && Date.now() < deadline) {
+        client.send({ csid: 6, type: MessageType.Video, streamId: 1, timestamp: 0, payload: big });
+        await Bun.sleep(1);
+      }
+      expect(closedWith?.message).toContain("send queue over 1048576 bytes");
+    } finally {
+      await client.close();
+      server.stop(true);
+    }
+  });
+
+  it("stops reading while paused, so the server meets a full socket, and reads again on resume", async () => {
+    let shortWrite = false;
+    const server = fakeServer((m, peer) => {
+      if (m.type !== MessageType.DataAmf0) return;
+      const payload = new Uint8Array(60_000);
+      const bytes = new ChunkWriter().encode({ csid: 6, type: MessageType.Video, streamId: 1, timestamp: 0, payload });
+      // 64 MiB at most: far more than loopback buffers hold, so a paused client must cause a short write.
+      for (let i = 0; i < 1000 && !shortWrite; i++) shortWrite = peer.socket.write(bytes) < bytes.length;
+    });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`, { onClose: () => {} });
+    try {
+      client.pause();
+      client.send(cue("flood"));
+      await Bun.sleep(300);
+      expect(shortWrite).toBe(true);
+      const whilePaused = client.bytesReceived;
+      await Bun.sleep(100);
+      expect(client.bytesReceived).toBe(whilePaused);
+      client.resume();
+      const deadline = Date.now() + 3000;
+      while (client.bytesReceived === whilePaused && Date.now() < deadline) await Bun.sleep(10);
+      expect(client.bytesReceived).toBeGreaterThan(whilePaused);
+    } finally {
+      await client.close();
+      server.stop(true);
+    }
+  });
+
+  it("rejects connect when nothing listens, and when the server never answers", async () => {
+    const refused = RtmpClient.connect(`rtmp://127.0.0.1:${freePort()}/live`);
+    await expect(refused).rejects.toThrow();
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const started = Date.now();
+      await expect(RtmpClient.connect(`rtmp://127.0.0.1:${silent.port}/live`, { timeoutMs: 300 })).rejects.toThrow(
+        "connect: no reply within 300 ms",
+      );
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      silent.stop(true);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Against FFmpeg as the server, with a real H.264 + AAC stream.
+
+/** FFmpeg -listen accepts one connection only, so retry the real client until FFmpeg is listening. */
+async function connectWhenListening(url: string, opts: RtmpClientOptions = {}): Promise<RtmpClient> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await RtmpClient.connect(url, opts);
+    } catch (err) {
+      if (Date.now() > deadline || (err as { code?: string }).code !== "ECONNREFUSED") throw err;
+      await Bun.sleep(50);
+    }
+  }
+}
+
+async function readTags(file: string): Promise<FlvTag[]> {
+  return readFlvTags(new Uint8Array(await Bun.file(file).arrayBuffer()));
+}
+
+const count = (tags: FlvTag[], type: number) => tags.filter((t) => t.type === type).length;
+
+describe.skipIf(!requireFfmpeg())("RtmpClient against FFmpeg", () => {
+  const children = new Children();
+  const scratch = scratchDir("rtmp-client");
+  let input = "";
+  // About 6 MB: more than loopback socket buffers hold, so sending it all at once meets short writes.
+  let bigInput = "";
+
+  beforeAll(async () => {
+    input = await testSource({ seconds: 3 });
+    bigInput = await testSource({ seconds: 3, cbr: "16M" });
+  });
+
+  afterEach(() => children.killAll());
+  afterAll(() => scratch.remove());
+
+  it("publishes an H.264 + AAC stream that FFmpeg records with both tracks", async () => {
+    const output = join(scratch.path, "published.flv");
+    const url = `rtmp://127.0.0.1:${freePort()}/live/test`;
+    const ffmpeg = children.spawn("ffmpeg -listen", [
+      "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+      "-listen", "1", "-timeout", "10", "-i", url, "-c", "copy", "-f", "flv", output,
+    ]);
+    let closeError: Error | undefined;
+    const client = await connectWhenListening(url, { onClose: (err) => (closeError = err) });
+    const streamId = await client.createStream();
+    await client.publish(streamId, client.url.name);
+    const tags = await readTags(bigInput);
+    const setDataFrame = encodeData("@setDataFrame");
+    for (const tag of tags) {
+      const data = tag.type === MessageType.DataAmf0;
+      client.send({
+        csid: data ? Csid.Data : tag.type === MessageType.Audio ? Csid.Audio : Csid.Video,
+        type: tag.type,
+        streamId,
+        timestamp: tag.timestamp,
+        payload: data ? concat(setDataFrame, tag.data) : tag.data,
+      });
+    }
+    // Everything is queued at once: close() has to drain it through short writes before ending.
+    await client.close();
+    expect(closeError).toBeUndefined();
+    expect(await ffmpeg.waitExit(15_000), ffmpeg.describe()).toBe(0);
+    const probed = await run([
+      "ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", output,
+    ]);
+    expect(probed.stdout.split("\n").filter((l) => l !== "").sort()).toEqual(["audio", "video"]);
+    // FFmpeg copies every media tag it receives, so equal counts mean nothing was lost on the way.
+    const recorded = await readTags(output);
+    expect(count(recorded, MessageType.Video)).toBe(count(tags, MessageType.Video));
+    expect(count(recorded, MessageType.Audio)).toBe(count(tags, MessageType.Audio));
+  });
+
+  it("plays a stream FFmpeg serves, receiving all its audio and video", async () => {
+    const url = `rtmp://127.0.0.1:${freePort()}/live/test`;
+    children.spawn("ffmpeg -listen (output)", [
+      "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+      "-re", "-i", input, "-c", "copy", "-f", "flv", "-listen", "1", "-timeout", "10", url,
+    ]);
+    const received = { audio: 0, video: 0 };
+    let closed: (err?: Error) => void = () => {};
+    const gone = new Promise<Error | undefined>((resolve) => (closed = resolve));
+    const client = await connectWhenListening(url, {
+      onMessage: (m) => {
+        if (m.type === MessageType.Audio) received.audio++;
+        if (m.type === MessageType.Video) received.video++;
+      },
+      onClose: (err) => closed(err),
+    });
+    await client.play(await client.createStream(), client.url.name);
+    // FFmpeg sends the 3 s file in real time (-re), then closes the connection.
+    await within(15_000, "end of stream", gone);
+    const tags = await readTags(input);
+    expect(received).toEqual({ audio: count(tags, MessageType.Audio), video: count(tags, MessageType.Video) });
+  });
+});
