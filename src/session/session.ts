@@ -141,12 +141,13 @@ export class Session implements Peer {
       this.close(`write timeout: the peer took no bytes for ${s.writeMs} ms`);
       return;
     }
-    // Idle means silent both ways: nothing received and nothing taken from us.
-    const active = Math.max(this.lastReadAt, this.outbox.lastProgress);
-    if (now - active > s.readMs) {
-      this.close(`idle for ${s.readMs} ms`);
-    } else if (now - active > s.readMs / 2 && this.pingSentAt < active) {
-      // A live peer answers a ping, so only a dead one is ever reaped.
+    // Idle means silent both ways: nothing received and nothing taken from us. A live peer answers a
+    // ping, so after half the budget we ask; no answer in the other half and it is reaped. Our own ping
+    // being taken by the kernel proves nothing about the peer, hence the separate clock.
+    if (this.pingSentAt !== 0) {
+      if (this.lastReadAt >= this.pingSentAt) this.pingSentAt = 0;
+      else if (now - this.pingSentAt > s.readMs / 2) this.close(`idle for ${s.readMs} ms`);
+    } else if (now - Math.max(this.lastReadAt, this.outbox.lastProgress) > s.readMs / 2) {
       this.pingSentAt = now;
       this.send(pingRequest(Math.floor(now) >>> 0));
     }
