@@ -1,7 +1,7 @@
 /**
- * An outbound RTMP connection on Bun.connect: handshake, connect / createStream / publish / play, and a send
- * queue that keeps what the socket did not take. The relay pushes streams with it; tests and benchmarks use
- * it as publisher and player. It answers pings and acknowledges what it receives; it does not reconnect.
+ * An outbound RTMP connection on Bun.connect: handshake, connect / createStream / publish / play, with the
+ * session's Outbox as its send queue. The relay pushes streams with it; tests and benchmarks use it as
+ * publisher and player. It answers pings and acknowledges what it receives; it does not reconnect.
  */
 import type { Socket } from "bun";
 import { ChunkReader } from "../protocol/chunk-reader.ts";
@@ -19,6 +19,7 @@ import {
 import { ClientHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType } from "../protocol/message.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
+import { Outbox } from "../session/outbox.ts";
 
 export interface RtmpClientOptions {
   /** Outbound chunk size, announced with Set Chunk Size once connected. Default 4096. */
@@ -92,10 +93,6 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** Most bytes gathered into one write; a larger queued item is written on its own. */
-const COALESCE_BYTES = 256 * 1024;
-/** Shared by every client: a write copies what it accepts, so the buffer is free again when write returns. */
-const scratch = new Uint8Array(COALESCE_BYTES);
 const CONNECT_TXN = 1;
 
 function statusError(info: Amf0Value, fallbackCode: string): RtmpStatusError {
@@ -104,20 +101,13 @@ function statusError(info: Amf0Value, fallbackCode: string): RtmpStatusError {
 
 export class RtmpClient {
   private socket: Socket<undefined> | null = null;
+  /** Created with the socket. */
+  private outbox: Outbox | null = null;
   private readonly handshake = new ClientHandshake();
   private readonly reader = new ChunkReader((m) => this.receive(m));
   private readonly writer = new ChunkWriter();
   private readonly timeoutMs: number;
   private readonly maxQueueBytes: number;
-
-  /** Encoded bytes not yet taken by the socket: queue[head] from headOffset on, then the rest. */
-  private queue: Uint8Array[] = [];
-  private head = 0;
-  private headOffset = 0;
-  private queued = 0;
-  private flushScheduled = false;
-  /** The last write was short: wait for drain before writing again, to keep order. */
-  private blocked = false;
 
   private nextTxn = CONNECT_TXN + 1;
   private readonly waiters = new Set<Waiter>();
@@ -167,7 +157,7 @@ export class RtmpClient {
 
   /** Bytes sent with send() (or by the client itself) that the socket has not taken yet. */
   get queuedBytes(): number {
-    return this.queued;
+    return this.outbox?.queuedBytes ?? 0;
   }
 
   async createStream(): Promise<number> {
@@ -210,6 +200,15 @@ export class RtmpClient {
     this.enqueue(this.writer.encode(message));
   }
 
+  /**
+   * Queue bytes as they are, bypassing the chunk writer (for tests that send malformed chunks). The writer's
+   * header compression does not know about them, so later messages may no longer parse on the other side.
+   */
+  sendRaw(bytes: Uint8Array): void {
+    if (this.closed || this.ending) return;
+    this.enqueue(bytes);
+  }
+
   /** Stop reading from the socket (the server then sees a stalled peer); resume() starts again. */
   pause(): void {
     this.socket?.pause();
@@ -228,12 +227,12 @@ export class RtmpClient {
     if (!this.closed && !this.ending) {
       this.ending = true;
       const timer = setTimeout(() => {
-        const unsent = this.queued;
+        const unsent = this.queuedBytes;
         this.fail(unsent > 0 ? new Error(`close: ${unsent} bytes still unsent after ${this.timeoutMs} ms`) : undefined);
       }, this.timeoutMs);
       void this.closedPromise.then(() => clearTimeout(timer));
       if (this.socket === null) this.fail();
-      else if (this.queued === 0) this.finishSending(this.socket);
+      else this.finishSending(this.socket);
     }
     return this.closedPromise;
   }
@@ -252,10 +251,11 @@ export class RtmpClient {
             return;
           }
           this.socket = socket;
+          this.outbox = new Outbox(socket);
           this.enqueue(this.handshake.start());
         },
         data: (_socket, bytes) => this.guard(() => this.onData(bytes)),
-        drain: () => this.guard(() => this.flush()),
+        drain: (socket) => this.guard(() => this.onDrain(socket)),
         close: (_socket, err) => {
           this.socketGone = true;
           this.fail(this.ending ? err : (err ?? new Error("connection closed by the server")));
@@ -378,87 +378,32 @@ export class RtmpClient {
   }
 
   private enqueue(bytes: Uint8Array): void {
+    const outbox = this.outbox;
     // After our FIN, replies the client owes the server (acks, pongs) can no longer be sent.
-    if (this.closed || this.finSent) return;
-    this.queue.push(bytes);
-    this.queued += bytes.length;
-    if (this.queued > this.maxQueueBytes) {
+    if (outbox === null || this.closed || this.finSent) return;
+    outbox.push(bytes);
+    if (outbox.queuedBytes > this.maxQueueBytes) {
       this.fail(new Error(`send queue over ${this.maxQueueBytes} bytes: the server is not reading`));
-      return;
-    }
-    if (!this.flushScheduled && !this.blocked) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.guard(() => this.flush()));
     }
   }
 
-  /** Write until the queue is empty or the socket takes less than offered (then drain calls again). */
-  private flush(): void {
-    this.flushScheduled = false;
-    this.blocked = false;
-    const socket = this.socket;
-    if (socket === null || this.closed) return;
-    while (this.head < this.queue.length) {
-      const first = this.queue[this.head];
-      const firstLeft = first.length - this.headOffset;
-      let offered: number;
-      let taken: number;
-      if (this.head + 1 === this.queue.length || firstLeft >= COALESCE_BYTES) {
-        offered = firstLeft;
-        taken = socket.write(first, this.headOffset, firstLeft);
-      } else {
-        offered = this.gather();
-        taken = socket.write(scratch, 0, offered);
-      }
-      // -1: the socket is closing; its close handler finishes the client.
-      if (taken < 0) return;
-      this.consume(taken);
-      if (taken < offered) {
-        this.blocked = true;
-        return;
-      }
-    }
-    this.queue = [];
-    this.head = 0;
+  private onDrain(socket: Socket<undefined>): void {
+    this.outbox?.drain(performance.now());
     if (this.ending) this.finishSending(socket);
   }
 
   /**
-   * Half-close and wait for the server to close its side. Not end(): in Bun 1.4.5 a client's end() while the
-   * peer is still sending (acks, pings) closes with SO_LINGER 0, an RST that discards whatever the kernel
-   * has not delivered yet.
+   * Once everything queued is with the kernel: half-close and wait for the server to close its side. Not
+   * end(): in Bun 1.4.5 a client's end() while the peer is still sending (acks, pings) closes with SO_LINGER
+   * 0, an RST that discards whatever the kernel has not delivered yet.
    */
   private finishSending(socket: Socket<undefined>): void {
+    const outbox = this.outbox;
+    if (outbox === null || this.closed || this.finSent) return;
+    outbox.flush();
+    if (!outbox.empty) return;
     this.finSent = true;
     socket.shutdown();
-  }
-
-  /** Copies queued bytes, from the head on, into scratch; returns how many. */
-  private gather(): number {
-    let length = 0;
-    let offset = this.headOffset;
-    for (let i = this.head; i < this.queue.length && length < COALESCE_BYTES; i++) {
-      const item = this.queue[i];
-      const take = Math.min(item.length - offset, COALESCE_BYTES - length);
-      scratch.set(item.subarray(offset, offset + take), length);
-      length += take;
-      offset = 0;
-    }
-    return length;
-  }
-
-  private consume(n: number): void {
-    this.queued -= n;
-    while (n > 0) {
-      const left = this.queue[this.head].length - this.headOffset;
-      if (n < left) {
-        this.headOffset += n;
-        return;
-      }
-      n -= left;
-      this.head++;
-      this.headOffset = 0;
-    }
   }
 
   /** Runs a socket-side step; anything it throws (protocol error, onMessage) closes this connection. */
@@ -474,8 +419,7 @@ export class RtmpClient {
   private fail(err?: Error): void {
     if (this.closed) return;
     this.closed = true;
-    this.queue = [];
-    this.queued = 0;
+    this.outbox?.close();
     const why = err ?? new Error("the connection is closed");
     for (const w of [...this.waiters]) w.reject(why);
     if (!this.socketGone) this.socket?.terminate();

@@ -48,6 +48,9 @@ export interface SourceOptions {
   cbr?: string;
 }
 
+/** A second source that differs from the default in every way a mix-up would show: size and tone. */
+export const SMALL_SOURCE: SourceOptions = { size: "160x120", frequency: 440 };
+
 const SOURCE_DIR = join(tmpdir(), "rtmp-server-test-media");
 const sources = new Map<string, Promise<string>>();
 

@@ -76,10 +76,9 @@ describe.skipIf(!requireFfmpeg())("the compiled binary", () => {
     expect(await decodeErrors(out)).toBe("");
 
     // A player waiting on a stream nobody publishes: shutdown must close it, not wait for it.
-    const waiting = await RawRtmpClient.open(port);
+    const waiting = await RawRtmpClient.connect(port);
     clients.push(waiting);
-    await waiting.doHandshake();
-    await waiting.play("live", "nobody");
+    await waiting.play("nobody");
     server.kill("SIGTERM");
     expect(await server.waitExit(12_000), server.describe()).toBe(0);
     expect(await waiting.closedWithin(2_000), "the waiting player's connection was closed").toBe(true);

@@ -2,63 +2,23 @@
  * One publisher per key: a second one is refused with NetStream.Publish.BadName (publish_conflict: reject,
  * the default) while the first keeps going, or takes over (replace) with the first disconnected.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
-import { join } from "node:path";
-import type { Config } from "../../src/config/config.ts";
-import { type TestServer, startTestServer, waitUntilLive } from "../helpers/live-server.ts";
-import {
-  Children,
-  decodeErrors,
-  play,
-  probe,
-  publish,
-  requireFfmpeg,
-  scratchDir,
-  testSource,
-  videoFrameSizes,
-} from "../helpers/media.ts";
-import { RawRtmpClient } from "../helpers/raw-rtmp-client.ts";
+import { describe, expect, it } from "bun:test";
+import { liveTest } from "../helpers/live-server.ts";
+import { decodeErrors, probe, requireFfmpeg, SMALL_SOURCE, testSource, videoFrameSizes } from "../helpers/media.ts";
 
 describe.skipIf(!requireFfmpeg())("a second publisher of a live stream key", () => {
-  const children = new Children();
-  const scratch = scratchDir("conflict");
-  const clients: RawRtmpClient[] = [];
-  let server: TestServer | null = null;
-  let large: string;
-  let small: string;
-
-  async function serve(adjust?: (config: Config) => void): Promise<TestServer> {
-    server = await startTestServer(adjust);
-    return server;
-  }
-
-  beforeAll(async () => {
-    [large, small] = await Promise.all([testSource(), testSource({ size: "160x120", frequency: 440 })]);
-  });
-  afterEach(async () => {
-    for (const client of clients.splice(0)) client.close();
-    await children.killAll();
-    await server?.stop();
-    server = null;
-  });
-  afterAll(() => scratch.remove());
+  const live = liveTest("conflict");
 
   it("is refused with NetStream.Publish.BadName (level error) while the first keeps going", async () => {
-    const server = await serve();
     const seconds = 6;
-    const first = publish(children, large, server.url("dup"), { seconds });
-    await waitUntilLive(server.port, "dup");
-    const joinedAfterS = first.elapsedMs / 1000;
-    const out = join(scratch.path, "first.flv");
-    const player = play(children, server.url("dup"), out);
+    const [large, small] = await Promise.all([testSource(), testSource(SMALL_SOURCE)]);
+    const { publisher: first, joinedAfterS, out, player } = await live.publishAndRecord(large, "dup", { seconds });
 
     // FFmpeg as the intruder: it must give up quickly and with an error, not hang or get through.
-    const second = publish(children, small, server.url("dup"), { seconds });
+    const second = live.publish(small, "dup", { seconds });
     // A raw intruder too, to see the exact status the server speaks before closing.
-    const raw = await RawRtmpClient.open(server.port);
-    clients.push(raw);
-    await raw.doHandshake();
-    const status = await raw.publish("live", "dup");
+    const raw = await live.rawClient();
+    const status = await raw.publish("dup");
     expect(status).toEqual({ level: "error", code: "NetStream.Publish.BadName" });
     expect(await raw.closedWithin(3_000), `refused publisher's connection closed by the server; ${raw.summary()}`).toBe(true);
     expect(raw.closedLocally).toBe(false);
@@ -78,12 +38,12 @@ describe.skipIf(!requireFfmpeg())("a second publisher of a live stream key", () 
   }, 45_000);
 
   it('takes over under publish_conflict: "replace", and the first publisher is disconnected', async () => {
-    const server = await serve((c) => (c.streams.publishConflict = "replace"));
-    const first = publish(children, large, server.url("dup"), { seconds: 8 });
-    await waitUntilLive(server.port, "dup");
+    await live.restart((c) => (c.streams.publishConflict = "replace"));
+    const [large, small] = await Promise.all([testSource(), testSource(SMALL_SOURCE)]);
+    const first = await live.publishLive(large, "dup", { seconds: 8 });
 
     const secondSeconds = 4;
-    const second = publish(children, small, server.url("dup"), { seconds: secondSeconds });
+    const second = live.publish(small, "dup", { seconds: secondSeconds });
     // Kicked: the first ffmpeg exits long before its 8 s of media are sent.
     await first.waitExit(5_000);
     const kickedAfterMs = first.exitedAt! - second.startedAt;
@@ -91,9 +51,9 @@ describe.skipIf(!requireFfmpeg())("a second publisher of a live stream key", () 
     expect(first.elapsedMs, "first publisher did not run its full length").toBeLessThan(7_000);
 
     // Whoever plays now sees the newcomer's stream.
-    await waitUntilLive(server.port, "dup");
-    const out = join(scratch.path, "second.flv");
-    const player = play(children, server.url("dup"), out);
+    await live.server.waitUntilLive("dup");
+    const out = live.path("second.flv");
+    const player = live.play("dup", out);
     expect(await second.waitExit(secondSeconds * 1000 + 10_000), second.describe()).toBe(0);
     expect(await player.waitExit(10_000), player.describe()).toBe(0);
     expect(await videoFrameSizes(out)).toEqual(["160x120"]);

@@ -1,50 +1,23 @@
 /**
  * Two keys, two publishers at once: each player gets its own stream and nothing of the other's.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
-import { join } from "node:path";
-import { type TestServer, startTestServer, waitUntilLive } from "../helpers/live-server.ts";
-import {
-  Children,
-  decodeErrors,
-  play,
-  probe,
-  publish,
-  requireFfmpeg,
-  scratchDir,
-  testSource,
-  videoFrameSizes,
-} from "../helpers/media.ts";
+import { describe, expect, it } from "bun:test";
+import { liveTest } from "../helpers/live-server.ts";
+import { decodeErrors, probe, requireFfmpeg, SMALL_SOURCE, testSource, videoFrameSizes } from "../helpers/media.ts";
 
 describe.skipIf(!requireFfmpeg())("two streams published at once", () => {
-  const children = new Children();
-  const scratch = scratchDir("isolation");
-  let server: TestServer;
-  let large: string;
-  let small: string;
-
-  beforeAll(async () => {
-    [large, small] = await Promise.all([testSource(), testSource({ size: "160x120", frequency: 440 })]);
-  });
-  beforeEach(async () => {
-    server = await startTestServer();
-  });
-  afterEach(async () => {
-    await children.killAll();
-    await server.stop();
-  });
-  afterAll(() => scratch.remove());
+  const live = liveTest("isolation");
 
   it("stay isolated: each player's copy has only its own stream's resolution", async () => {
     const seconds = 4;
-    const publishers = [
-      publish(children, large, server.url("a"), { seconds }),
-      publish(children, small, server.url("b"), { seconds }),
-    ];
-    await Promise.all([waitUntilLive(server.port, "a"), waitUntilLive(server.port, "b")]);
-    const outA = join(scratch.path, "a.flv");
-    const outB = join(scratch.path, "b.flv");
-    const players = [play(children, server.url("a"), outA), play(children, server.url("b"), outB)];
+    const [large, small] = await Promise.all([testSource(), testSource(SMALL_SOURCE)]);
+    const publishers = await Promise.all([
+      live.publishLive(large, "a", { seconds }),
+      live.publishLive(small, "b", { seconds }),
+    ]);
+    const outA = live.path("a.flv");
+    const outB = live.path("b.flv");
+    const players = [live.play("a", outA), live.play("b", outB)];
 
     for (const child of [...publishers, ...players]) {
       expect(await child.waitExit(seconds * 1000 + 10_000), child.describe()).toBe(0);

@@ -2,54 +2,28 @@
  * A player that joins a live stream mid-GOP must start with a clean picture at once: metadata and sequence
  * headers first, then the GOP cache from its keyframe, never a P-frame it cannot decode.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
-import { join } from "node:path";
-import { type TestServer, startTestServer, waitUntilLive } from "../helpers/live-server.ts";
+import { describe, expect, it } from "bun:test";
+import { liveTest } from "../helpers/live-server.ts";
 import {
-  Children,
   decodeErrors,
   fileSize,
   firstVideoFrame,
   firstVideoPacket,
-  play,
-  publish,
   requireFfmpeg,
-  scratchDir,
   testSource,
   waitFor,
 } from "../helpers/media.ts";
-import { RawRtmpClient, isKeyframe, isVideoFrame } from "../helpers/raw-rtmp-client.ts";
+import { isKeyframe, isVideoFrame } from "../helpers/raw-rtmp-client.ts";
 
 describe.skipIf(!requireFfmpeg())("a late joiner", () => {
-  const children = new Children();
-  const scratch = scratchDir("late-join");
-  const clients: RawRtmpClient[] = [];
-  let server: TestServer;
-  let source: string;
-
-  beforeAll(async () => {
-    source = await testSource();
-  });
-  beforeEach(async () => {
-    server = await startTestServer();
-  });
-  afterEach(async () => {
-    for (const client of clients.splice(0)) client.close();
-    await children.killAll();
-    await server.stop();
-  });
-  afterAll(() => scratch.remove());
+  const live = liveTest("late-join");
 
   it("gets metadata, sequence headers, then a keyframe first, and starts at once", async () => {
     const seconds = 6;
-    const publisher = publish(children, source, server.url("late"), { seconds });
-    await waitUntilLive(server.port, "late");
+    const publisher = await live.publishLive(await testSource(), "late", { seconds });
     // Join about 3 s in, when the live edge is at least 400 ms past the last keyframe (mid-GOP), as seen by
     // a watcher on the stream's own timestamps rather than guessed from the clock.
-    const watcher = await RawRtmpClient.open(server.port);
-    clients.push(watcher);
-    await watcher.doHandshake();
-    await watcher.play("live", "late");
+    const watcher = await live.rawPlayer("late");
     await waitFor(
       () => {
         const frames = watcher.media().filter(isVideoFrame);
@@ -63,12 +37,9 @@ describe.skipIf(!requireFfmpeg())("a late joiner", () => {
     );
     watcher.close();
 
-    const out = join(scratch.path, "late.flv");
-    const player = play(children, server.url("late"), out, { keepInitialNonKeyframes: true });
-    const raw = await RawRtmpClient.open(server.port);
-    clients.push(raw);
-    await raw.doHandshake();
-    await raw.play("live", "late");
+    const out = live.path("late.flv");
+    const player = live.play("late", out, { keepInitialNonKeyframes: true });
+    const raw = await live.rawPlayer("late");
     const firstFrame = await raw.waitFor(isVideoFrame, 5_000, "the first coded video frame");
     const rawMs = firstFrame.at - raw.openedAt;
 

@@ -3,46 +3,18 @@
  * intact; when the publisher stops, players are told so, FFmpeg exits, and a raw player stays subscribed
  * for the next publisher.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
-import { join } from "node:path";
+import { describe, expect, it } from "bun:test";
 import { UserControlEventType } from "../../src/protocol/control.ts";
-import { type TestServer, startTestServer, waitUntilLive } from "../helpers/live-server.ts";
-import { Children, decodeErrors, play, probe, publish, requireFfmpeg, scratchDir, testSource } from "../helpers/media.ts";
-import {
-  RawRtmpClient,
-  type ServerEvent,
-  isUserControl,
-  isVideoFrame,
-  userControlStreamId,
-} from "../helpers/raw-rtmp-client.ts";
+import { liveTest } from "../helpers/live-server.ts";
+import { decodeErrors, probe, requireFfmpeg, testSource } from "../helpers/media.ts";
+import { type ServerEvent, isUserControl, isVideoFrame, userControlStreamId } from "../helpers/raw-rtmp-client.ts";
 
 describe.skipIf(!requireFfmpeg())("publish and play with FFmpeg", () => {
-  const children = new Children();
-  const scratch = scratchDir("publish-play");
-  const clients: RawRtmpClient[] = [];
-  let server: TestServer;
-  let source: string;
-
-  beforeAll(async () => {
-    source = await testSource();
-  });
-  beforeEach(async () => {
-    server = await startTestServer();
-  });
-  afterEach(async () => {
-    for (const client of clients.splice(0)) client.close();
-    await children.killAll();
-    await server.stop();
-  });
-  afterAll(() => scratch.remove());
+  const live = liveTest("publish-play");
 
   it("relays an ffmpeg -re H.264+AAC publish to an ffmpeg player: both streams arrive and decode with zero errors", async () => {
     const seconds = 5;
-    const publisher = publish(children, source, server.url("test"), { seconds });
-    await waitUntilLive(server.port, "test");
-    const joinedAfterS = publisher.elapsedMs / 1000;
-    const out = join(scratch.path, "copy.flv");
-    const player = play(children, server.url("test"), out);
+    const { publisher, joinedAfterS, out, player } = await live.publishAndRecord(await testSource(), "test", { seconds });
 
     expect(await publisher.waitExit(seconds * 1000 + 10_000), publisher.describe()).toBe(0);
     expect(await player.waitExit(10_000), player.describe()).toBe(0);
@@ -58,9 +30,8 @@ describe.skipIf(!requireFfmpeg())("publish and play with FFmpeg", () => {
   }, 45_000);
 
   it("ends an ffmpeg player's input when the publisher stops, so it exits 0", async () => {
-    const publisher = publish(children, source, server.url("ending"), { seconds: 3 });
-    await waitUntilLive(server.port, "ending");
-    const player = play(children, server.url("ending"), null);
+    const publisher = await live.publishLive(await testSource(), "ending", { seconds: 3 });
+    const player = live.play("ending", null);
 
     expect(await publisher.waitExit(15_000), publisher.describe()).toBe(0);
     // NetStream.Play.UnpublishNotify (and Stream EOF) is FFmpeg's end of input: it must not wait for more.
@@ -68,12 +39,10 @@ describe.skipIf(!requireFfmpeg())("publish and play with FFmpeg", () => {
   }, 30_000);
 
   it("tells a player the publisher left (UnpublishNotify, Stream EOF), keeps it subscribed, feeds it the next one", async () => {
-    const first = publish(children, source, server.url("relive"), { seconds: 2 });
-    await waitUntilLive(server.port, "relive");
-    const viewer = await RawRtmpClient.open(server.port);
-    clients.push(viewer);
-    await viewer.doHandshake();
-    const streamId = await viewer.play("live", "relive");
+    const source = await testSource();
+    const first = await live.publishLive(source, "relive", { seconds: 2 });
+    const viewer = await live.rawClient();
+    const streamId = await viewer.play("relive");
     await viewer.waitFor(isVideoFrame, 5_000, "video from the first publisher");
 
     expect(await first.waitExit(15_000), first.describe()).toBe(0);
@@ -86,7 +55,7 @@ describe.skipIf(!requireFfmpeg())("publish and play with FFmpeg", () => {
     expect(viewer.isClosed, viewer.summary()).toBe(false);
 
     // Same connection, no new play: the next publisher's stream starts with its own sequence header.
-    const second = publish(children, source, server.url("relive"), { seconds: 2 });
+    const second = live.publish(source, "relive", { seconds: 2 });
     const isVideo = (e: ServerEvent) => e.kind === "media" && e.type === 9;
     const nextVideo = await viewer.waitFor(isVideo, 10_000, "video from the second publisher", endedAt);
     expect(nextVideo.kind === "media" ? nextVideo.head : [], "AVC sequence header first").toEqual([0x17, 0x00]);

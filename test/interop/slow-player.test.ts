@@ -3,35 +3,21 @@
  * healthy FFmpeg player gets every frame, and the stuck one is dropped once its socket has not drained for
  * timeouts.write.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "bun:test";
-import { join } from "node:path";
-import { type TestServer, startTestServer } from "../helpers/live-server.ts";
-import { Children, decodeErrors, play, probe, publish, requireFfmpeg, scratchDir, testSource, waitFor } from "../helpers/media.ts";
+import { afterEach, describe, expect, it } from "bun:test";
+import { liveTest } from "../helpers/live-server.ts";
+import { decodeErrors, probe, requireFfmpeg, testSource, waitFor } from "../helpers/media.ts";
 import { RtmpClient } from "../../src/relay/rtmp-client.ts";
 
 describe.skipIf(!requireFfmpeg())("a paused player (stops reading)", () => {
-  const children = new Children();
-  const scratch = scratchDir("slow-player");
+  const live = liveTest("slow-player", { adjust: (c) => (c.timeouts.writeMs = 2_000) });
   const clients: RtmpClient[] = [];
-  let server: TestServer;
-  let source: string;
-
-  beforeAll(async () => {
-    // 16 Mbit/s (filler-padded CBR): loopback socket buffers hold about 4 MB, so a reader that stops is
-    // stuck after about 2 s of this, where the 30 KB/s default source would take minutes.
-    source = await testSource({ cbr: "16M" });
-  });
-  beforeEach(async () => {
-    server = await startTestServer((c) => (c.timeouts.writeMs = 2_000));
-  });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.close()));
-    await children.killAll();
-    await server.stop();
-  });
-  afterAll(() => scratch.remove());
+  afterEach(() => Promise.all(clients.splice(0).map((client) => client.close())));
 
   it("slows neither the publisher nor another player, and is dropped after timeouts.write", async () => {
+    const server = live.server;
+    // 16 Mbit/s (filler-padded CBR): loopback socket buffers hold about 4 MB, so a reader that stops is
+    // stuck after about 2 s of this, where the 30 KB/s default source would take minutes.
+    const source = await testSource({ cbr: "16M" });
     const seconds = 8;
     let closed: { at: number; error: Error | undefined } | null = null;
     const paused = await RtmpClient.connect(server.url("busy"), {
@@ -41,11 +27,11 @@ describe.skipIf(!requireFfmpeg())("a paused player (stops reading)", () => {
     await paused.play(await paused.createStream(), "busy");
     paused.pause();
 
-    const out = join(scratch.path, "healthy.flv");
-    const healthy = play(children, server.url("busy"), out);
+    const out = live.path("healthy.flv");
+    const healthy = live.play("busy", out);
     await server.waitForPlayers("busy", 2);
     const publishedAt = Date.now();
-    const publisher = publish(children, source, server.url("busy"));
+    const publisher = live.publish(source, "busy");
 
     expect(await publisher.waitExit(seconds * 1000 + 15_000), publisher.describe()).toBe(0);
     const publisherDoneAt = Date.now();

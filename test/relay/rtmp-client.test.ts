@@ -2,8 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import type { Socket, TCPSocketListener } from "bun";
 import { ChunkReader } from "../../src/protocol/chunk-reader.ts";
-import { ChunkWriter } from "../../src/protocol/chunk-writer.ts";
-import { decodeCommand, encodeCommand, encodeData, statusInfo } from "../../src/protocol/command.ts";
+import { ChunkWriter, encodeMessage } from "../../src/protocol/chunk-writer.ts";
+import { decodeCommand, decodeData, encodeCommand, encodeData, statusInfo } from "../../src/protocol/command.ts";
 import { decodeControl, pingRequest, windowAckSize } from "../../src/protocol/control.ts";
 import type { ControlMessage } from "../../src/protocol/control.ts";
 import type { Amf0Value } from "../../src/protocol/amf0.ts";
@@ -178,6 +178,26 @@ describe("RtmpClient against a scripted server", () => {
     const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`);
     try {
       await within(2000, "play", client.play(await client.createStream(), "x"));
+    } finally {
+      await client.close();
+      server.stop(true);
+    }
+  });
+
+  it("sends raw bytes unchanged, in order with what send() queued", async () => {
+    const names: string[] = [];
+    const server = fakeServer((m) => {
+      if (m.type === MessageType.DataAmf0) names.push(decodeData(m.payload).name);
+    });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`);
+    try {
+      client.send(cue("first"));
+      // A chunk stream the client's writer never used, so the raw chunk needs no shared header state.
+      client.sendRaw(encodeMessage({ ...cue("raw"), csid: 20 }, 4096));
+      client.send(cue("last"));
+      const deadline = Date.now() + 2000;
+      while (names.length < 3 && Date.now() < deadline) await Bun.sleep(10);
+      expect(names).toEqual(["first", "raw", "last"]);
     } finally {
       await client.close();
       server.stop(true);
