@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import { type Config, DEFAULT_CONFIG } from "../src/config/config.ts";
 import { createLogger } from "../src/logger.ts";
+import { decodeCommand, encodeCommand } from "../src/protocol/command.ts";
+import { decodeControl, windowAckSize } from "../src/protocol/control.ts";
 import { ClientHandshake } from "../src/protocol/handshake.ts";
 import { MessageType, type RtmpMessage } from "../src/protocol/message.ts";
 import { RtmpClient } from "../src/relay/rtmp-client.ts";
@@ -117,7 +119,70 @@ describe("connections", () => {
   });
 });
 
+describe("protocol conversation", () => {
+  it("answers a command it does not support with _error on the same transaction", async () => {
+    const { url } = await serve();
+    const replies: string[] = [];
+    const c = await client(url, (m) => {
+      if (m.type !== MessageType.CommandAmf0) return;
+      const cmd = decodeCommand(m.payload);
+      replies.push(`${cmd.name} ${cmd.transactionId}`);
+    });
+    c.c.send({ csid: 3, type: MessageType.CommandAmf0, streamId: 0, timestamp: 0, payload: encodeCommand("makeCoffee", 9, null) });
+    c.c.send({ csid: 3, type: MessageType.CommandAmf0, streamId: 0, timestamp: 0, payload: encodeCommand("getStreamLength", 10, null, "x") });
+    expect(await until(() => replies.length >= 3, 3000)).toBe(true);
+    expect(replies).toContain("_error 9");
+    expect(replies).toContain("_result 10");
+  });
+
+  it("acknowledges every window of bytes the peer sends", async () => {
+    const { url } = await serve();
+    const acks: number[] = [];
+    const pub = await client(url, (m) => {
+      if (m.type === MessageType.Acknowledgement) {
+        const c = decodeControl(m.type, m.payload);
+        if (c.type === MessageType.Acknowledgement) acks.push(c.sequence);
+      }
+    });
+    pub.c.send(windowAckSize(10_000));
+    const id = await pub.c.createStream();
+    await pub.c.publish(id, "acks");
+    // Three reads of ~12 KB each: every read that completes a window is acknowledged.
+    for (let batch = 0; batch < 3; batch++) {
+      for (let i = 0; i < 50; i++) pub.c.send(video(batch * 2000 + i * 40, i === 0, id));
+      await Bun.sleep(50);
+    }
+    expect(await until(() => acks.length >= 2, 3000)).toBe(true);
+    expect(acks[1] - acks[0]).toBeGreaterThanOrEqual(10_000);
+    expect(pub.c.bytesReceived).toBeGreaterThan(0);
+  });
+});
+
 describe("streams", () => {
+  it("replaces a publisher silent for longer than timeouts.publisher_idle, even under reject", async () => {
+    const { url } = await serve((c) => {
+      c.streams.publishConflict = "reject";
+      c.timeouts.publisherIdleMs = 300;
+    });
+    const first = await publisher(url, "stale");
+    first.c.send(video(0, true, first.id));
+    await Bun.sleep(500);
+    const second = await publisher(url, "stale");
+    second.c.send(video(0, true, second.id));
+    expect(await until(() => first.closed(), 3000)).toBe(true);
+    expect(second.closed()).toBe(false);
+  });
+
+  it("refuses a second live publisher under reject", async () => {
+    const { url } = await serve();
+    const first = await publisher(url, "busy");
+    first.c.send(video(0, true, first.id));
+    const second = await client(url);
+    await expect(second.c.publish(await second.c.createStream(), "busy")).rejects.toThrow("NetStream.Publish.BadName");
+    expect(await until(() => second.closed(), 3000)).toBe(true);
+    expect(first.closed()).toBe(false);
+  });
+
   it("passes timestamps through unchanged across 24 bits and the 32-bit wrap", async () => {
     const { url } = await serve();
     const pub = await publisher(url, "ts");
