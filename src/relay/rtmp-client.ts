@@ -9,16 +9,11 @@ import { ChunkWriter } from "../protocol/chunk-writer.ts";
 import { decodeCommand, encodeCommand, stringField } from "../protocol/command.ts";
 import type { Command } from "../protocol/command.ts";
 import type { Amf0Value } from "../protocol/amf0.ts";
-import {
-  UserControlEventType,
-  acknowledgement,
-  decodeControl,
-  pingResponse,
-  setChunkSize,
-} from "../protocol/control.ts";
+import { setChunkSize } from "../protocol/control.ts";
 import { ClientHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType } from "../protocol/message.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
+import { PeerControl } from "../protocol/peer-control.ts";
 import { Outbox } from "../session/outbox.ts";
 
 export interface RtmpClientOptions {
@@ -114,9 +109,7 @@ export class RtmpClient {
   private readonly byTxn = new Map<number, Waiter>();
   private readonly byStream = new Map<number, Waiter>();
 
-  private received = 0;
-  private ackWindow = 0;
-  private ackedAt = 0;
+  private readonly control = new PeerControl();
 
   /** close() was called: send what is queued, then end. */
   private ending = false;
@@ -152,7 +145,7 @@ export class RtmpClient {
 
   /** Every byte received from the socket, handshake included. */
   get bytesReceived(): number {
-    return this.received;
+    return this.control.bytesReceived;
   }
 
   /** Bytes sent with send() (or by the client itself) that the socket has not taken yet. */
@@ -275,7 +268,7 @@ export class RtmpClient {
   }
 
   private onData(bytes: Uint8Array): void {
-    this.received += bytes.length;
+    this.control.received(bytes.length);
     if (!this.handshake.done) {
       const step = this.handshake.push(bytes);
       if (step.send !== null) this.enqueue(step.send);
@@ -285,10 +278,8 @@ export class RtmpClient {
       bytes = step.rest;
     }
     this.reader.push(bytes);
-    if (this.ackWindow > 0 && this.received - this.ackedAt >= this.ackWindow) {
-      this.ackedAt = this.received;
-      this.enqueue(this.writer.encode(acknowledgement(this.received >>> 0)));
-    }
+    const ack = this.control.ackDue();
+    if (ack !== null) this.enqueue(this.writer.encode(ack));
   }
 
   private sendCommand(streamId: number, payload: Uint8Array): void {
@@ -313,14 +304,9 @@ export class RtmpClient {
   }
 
   private receive(m: RtmpMessage): void {
-    if (m.type >= MessageType.SetChunkSize && m.type <= MessageType.SetPeerBandwidth) {
-      const c = decodeControl(m.type, m.payload);
-      if (c.type === MessageType.WindowAckSize) this.ackWindow = c.windowSize;
-      else if (c.type === MessageType.UserControl && "event" in c) {
-        if (c.event.eventType === UserControlEventType.PingRequest) {
-          this.enqueue(this.writer.encode(pingResponse(c.event.timestamp)));
-        }
-      }
+    if (m.type === MessageType.WindowAckSize || m.type === MessageType.UserControl) {
+      const reply = this.control.onControl(m);
+      if (reply !== null) this.enqueue(this.writer.encode(reply));
     } else if (m.type === MessageType.CommandAmf0) {
       this.onCommand(m.streamId, decodeCommand(m.payload));
     }

@@ -11,20 +11,17 @@ import { ChunkReader } from "../protocol/chunk-reader.ts";
 import { ChunkWriter } from "../protocol/chunk-writer.ts";
 import { decodeCommand, encodeCommand, encodeData, numberField, statusInfo, stringField } from "../protocol/command.ts";
 import {
-  acknowledgement,
-  decodeControl,
   pingRequest,
-  pingResponse,
   PeerBandwidthLimit,
   setChunkSize,
   setPeerBandwidth,
   streamBegin,
-  UserControlEventType,
   windowAckSize,
 } from "../protocol/control.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { ServerHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType, type RtmpMessage } from "../protocol/message.ts";
+import { PeerControl } from "../protocol/peer-control.ts";
 import type { Peer, Playback, Publication, StreamHub } from "./hub.ts";
 import { Outbox, type Writable } from "./outbox.ts";
 import { cleanApp, parseStreamName } from "./stream-name.ts";
@@ -78,9 +75,7 @@ export class Session implements Peer {
   private connectApp = "";
   private readonly netStreams = new Map<number, NetStream>();
   private nextStreamId = 1;
-  private bytesReceived = 0;
-  private ackedAt = 0;
-  private peerWindow = 0;
+  private readonly control = new PeerControl();
   private pingSentAt = 0;
   private closingSince = 0;
   private halfClosed = false;
@@ -108,7 +103,7 @@ export class Session implements Peer {
   onData(bytes: Uint8Array): void {
     if (this.state >= State.Closing) return;
     this.lastReadAt = performance.now();
-    this.bytesReceived += bytes.length;
+    this.control.received(bytes.length);
     try {
       if (this.state === State.Handshake) {
         const step = this.handshake.push(bytes);
@@ -119,7 +114,8 @@ export class Session implements Peer {
       } else {
         this.reader.push(bytes);
       }
-      this.acknowledge();
+      const ack = this.control.ackDue();
+      if (ack !== null) this.send(ack);
     } catch (e) {
       this.fail(e);
     }
@@ -207,7 +203,7 @@ export class Session implements Peer {
   private summary(): Record<string, unknown> {
     return {
       duration_ms: Math.round(performance.now() - this.startedAt),
-      bytes_in: this.bytesReceived,
+      bytes_in: this.control.bytesReceived,
       bytes_out: this.outbox.bytesSent,
     };
   }
@@ -229,13 +225,6 @@ export class Session implements Peer {
     this.send(setPeerBandwidth(WINDOW_ACK_SIZE, PeerBandwidthLimit.Dynamic));
     this.send(setChunkSize(this.settings.chunkSize));
     this.writer.chunkSize = this.settings.chunkSize;
-  }
-
-  private acknowledge(): void {
-    if (this.peerWindow > 0 && this.bytesReceived - this.ackedAt >= this.peerWindow) {
-      this.ackedAt = this.bytesReceived;
-      this.send(acknowledgement(this.bytesReceived >>> 0));
-    }
   }
 
   private onMessage(m: RtmpMessage): void {
@@ -266,16 +255,10 @@ export class Session implements Peer {
       case MessageType.CommandAmf3:
         this.onCommand(m, m.payload.subarray(1));
         return;
-      case MessageType.WindowAckSize: {
-        const c = decodeControl(m.type, m.payload);
-        if (c.type === MessageType.WindowAckSize) this.peerWindow = c.windowSize;
-        return;
-      }
+      case MessageType.WindowAckSize:
       case MessageType.UserControl: {
-        const c = decodeControl(m.type, m.payload);
-        if ("event" in c && c.event.eventType === UserControlEventType.PingRequest) {
-          this.send(pingResponse(c.event.timestamp));
-        }
+        const reply = this.control.onControl(m);
+        if (reply !== null) this.send(reply);
         return;
       }
       default:
