@@ -370,7 +370,7 @@ export class Session implements Peer {
       return this.sendError(txn, "NetConnection.Call.Failed", `At most ${MAX_STREAMS} streams per connection.`);
     }
     const id = this.nextStreamId++;
-    this.netStreams.set(id, { publication: null, playback: null, key: "" });
+    this.netStream(id);
     this.sendCommand(0, "_result", txn, null, id);
   }
 

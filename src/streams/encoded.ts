@@ -1,18 +1,20 @@
 /**
  * A media or data message chunk-encoded once (FMT0 first chunk, so valid for any receiver) and shared by
  * every subscriber, the GOP cache and late joiners. Encoded for stream id 1, which is what createStream
- * hands out first; a player on another stream id gets a copy with the id patched.
+ * hands out first; players on another stream id share one copy with the id patched, made once per message.
  */
 import { encodeMessage } from "../protocol/chunk-writer.ts";
 import { Csid, MessageType, type RtmpMessage } from "../protocol/message.ts";
 
-export const ENCODED_STREAM_ID = 1;
+const ENCODED_STREAM_ID = 1;
 
 export interface Encoded {
   readonly bytes: Uint8Array;
   readonly timestamp: number;
   readonly video: boolean;
   readonly keyframe: boolean;
+  /** The copy for a player on another stream id, made on first need. */
+  other?: { streamId: number; bytes: Uint8Array };
 }
 
 function csidFor(type: number): number {
@@ -24,9 +26,13 @@ export function encode(type: number, timestamp: number, payload: Uint8Array, chu
   return { bytes: encodeMessage(message, chunkSize), timestamp, video: type === MessageType.Video, keyframe };
 }
 
-/** The same chunks for another message stream id: only the FMT0 header carries it (bytes 8-11, LE). */
-export function withStreamId(bytes: Uint8Array, streamId: number): Uint8Array {
-  const copy = bytes.slice();
-  new DataView(copy.buffer).setUint32(8, streamId, true);
-  return copy;
+/** The chunks for a player on `streamId`: only the FMT0 header carries the id (bytes 8-11, LE). */
+export function bytesFor(e: Encoded, streamId: number): Uint8Array {
+  if (streamId === ENCODED_STREAM_ID) return e.bytes;
+  if (e.other?.streamId !== streamId) {
+    const copy = e.bytes.slice();
+    new DataView(copy.buffer).setUint32(8, streamId, true);
+    e.other = { streamId, bytes: copy };
+  }
+  return e.other.bytes;
 }

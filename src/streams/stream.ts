@@ -34,7 +34,6 @@ interface Cached {
 }
 
 export class Stream {
-  publisher: Peer | null = null;
   private publication: LivePublication | null = null;
   readonly subscribers: Subscriber[] = [];
   private metadata: Cached | null = null;
@@ -59,7 +58,6 @@ export class Stream {
   /** Start publishing. With `takeover`, the previous publisher was replaced: players are not told it left. */
   publish(peer: Peer, takeover: boolean): Publication {
     this.endPublication();
-    this.publisher = peer;
     this.publication = new LivePublication(this, peer);
     this.log.info("publish start", { conn_id: peer.id, players: this.subscribers.length });
     for (const sub of this.subscribers) {
@@ -96,7 +94,6 @@ export class Stream {
     });
     publication.active = false;
     this.publication = null;
-    this.publisher = null;
     this.metadata = this.videoHeader = this.audioHeader = null;
     this.gop.clear();
     this.hasVideo = false;
@@ -123,6 +120,10 @@ export class Stream {
         this.onIdle(this);
       },
     };
+  }
+
+  get publisher(): Peer | null {
+    return this.publication?.peer ?? null;
   }
 
   get idle(): boolean {

@@ -5,7 +5,7 @@
  */
 import type { Peer } from "../session/hub.ts";
 import { KEEP } from "../session/outbox.ts";
-import { ENCODED_STREAM_ID, withStreamId, type Encoded } from "./encoded.ts";
+import { bytesFor, type Encoded } from "./encoded.ts";
 
 /**
  * Hard bound on one player's queue. The lag policy keeps queues far below it; only a player that cannot
@@ -52,7 +52,7 @@ export class Subscriber {
 
   private push(e: Encoded, tag: number): void {
     const outbox = this.peer.outbox;
-    outbox.push(this.streamId === ENCODED_STREAM_ID ? e.bytes : withStreamId(e.bytes, this.streamId), tag);
+    outbox.push(bytesFor(e, this.streamId), tag);
     if (outbox.queuedBytes > MAX_QUEUE_BYTES) this.peer.close(`send queue over ${MAX_QUEUE_BYTES} bytes`);
   }
 }
