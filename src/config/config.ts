@@ -2,35 +2,21 @@
  * The one typed Config every part of the server is handed, its built-in defaults (exactly the operator
  * contract's), and ConfigError, the error for operator mistakes that the CLI turns into exit code 2.
  */
+import { EVENT_TYPES, type EventType } from "../events/events.ts";
 import type { LogFormat, LogLevel } from "../logger.ts";
 
 export const PUBLISH_CONFLICTS = ["reject", "replace"] as const;
 export type PublishConflict = (typeof PUBLISH_CONFLICTS)[number];
 
-export const AUTH_MODES = ["none", "token", "file", "callback"] as const;
+export const AUTH_MODES = ["none", "token", "file", "callback", "sign"] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
 export const AUTH_ACTIONS = ["publish", "play"] as const;
 export type AuthAction = (typeof AUTH_ACTIONS)[number];
 
-/** go-rtmp's events, all of them, plus the two recording events. */
-export const HOOK_EVENTS = [
-  "connection_accept",
-  "handshake_complete",
-  "connection_close",
-  "stream_create",
-  "stream_delete",
-  "publish_start",
-  "publish_stop",
-  "play_start",
-  "play_stop",
-  "codec_detected",
-  "subscriber_count",
-  "auth_failed",
-  "record_start",
-  "record_stop",
-] as const;
-export type HookEvent = (typeof HOOK_EVENTS)[number];
+/** Every event of the contract: hooks subscribe to one of these, or "*". */
+export const HOOK_EVENTS = EVENT_TYPES;
+export type HookEvent = EventType;
 /** What a webhook or script subscribes to: one event, or "*" for all. */
 export type HookEventFilter = HookEvent | "*";
 
@@ -67,12 +53,19 @@ export interface Config {
     gopCacheMaxBytes: number;
     maxSubscriberLagMs: number;
   };
-  log: { level: LogLevel; format: LogFormat };
+  /** statsIntervalMs: a `media stats` line per publishing stream this often; 0 = off. */
+  log: { level: LogLevel; format: LogFormat; statsIntervalMs: number };
   timeouts: { handshakeMs: number; readMs: number; writeMs: number; publisherIdleMs: number; shutdownMs: number };
-  /** `dir` is as written: a relative path is relative to the working directory. */
-  recording: { enabled: boolean; dir: string };
-  /** rtmp:// URLs, possibly holding "{app}" / "{name}" placeholders. */
-  relay: { destinations: string[] };
+  recording: {
+    enabled: boolean;
+    /** As written: a relative path is relative to the working directory. */
+    dir: string;
+    /** 0 = one file per publish; else a new file at the first keyframe past this duration. */
+    segmentMs: number;
+    /** Stream keys or globs ("live/*") to record; empty = every stream. */
+    streams: string[];
+  };
+  relay: { destinations: RelayDestination[] };
   auth: {
     mode: AuthMode;
     actions: AuthAction[];
@@ -81,14 +74,29 @@ export interface Config {
     file: string;
     callbackUrl: string;
     callbackTimeoutMs: number;
+    /** sign mode: the HMAC-SHA256 key of signed URLs. */
+    secret: string;
   };
   hooks: {
     timeoutMs: number;
     concurrency: number;
     stdio: HookStdio;
+    /** When set, every webhook carries X-Rtmp-Signature: sha256=HEX (HMAC of the body). */
+    secret: string;
     webhooks: Webhook[];
     scripts: HookScript[];
   };
+  /** API, /metrics, dashboard, HTTP-FLV and WS-FLV; off when listen is null. */
+  http: { listen: ListenAddress | null; apiToken: string; flv: boolean };
+  /** RTMPS ingest and play; off when listen is null. cert and key are PEM file paths. */
+  tls: { listen: ListenAddress | null; cert: string; key: string };
+}
+
+export interface RelayDestination {
+  /** rtmp:// or rtmps:// URL as written, possibly holding "{app}" / "{name}" placeholders. */
+  url: string;
+  /** Stream keys or globs this destination receives; empty = every stream. */
+  streams: string[];
 }
 
 /**
@@ -106,12 +114,22 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
     gopCacheMaxBytes: 16 * 1024 * 1024,
     maxSubscriberLagMs: 2_000,
   },
-  log: { level: "info", format: "json" },
+  log: { level: "info", format: "json", statsIntervalMs: 30_000 },
   timeouts: { handshakeMs: 5_000, readMs: 90_000, writeMs: 30_000, publisherIdleMs: 10_000, shutdownMs: 10_000 },
-  recording: { enabled: false, dir: "recordings" },
+  recording: { enabled: false, dir: "recordings", segmentMs: 0, streams: [] },
   relay: { destinations: [] },
-  auth: { mode: "none", actions: ["publish", "play"], tokens: {}, file: "", callbackUrl: "", callbackTimeoutMs: 5_000 },
-  hooks: { timeoutMs: 30_000, concurrency: 10, stdio: "off", webhooks: [], scripts: [] },
+  auth: {
+    mode: "none",
+    actions: ["publish", "play"],
+    tokens: {},
+    file: "",
+    callbackUrl: "",
+    callbackTimeoutMs: 5_000,
+    secret: "",
+  },
+  hooks: { timeoutMs: 30_000, concurrency: 10, stdio: "off", secret: "", webhooks: [], scripts: [] },
+  http: { listen: null, apiToken: "", flv: true },
+  tls: { listen: null, cert: "", key: "" },
 });
 
 /** One operator mistake, located as precisely as known: `file:line: key.path: message`. */
