@@ -4,12 +4,15 @@
  */
 import type { Socket } from "bun";
 import type { Config } from "./config/config.ts";
+import { EventChannel } from "./events/events.ts";
 import type { Logger } from "./logger.ts";
+import { trimIdleSlabs } from "./media/frame.ts";
 import { Session } from "./session/session.ts";
 import { StreamRegistry } from "./streams/registry.ts";
 
 export interface RtmpServer {
   readonly port: number;
+  readonly events: EventChannel;
   readonly registry: StreamRegistry;
   readonly sessions: ReadonlySet<Session>;
   /** Stop accepting, end publishers, let players take what is queued (bounded by timeouts.shutdown), close. */
@@ -27,6 +30,8 @@ function sweepInterval(config: Config): number {
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RtmpServer> {
+  const events = new EventChannel(log);
+  if (log.enabled("debug")) events.subscribe((e) => log.debug("event", { ...e }));
   const registry = new StreamRegistry(
     {
       chunkSize: config.chunkSize,
@@ -36,9 +41,10 @@ export async function startServer(config: Config, log: Logger): Promise<RtmpServ
       publishConflict: config.streams.publishConflict,
       publisherIdleMs: config.timeouts.publisherIdleMs,
     },
-    log,
+    { log, events, outputs: () => [] },
   );
   const settings = {
+    protocol: "rtmp",
     chunkSize: config.chunkSize,
     maxMessageSize: config.maxMessageSize,
     handshakeMs: config.timeouts.handshakeMs,
@@ -63,10 +69,11 @@ export async function startServer(config: Config, log: Logger): Promise<RtmpServ
           return;
         }
         const id = `c${String(nextId++).padStart(6, "0")}`;
-        const session = new Session(id, `${socket.remoteAddress}:${socket.remotePort}`, socket, registry, settings, log, onClosed);
+        const session = new Session(id, `${socket.remoteAddress}:${socket.remotePort}`, socket, registry, settings, log, events, onClosed);
         sessions.add(session);
         socket.data.session = session;
         session.log.debug("connection accepted", { remote_addr: session.remoteAddress });
+        events.emit("connection_accept", { connId: id }, { remote_addr: session.remoteAddress, protocol: "rtmp" });
       },
       data(socket, bytes) {
         socket.data.session?.onData(bytes);
@@ -89,6 +96,7 @@ export async function startServer(config: Config, log: Logger): Promise<RtmpServ
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const s of sessions) s.tick(now);
+    trimIdleSlabs(now);
   }, sweepInterval(config));
 
   let stopping: Promise<void> | null = null;
@@ -107,5 +115,5 @@ export async function startServer(config: Config, log: Logger): Promise<RtmpServ
     return stopping;
   };
 
-  return { port, registry, sessions, stop };
+  return { port, events, registry, sessions, stop };
 }

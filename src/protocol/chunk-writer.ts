@@ -44,56 +44,112 @@ function writeU32(out: Uint8Array, at: number, v: number): void {
   out[at + 3] = v;
 }
 
-/**
- * Lay out one message: a first chunk with header `fmt` whose timestamp field carries `field` (the absolute
- * timestamp for FMT0, the delta for FMT1/2/3-new), then FMT3 continuations. When the field needs the
- * extended form, every chunk, continuations included, carries the 4-byte value.
- */
-function layout(msg: RtmpMessage, chunkSize: number, fmt: number, field: number, extended: boolean): Uint8Array {
-  const { csid, payload } = msg;
-  const length = payload.length;
-  const basic = basicHeaderSize(csid);
-  const ext = extended ? 4 : 0;
-  const firstHeader = basic + [11, 7, 3, 0][fmt] + ext;
-  const chunks = length === 0 ? 1 : Math.ceil(length / chunkSize);
-  const out = new Uint8Array(firstHeader + (chunks - 1) * (basic + ext) + length);
+/** A message's first chunk header and its continuation header, built by writeHeaders() (18 bytes at most each). */
+const firstHeader = new Uint8Array(18);
+const nextHeader = new Uint8Array(7);
 
-  let at = writeBasicHeader(out, 0, fmt, csid);
+/**
+ * Headers of one message's wire form: a first chunk with header `fmt` whose timestamp field carries `field`
+ * (the absolute timestamp for FMT0, the delta for FMT1/2/3-new), then FMT3 continuations. When the field
+ * needs the extended form, every chunk, continuations included, carries the 4-byte value. Returns the two
+ * header lengths packed as first << 8 | continuation.
+ */
+function writeHeaders(
+  csid: number,
+  type: number,
+  streamId: number,
+  length: number,
+  fmt: number,
+  field: number,
+  extended: boolean,
+): number {
+  let at = writeBasicHeader(firstHeader, 0, fmt, csid);
   if (fmt < 3) {
-    writeU24(out, at, extended ? EXTENDED : field);
+    writeU24(firstHeader, at, extended ? EXTENDED : field);
     at += 3;
   }
   if (fmt < 2) {
-    writeU24(out, at, length);
-    out[at + 3] = msg.type;
+    writeU24(firstHeader, at, length);
+    firstHeader[at + 3] = type;
     at += 4;
   }
   if (fmt === 0) {
-    const id = msg.streamId;
-    out[at] = id;
-    out[at + 1] = id >>> 8;
-    out[at + 2] = id >>> 16;
-    out[at + 3] = id >>> 24;
+    firstHeader[at] = streamId;
+    firstHeader[at + 1] = streamId >>> 8;
+    firstHeader[at + 2] = streamId >>> 16;
+    firstHeader[at + 3] = streamId >>> 24;
     at += 4;
   }
+  let next = writeBasicHeader(nextHeader, 0, 3, csid);
   if (extended) {
-    writeU32(out, at, field);
+    writeU32(firstHeader, at, field);
+    writeU32(nextHeader, next, field);
     at += 4;
+    next += 4;
   }
-  let sent = Math.min(chunkSize, length);
-  out.set(payload.subarray(0, sent), at);
-  at += sent;
-  while (sent < length) {
-    at = writeBasicHeader(out, at, 3, csid);
-    if (extended) {
-      writeU32(out, at, field);
-      at += 4;
+  return (at << 8) | next;
+}
+
+function wireSize(length: number, chunkSize: number, headers: number): number {
+  const chunks = length === 0 ? 1 : Math.ceil(length / chunkSize);
+  return (headers >>> 8) + (chunks - 1) * (headers & 0xff) + length;
+}
+
+/**
+ * Copy bytes [from, from + max) of a message's wire form (see writeHeaders) into dst at `at`, clipped to
+ * its end; returns how many were copied. Copying any range lets a sender lay a shared payload out as chunks
+ * straight into its own write buffer, and resume mid-chunk after a short write, without a buffer per message.
+ */
+function copyWire(
+  payload: Uint8Array,
+  chunkSize: number,
+  headers: number,
+  dst: Uint8Array,
+  at: number,
+  from: number,
+  max: number,
+): number {
+  const first = headers >>> 8;
+  const next = headers & 0xff;
+  const end = Math.min(wireSize(payload.length, chunkSize, headers), from + max);
+  let pos = from;
+  let out = at;
+  if (pos < first) {
+    const n = Math.min(first, end) - pos;
+    dst.set(firstHeader.subarray(pos, pos + n), out);
+    pos += n;
+    out += n;
+  }
+  // After the first header, the body is the payload's first chunk, then (continuation header + chunk) each.
+  const stride = chunkSize + next;
+  while (pos < end) {
+    const body = pos - first;
+    const k = body < chunkSize ? 0 : 1 + Math.floor((body - chunkSize) / stride);
+    let inChunk = k === 0 ? body : body - chunkSize - (k - 1) * stride;
+    if (k > 0) {
+      if (inChunk < next) {
+        const n = Math.min(next - inChunk, end - pos);
+        dst.set(nextHeader.subarray(inChunk, inChunk + n), out);
+        pos += n;
+        out += n;
+        continue;
+      }
+      inChunk -= next;
     }
-    const n = Math.min(chunkSize, length - sent);
-    out.set(payload.subarray(sent, sent + n), at);
-    at += n;
-    sent += n;
+    const offset = k * chunkSize + inChunk;
+    const n = Math.min(Math.min((k + 1) * chunkSize, payload.length) - offset, end - pos);
+    dst.set(n === payload.length ? payload : payload.subarray(offset, offset + n), out);
+    pos += n;
+    out += n;
   }
+  return out - at;
+}
+
+/** Lay one message out in a buffer of its own. */
+function layout(msg: RtmpMessage, chunkSize: number, fmt: number, field: number, extended: boolean): Uint8Array {
+  const headers = writeHeaders(msg.csid, msg.type, msg.streamId, msg.payload.length, fmt, field, extended);
+  const out = new Uint8Array(wireSize(msg.payload.length, chunkSize, headers));
+  copyWire(msg.payload, chunkSize, headers, out, 0, 0, out.length);
   return out;
 }
 
@@ -108,6 +164,35 @@ export function encodeMessage(msg: RtmpMessage, chunkSize: number): Uint8Array {
   checkChunkSize(chunkSize);
   const ts = msg.timestamp >>> 0;
   return layout(msg, chunkSize, 0, ts, ts >= EXTENDED);
+}
+
+/** Bytes of the self-contained wire form (FMT0 + FMT3) of a message of `length` bytes on `csid`. */
+export function selfContainedSize(csid: number, timestamp: number, length: number, chunkSize: number): number {
+  const ext = timestamp >>> 0 >= EXTENDED ? 4 : 0;
+  const basic = basicHeaderSize(csid);
+  return wireSize(length, chunkSize, ((basic + 11 + ext) << 8) | (basic + ext));
+}
+
+/**
+ * Copy bytes [from, from + max) of a message's self-contained wire form (what encodeMessage returns) into
+ * dst at `at`, without building it; returns how many were copied (fewer at its end). Scalar arguments, so
+ * that a sender laying out a shared frame for each of its players allocates nothing.
+ */
+export function copySelfContained(
+  csid: number,
+  type: number,
+  streamId: number,
+  timestamp: number,
+  payload: Uint8Array,
+  chunkSize: number,
+  dst: Uint8Array,
+  at: number,
+  from: number,
+  max: number,
+): number {
+  const ts = timestamp >>> 0;
+  const headers = writeHeaders(csid, type, streamId, payload.length, 0, ts, ts >= EXTENDED);
+  return copyWire(payload, chunkSize, headers, dst, at, from, max);
 }
 
 interface SentHeader {

@@ -3,6 +3,7 @@
  * layer sits below streams, so it declares these and src/streams/ implements them.
  */
 import type { Logger } from "../logger.ts";
+import type { FrameLayout } from "../media/frame.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
 import type { Outbox } from "./outbox.ts";
 import type { StreamName } from "./stream-name.ts";
@@ -10,6 +11,8 @@ import type { StreamName } from "./stream-name.ts";
 /** A connection as the registry sees it. */
 export interface Peer {
   readonly id: string;
+  /** "rtmp", "rtmps", "http-flv" or "ws-flv": for events and the API. */
+  readonly protocol: string;
   readonly outbox: Outbox;
   readonly log: Logger;
   /** performance.now() of the last byte received: a publisher silent for too long is stale. */
@@ -37,6 +40,9 @@ export interface Playback {
 export interface StreamHub {
   /** Null when the key already has a live publisher and the conflict policy keeps it. */
   publish(peer: Peer, name: StreamName): Publication | null;
-  /** Always succeeds: a stream not yet published is waited for. */
-  play(peer: Peer, name: StreamName, streamId: number): Playback;
+  /**
+   * Always succeeds: a stream not yet published is waited for. `streamId` is the player's message stream
+   * (RTMP) and `layout` the wire form its frames take.
+   */
+  play(peer: Peer, name: StreamName, streamId: number, layout: FrameLayout): Playback;
 }

@@ -1,9 +1,11 @@
 /**
  * One connection's outgoing bytes. Bun's socket.write() takes what the kernel accepts and drops the rest, so
  * the unsent tail is kept here and resent on drain. Pushes made during one event-loop turn are coalesced into
- * a single write (one syscall) at the end of the turn. Queued items are references to shared, immutable
- * chunk bytes (fan-out encodes once), so queueing costs no copy.
+ * a single write (one syscall) at the end of the turn. Two kinds of item are queued, neither copied when
+ * queued: bytes the connection encoded itself (control, commands), and shared media frames, which are laid
+ * out in the receiver's wire form (RTMP chunks, FLV tags) only as they are copied into the write buffer.
  */
+import type { Frame, FrameLayout } from "../media/frame.ts";
 
 export interface Writable {
   write(data: Uint8Array, byteOffset?: number, byteLength?: number): number;
@@ -12,7 +14,7 @@ export interface Writable {
 /** Items with this tag are never dropped (control, commands, metadata, sequence headers). */
 export const KEEP = -1;
 
-/** Bytes one coalesced write may gather; larger items are written on their own. */
+/** Bytes one coalesced write may gather; larger items are written over several. */
 const COALESCE_BYTES = 256 * 1024;
 const scratch = new Uint8Array(COALESCE_BYTES);
 
@@ -25,8 +27,13 @@ function flushDirty(): void {
   dirty.length = 0;
 }
 
+const EMPTY = new Uint8Array(0);
+
 export class Outbox {
-  private items: Uint8Array[] = [];
+  /** Bytes, or a frame laid out by layouts[i]. */
+  private items: (Uint8Array | Frame)[] = [];
+  private layouts: (FrameLayout | null)[] = [];
+  private sizes: number[] = [];
   /** Per item: the time (ms) a droppable media item was queued, or KEEP. */
   private tags: number[] = [];
   private head = 0;
@@ -48,9 +55,21 @@ export class Outbox {
   /** Queue bytes; they go out at the end of this event-loop turn (or after the next drain). */
   push(bytes: Uint8Array, tag: number = KEEP): void {
     if (this.closed) return;
-    this.items.push(bytes);
+    this.enqueue(bytes, null, bytes.length, tag);
+  }
+
+  /** Queue a shared frame in the wire form `layout` gives it; the outbox holds it until it is written. */
+  pushFrame(frame: Frame, layout: FrameLayout, tag: number = KEEP): void {
+    if (this.closed) return;
+    this.enqueue(frame.retain(), layout, layout.size(frame), tag);
+  }
+
+  private enqueue(item: Uint8Array | Frame, layout: FrameLayout | null, size: number, tag: number): void {
+    this.items.push(item);
+    this.layouts.push(layout);
+    this.sizes.push(size);
     this.tags.push(tag);
-    this.queuedBytes += bytes.length;
+    this.queuedBytes += size;
     if (!this.isDirty && this.blockedSince === 0) {
       this.isDirty = true;
       dirty.push(this);
@@ -77,14 +96,16 @@ export class Outbox {
     for (let i = first; i < this.items.length; i++) {
       if (this.tags[i] === KEEP) {
         this.items[kept] = this.items[i];
+        this.layouts[kept] = this.layouts[i];
+        this.sizes[kept] = this.sizes[i];
         this.tags[kept++] = KEEP;
       } else {
-        this.queuedBytes -= this.items[i].length;
+        this.queuedBytes -= this.sizes[i];
+        this.releaseItem(i);
         dropped++;
       }
     }
-    this.items.length = kept;
-    this.tags.length = kept;
+    this.truncate(kept);
     return dropped;
   }
 
@@ -95,10 +116,12 @@ export class Outbox {
     this.flush();
   }
 
+  /** Nothing more is sent; queued frames are given back. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
-    this.items = [];
-    this.tags = [];
+    for (let i = this.head; i < this.items.length; i++) this.releaseItem(i);
+    this.truncate(0);
     this.head = this.headSent = this.queuedBytes = 0;
   }
 
@@ -114,7 +137,8 @@ export class Outbox {
       const first = this.items[this.head];
       let length: number;
       let n: number;
-      if (this.head + 1 === this.items.length || first.length - this.headSent >= COALESCE_BYTES) {
+      // Bytes alone in the queue, or too big to gather, go out as they are; anything else is gathered.
+      if (first instanceof Uint8Array && (this.head + 1 === this.items.length || first.length - this.headSent >= COALESCE_BYTES)) {
         length = first.length - this.headSent;
         n = this.socket.write(first, this.headSent, length);
       } else {
@@ -131,20 +155,25 @@ export class Outbox {
         return;
       }
     }
-    this.items.length = 0;
-    this.tags.length = 0;
+    this.truncate(0);
     this.head = 0;
   }
 
-  /** Copy queued items into the shared scratch buffer, as many as fit; returns the byte count. */
+  /** Copy queued items into the shared scratch buffer until it is full; returns the byte count. */
   private gather(): number {
     let at = 0;
-    for (let i = this.head; i < this.items.length; i++) {
-      // flush() writes a head item of COALESCE_BYTES or more directly, so the first item always fits.
-      const item = i === this.head ? this.items[i].subarray(this.headSent) : this.items[i];
-      if (at + item.length > COALESCE_BYTES) break;
-      scratch.set(item, at);
-      at += item.length;
+    let from = this.headSent;
+    for (let i = this.head; i < this.items.length && at < COALESCE_BYTES; i++) {
+      const item = this.items[i];
+      const room = COALESCE_BYTES - at;
+      if (item instanceof Uint8Array) {
+        const n = Math.min(item.length - from, room);
+        scratch.set(from === 0 && n === item.length ? item : item.subarray(from, from + n), at);
+        at += n;
+      } else {
+        at += this.layouts[i]!.copy(item, scratch, at, from, room);
+      }
+      from = 0;
     }
     return at;
   }
@@ -156,9 +185,9 @@ export class Outbox {
     this.queuedBytes -= n;
     this.lastProgress = performance.now();
     let left = n + this.headSent;
-    while (this.head < this.items.length && left >= this.items[this.head].length) {
-      left -= this.items[this.head].length;
-      this.items[this.head] = EMPTY;
+    while (this.head < this.items.length && left >= this.sizes[this.head]) {
+      left -= this.sizes[this.head];
+      this.releaseItem(this.head);
       this.head++;
     }
     this.headSent = left;
@@ -166,11 +195,25 @@ export class Outbox {
     if (this.head >= 1024 && this.head * 2 >= this.items.length) this.compact();
   }
 
+  private releaseItem(i: number): void {
+    const item = this.items[i];
+    if (!(item instanceof Uint8Array)) item.release();
+    this.items[i] = EMPTY;
+    this.layouts[i] = null;
+  }
+
+  private truncate(length: number): void {
+    this.items.length = length;
+    this.layouts.length = length;
+    this.sizes.length = length;
+    this.tags.length = length;
+  }
+
   private compact(): void {
     this.items.splice(0, this.head);
+    this.layouts.splice(0, this.head);
+    this.sizes.splice(0, this.head);
     this.tags.splice(0, this.head);
     this.head = 0;
   }
 }
-
-const EMPTY = new Uint8Array(0);

@@ -4,7 +4,9 @@
  * is here; what happens to the stream afterwards is the registry's (src/streams/). A protocol error or a
  * throw closes this session only, logged once with its reason.
  */
+import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
+import { RtmpLayout } from "../media/rtmp-layout.ts";
 import { splitAggregate } from "../protocol/aggregate.ts";
 import { Amf0Reader, type Amf0Value } from "../protocol/amf0.ts";
 import { ChunkReader } from "../protocol/chunk-reader.ts";
@@ -27,6 +29,8 @@ import { Outbox, type Writable } from "./outbox.ts";
 import { cleanApp, parseStreamName } from "./stream-name.ts";
 
 export interface SessionSettings {
+  /** "rtmp", or "rtmps" on the TLS listener. */
+  protocol: string;
   chunkSize: number;
   maxMessageSize: number;
   handshakeMs: number;
@@ -65,7 +69,12 @@ interface NetStream {
 export class Session implements Peer {
   readonly outbox: Outbox;
   readonly log: Logger;
+  readonly protocol: string;
   lastReadAt: number;
+  /** What the connection did: "publisher" once it published, "player" once it played, else "". */
+  role: "" | "publisher" | "player" = "";
+  /** The last stream key it published or played, for the API and connection_close. */
+  streamKey = "";
   private state = State.Handshake;
   private readonly startedAt: number;
   private readonly handshake = new ServerHandshake();
@@ -87,8 +96,10 @@ export class Session implements Peer {
     private readonly hub: StreamHub,
     private readonly settings: SessionSettings,
     log: Logger,
+    private readonly events: EventChannel,
     private readonly onClosed: (session: Session) => void,
   ) {
+    this.protocol = settings.protocol;
     this.log = log.child({ conn_id: id });
     this.outbox = new Outbox(socket);
     this.startedAt = this.lastReadAt = performance.now();
@@ -192,6 +203,17 @@ export class Session implements Peer {
     }
     this.state = State.Closed;
     this.outbox.close();
+    this.events.emit(
+      "connection_close",
+      { connId: this.id, streamKey: this.streamKey === "" ? undefined : this.streamKey },
+      {
+        role: this.role,
+        protocol: this.protocol,
+        duration_sec: Math.round(performance.now() - this.startedAt) / 1000,
+        bytes_in: this.control.bytesReceived,
+        bytes_out: this.outbox.bytesSent,
+      },
+    );
     this.onClosed(this);
   }
 
@@ -221,6 +243,7 @@ export class Session implements Peer {
   private startRtmp(): void {
     this.state = State.Ready;
     this.log.debug("handshake complete", { c2_matches_s1: this.handshake.c2MatchesS1 });
+    this.events.emit("handshake_complete", { connId: this.id }, { remote_addr: this.remoteAddress });
     this.send(windowAckSize(WINDOW_ACK_SIZE));
     this.send(setPeerBandwidth(WINDOW_ACK_SIZE, PeerBandwidthLimit.Dynamic));
     this.send(setChunkSize(this.settings.chunkSize));
@@ -399,6 +422,8 @@ export class Session implements Peer {
     }
     ns.publication = publication;
     ns.key = name.key;
+    this.role = "publisher";
+    this.streamKey = name.key;
     this.sendStatus(streamId, "status", "NetStream.Publish.Start", `Publishing ${name.key}.`);
   }
 
@@ -420,7 +445,9 @@ export class Session implements Peer {
       payload: encodeData("|RtmpSampleAccess", true, true),
     });
     ns.key = name.key;
-    ns.playback = this.hub.play(this, name, streamId);
+    if (this.role === "") this.role = "player";
+    this.streamKey = name.key;
+    ns.playback = this.hub.play(this, name, streamId, new RtmpLayout(this.settings.chunkSize, streamId));
   }
 
   private stopPublishing(rawName: string): void {

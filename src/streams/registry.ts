@@ -3,10 +3,10 @@
  * replaces the first (streams.publish_conflict), and a publisher silent for timeouts.publisher_idle is stale
  * and always replaced. A stream with neither publisher nor players is forgotten.
  */
-import type { Logger } from "../logger.ts";
+import type { FrameLayout } from "../media/frame.ts";
 import type { Peer, Playback, Publication, StreamHub } from "../session/hub.ts";
 import type { StreamName } from "../session/stream-name.ts";
-import { Stream, type StreamSettings } from "./stream.ts";
+import { Stream, type StreamContext, type StreamSettings } from "./stream.ts";
 
 export interface RegistrySettings extends StreamSettings {
   publishConflict: "reject" | "replace";
@@ -18,17 +18,17 @@ export class StreamRegistry implements StreamHub {
 
   constructor(
     private readonly settings: RegistrySettings,
-    private readonly log: Logger,
+    private readonly context: StreamContext,
   ) {}
 
   publish(peer: Peer, name: StreamName): Publication | null {
-    const stream = this.get(name.key);
+    const stream = this.get(name);
     const old = stream.publisher;
     if (old === null) return stream.publish(peer, false);
     const idleMs = performance.now() - old.lastReadAt;
     const stale = idleMs > this.settings.publisherIdleMs;
     if (!stale && this.settings.publishConflict === "reject") {
-      this.log.warn("publish refused: stream already has a publisher", { stream_key: name.key, conn_id: peer.id, publisher: old.id });
+      this.context.log.warn("publish refused: stream already has a publisher", { stream_key: name.key, conn_id: peer.id, publisher: old.id });
       return null;
     }
     const publication = stream.publish(peer, true);
@@ -36,18 +36,23 @@ export class StreamRegistry implements StreamHub {
     return publication;
   }
 
-  play(peer: Peer, name: StreamName, streamId: number): Playback {
-    return this.get(name.key).addSubscriber(peer, streamId);
+  play(peer: Peer, name: StreamName, streamId: number, layout: FrameLayout): Playback {
+    return this.get(name).addSubscriber(peer, streamId, layout);
   }
 
-  private get(key: string): Stream {
-    let stream = this.streams.get(key);
+  private get(name: StreamName): Stream {
+    let stream = this.streams.get(name.key);
     if (stream === undefined) {
-      stream = new Stream(key, this.settings, this.log, (s) => {
-        if (s.idle && this.streams.get(s.key) === s) this.streams.delete(s.key);
-      });
-      this.streams.set(key, stream);
+      stream = new Stream(name, this.settings, this.context, (s) => this.forgetIfIdle(s));
+      this.streams.set(name.key, stream);
+      this.context.events.emit("stream_create", { streamKey: name.key }, { app: name.app, name: name.name });
     }
     return stream;
+  }
+
+  private forgetIfIdle(stream: Stream): void {
+    if (!stream.idle || this.streams.get(stream.key) !== stream) return;
+    this.streams.delete(stream.key);
+    this.context.events.emit("stream_delete", { streamKey: stream.key }, {});
   }
 }

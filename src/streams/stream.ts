@@ -1,9 +1,12 @@
 /**
- * One live stream (app/name): its publisher, its players, and what a late joiner needs (metadata, sequence
- * headers, the current GOP). Each message from the publisher is chunk-encoded once and the same bytes go to
- * every player's queue; nothing is allocated per player per message.
+ * One live stream (app/name): its publisher, its players, its other outputs (recorder, relays), and what a
+ * late joiner needs (metadata, sequence headers, the current GOP). This is where a published frame goes:
+ * onMedia() stores it once (Frame), then hands the same frame to the GOP cache, every player's queue and
+ * every output; nothing is copied or allocated per player per message.
  */
+import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
+import { FrameArena, Frame } from "../media/frame.ts";
 import { dataArgsOffset } from "../protocol/command.ts";
 import { streamBegin, streamEof } from "../protocol/control.ts";
 import { MessageType, type RtmpMessage } from "../protocol/message.ts";
@@ -15,9 +18,11 @@ import {
   videoCodecName,
 } from "../protocol/codec-info.ts";
 import type { Peer, Playback, Publication } from "../session/hub.ts";
-import { encode, type Encoded } from "./encoded.ts";
+import type { StreamName } from "../session/stream-name.ts";
 import { GopCache } from "./gop-cache.ts";
+import type { OutputFactory, PublishedStream, StreamOutput } from "./output.ts";
 import { Subscriber } from "./subscriber.ts";
+import type { FrameLayout } from "../media/frame.ts";
 
 export interface StreamSettings {
   chunkSize: number;
@@ -26,40 +31,50 @@ export interface StreamSettings {
   maxSubscriberLagMs: number;
 }
 
-/** A cached message kept with its payload, so it can be re-sent to a joiner at another timestamp. */
-interface Cached {
-  type: number;
-  payload: Uint8Array;
-  encoded: Encoded;
+/** Everything a stream reports to: its logger, the event channel, and who makes its outputs. */
+export interface StreamContext {
+  log: Logger;
+  events: EventChannel;
+  outputs: OutputFactory;
 }
 
-export class Stream {
+export class Stream implements PublishedStream {
+  readonly app: string;
+  readonly name: string;
   private publication: LivePublication | null = null;
   readonly subscribers: Subscriber[] = [];
-  private metadata: Cached | null = null;
-  private videoHeader: Cached | null = null;
-  private audioHeader: Cached | null = null;
+  private outputs: StreamOutput[] = [];
+  metadata: Frame | null = null;
+  videoHeader: Frame | null = null;
+  audioHeader: Frame | null = null;
   private readonly gop: GopCache;
   private hasVideo = false;
-  private lastTimestamp = 0;
+  lastTimestamp = 0;
   private readonly log: Logger;
 
   constructor(
-    readonly key: string,
+    name: StreamName,
     private readonly settings: StreamSettings,
-    log: Logger,
+    private readonly context: StreamContext,
     /** Called whenever the stream may have become empty (no publisher, no players). */
     private readonly onIdle: (stream: Stream) => void,
   ) {
-    this.log = log.child({ stream_key: key });
+    this.app = name.app;
+    this.name = name.name;
+    this.log = context.log.child({ stream_key: this.key });
     this.gop = new GopCache(settings.gopCacheMaxBytes);
+  }
+
+  get key(): string {
+    return this.app === "" ? this.name : `${this.app}/${this.name}`;
   }
 
   /** Start publishing. With `takeover`, the previous publisher was replaced: players are not told it left. */
   publish(peer: Peer, takeover: boolean): Publication {
     this.endPublication();
-    this.publication = new LivePublication(this, peer);
+    const publication = (this.publication = new LivePublication(this, peer));
     this.log.info("publish start", { conn_id: peer.id, players: this.subscribers.length });
+    this.context.events.emit("publish_start", { connId: peer.id, streamKey: this.key }, { app: this.app, publishing_name: this.name });
     for (const sub of this.subscribers) {
       // A fresh publisher starts from its first message; a takeover lands mid-stream for the players.
       sub.waitKeyframe = takeover;
@@ -68,7 +83,8 @@ export class Stream {
         sub.peer.sendStatus(sub.streamId, "status", "NetStream.Play.PublishNotify", `${this.key} is now published.`);
       }
     }
-    return this.publication;
+    this.outputs = this.context.outputs(this);
+    return publication;
   }
 
   /** The publisher left: tell the players (they stay, waiting for the next one). */
@@ -82,27 +98,45 @@ export class Stream {
     this.onIdle(this);
   }
 
-  /** Deactivate the current publication and forget everything cached from it. */
+  /** Deactivate the current publication, end its outputs and forget everything cached from it. */
   private endPublication(): void {
     const publication = this.publication;
     if (publication === null) return;
+    const durationSec = (performance.now() - publication.since) / 1000;
     this.log.info("publish stop", {
       conn_id: publication.peer.id,
-      messages: publication.messages,
+      messages: publication.audioPackets + publication.videoPackets,
       bytes: publication.bytes,
-      duration_ms: Math.round(performance.now() - publication.since),
+      duration_ms: Math.round(durationSec * 1000),
     });
+    this.context.events.emit(
+      "publish_stop",
+      { connId: publication.peer.id, streamKey: this.key },
+      {
+        audio_packets: publication.audioPackets,
+        video_packets: publication.videoPackets,
+        total_bytes: publication.bytes,
+        audio_codec: publication.audioCodec,
+        video_codec: publication.videoCodec,
+        duration_sec: Math.round(durationSec * 1000) / 1000,
+      },
+    );
     publication.active = false;
     this.publication = null;
+    for (const output of this.outputs) output.end();
+    this.outputs = [];
+    publication.arena.close();
     this.metadata = this.videoHeader = this.audioHeader = null;
     this.gop.clear();
     this.hasVideo = false;
   }
 
-  addSubscriber(peer: Peer, streamId: number): Playback {
-    const sub = new Subscriber(peer, streamId, this.settings.maxSubscriberLagMs);
+  addSubscriber(peer: Peer, streamId: number, layout: FrameLayout): Playback {
+    const sub = new Subscriber(peer, streamId, layout, this.settings.maxSubscriberLagMs);
     this.subscribers.push(sub);
     this.log.info("play start", { conn_id: peer.id, publishing: this.publisher !== null, players: this.subscribers.length });
+    this.context.events.emit("play_start", { connId: peer.id, streamKey: this.key }, { app: this.app, protocol: peer.protocol });
+    this.emitCount(peer.id);
     if (this.publisher !== null) this.replayTo(sub);
     let ended = false;
     return {
@@ -111,15 +145,26 @@ export class Stream {
         ended = true;
         const i = this.subscribers.indexOf(sub);
         if (i >= 0) this.subscribers.splice(i, 1);
+        const durationSec = (performance.now() - sub.since) / 1000;
         this.log.info("play stop", {
           conn_id: peer.id,
           dropped: sub.dropped,
-          duration_ms: Math.round(performance.now() - sub.since),
+          duration_ms: Math.round(durationSec * 1000),
           players: this.subscribers.length,
         });
+        this.context.events.emit(
+          "play_stop",
+          { connId: peer.id, streamKey: this.key },
+          { duration_sec: Math.round(durationSec * 1000) / 1000, dropped: sub.dropped, protocol: peer.protocol },
+        );
+        this.emitCount(peer.id);
         this.onIdle(this);
       },
     };
+  }
+
+  private emitCount(connId: string): void {
+    this.context.events.emit("subscriber_count", { connId, streamKey: this.key }, { count: this.subscribers.length });
   }
 
   get publisher(): Peer | null {
@@ -130,12 +175,17 @@ export class Stream {
     return this.publisher === null && this.subscribers.length === 0;
   }
 
-  /** Metadata, sequence headers, then the GOP, all stamped so the joiner sees no jump back in time. */
+  /**
+   * Metadata at timestamp 0 (libavformat players take onMetaData as stream metadata only at 0, and make a
+   * data stream of it otherwise), then the sequence headers stamped with the GOP's first timestamp so the
+   * joiner sees no jump back in time, then the GOP.
+   */
   private replayTo(sub: Subscriber): void {
     const frames = this.settings.gopCache ? this.gop.frames : [];
     const ts = frames.length > 0 ? frames[0].timestamp : this.lastTimestamp;
-    for (const c of [this.metadata, this.videoHeader, this.audioHeader]) {
-      if (c !== null) sub.sendKeep(encode(c.type, ts, c.payload, this.settings.chunkSize));
+    if (this.metadata !== null) sub.sendKeep(this.metadata);
+    for (const header of [this.videoHeader, this.audioHeader]) {
+      if (header !== null) sub.sendKeep(header.timestamp === ts ? header : header.restamped(ts));
     }
     const now = performance.now();
     for (const f of frames) sub.sendMedia(f, now, this.hasVideo);
@@ -144,28 +194,36 @@ export class Stream {
   onMedia(m: RtmpMessage, publication: LivePublication): void {
     const payload = m.payload;
     if (payload.length === 0) return;
-    publication.messages++;
-    publication.bytes += payload.length;
-    this.lastTimestamp = m.timestamp;
     const video = m.type === MessageType.Video;
+    publication.count(video, payload.length);
+    this.lastTimestamp = m.timestamp;
     if (video) this.hasVideo = true;
     if (video ? isVideoSequenceHeader(payload) : isAudioSequenceHeader(payload)) {
-      const cached = this.cache(m.type, m.timestamp, payload);
-      if (video) this.videoHeader = cached;
-      else this.audioHeader = cached;
-      this.log.info(video ? "video codec" : "audio codec", {
-        codec: video ? videoCodecName(payload) : audioCodecName(payload),
-        bytes: payload.length,
-      });
-      for (const sub of this.subscribers) sub.sendKeep(cached.encoded);
+      this.onSequenceHeader(m, video, publication);
       return;
     }
-    const e = encode(m.type, m.timestamp, payload, this.settings.chunkSize, video && isVideoKeyframe(payload));
-    if (this.settings.gopCache) this.gop.add(e);
+    const frame = publication.arena.frame(m.type, m.timestamp, payload, video && isVideoKeyframe(payload));
+    if (this.settings.gopCache) this.gop.add(frame);
     const now = performance.now();
     const hasVideo = this.hasVideo;
     const subs = this.subscribers;
-    for (let i = 0; i < subs.length; i++) subs[i].sendMedia(e, now, hasVideo);
+    for (let i = 0; i < subs.length; i++) subs[i].sendMedia(frame, now, hasVideo);
+    const outputs = this.outputs;
+    for (let i = 0; i < outputs.length; i++) outputs[i].frame(frame);
+    frame.release();
+  }
+
+  private onSequenceHeader(m: RtmpMessage, video: boolean, publication: LivePublication): void {
+    // A copy outside the slabs: headers live as long as the publication, and may be restamped for joiners.
+    const header = new Frame(m.type, m.timestamp, m.payload.slice(), false, true);
+    if (video) this.videoHeader = header;
+    else this.audioHeader = header;
+    const codec = (video ? videoCodecName(header.payload) : audioCodecName(header.payload)) ?? "unknown";
+    if (video) publication.videoCodec = codec;
+    else publication.audioCodec = codec;
+    this.log.info(video ? "video codec" : "audio codec", { codec, bytes: header.payload.length });
+    this.context.events.emit("codec_detected", { connId: publication.peer.id, streamKey: this.key }, { kind: video ? "video" : "audio", codec });
+    this.deliverHeader(header);
   }
 
   onData(m: RtmpMessage, name: string): void {
@@ -177,34 +235,46 @@ export class Stream {
       this.metadata = null;
       return;
     }
-    let e: Encoded;
     if (name === "@setDataFrame" || name === "onMetaData") {
-      this.metadata = this.cache(MessageType.DataAmf0, m.timestamp, payload);
-      e = this.metadata.encoded;
-    } else {
-      e = encode(MessageType.DataAmf0, m.timestamp, payload, this.settings.chunkSize);
+      // Always at timestamp 0, live as on replay: that is where players look for stream metadata.
+      this.metadata = new Frame(MessageType.DataAmf0, 0, payload.slice(), false, true);
+      this.deliverHeader(this.metadata);
+      return;
     }
-    for (const sub of this.subscribers) sub.sendKeep(e);
+    // Cue points, captions, text: timed data, forwarded at its own time to whoever is listening now.
+    const frame = new Frame(MessageType.DataAmf0, m.timestamp, payload.slice(), false, false);
+    for (const sub of this.subscribers) sub.sendKeep(frame);
+    for (const output of this.outputs) output.frame(frame);
   }
 
-  private cache(type: number, timestamp: number, payload: Uint8Array): Cached {
-    // A copy: a view would pin the whole socket read it came from for as long as the stream lives.
-    const copy = payload.slice();
-    return { type, payload: copy, encoded: encode(type, timestamp, copy, this.settings.chunkSize) };
+  private deliverHeader(header: Frame): void {
+    for (const sub of this.subscribers) sub.sendKeep(header);
+    for (const output of this.outputs) output.frame(header);
   }
 }
 
 /** One publish of a stream. Once replaced or ended it is inactive, so a stale session cannot touch the stream. */
 class LivePublication implements Publication {
   active = true;
-  messages = 0;
+  audioPackets = 0;
+  videoPackets = 0;
   bytes = 0;
+  audioCodec = "";
+  videoCodec = "";
   readonly since = performance.now();
+  /** Where this publication's frames are stored. */
+  readonly arena = new FrameArena();
 
   constructor(
     private readonly stream: Stream,
     readonly peer: Peer,
   ) {}
+
+  count(video: boolean, bytes: number): void {
+    if (video) this.videoPackets++;
+    else this.audioPackets++;
+    this.bytes += bytes;
+  }
 
   media(m: RtmpMessage): void {
     if (this.active) this.stream.onMedia(m, this);

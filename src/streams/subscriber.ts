@@ -1,11 +1,12 @@
 /**
- * One player of a stream: its connection's outbox and the drop policy. A player further behind than the
- * lag bound (measured as how long its oldest queued frame has waited) loses its queued frames and skips to
- * the next keyframe, so a slow player never holds more than about that much media and never slows anyone.
+ * One player of a stream: its connection's outbox, the wire form its frames take there, and the drop
+ * policy. A player further behind than the lag bound (measured as how long its oldest queued frame has
+ * waited) loses its queued frames and skips to the next keyframe, so a slow player never holds more than
+ * about that much media and never slows anyone.
  */
+import type { Frame, FrameLayout } from "../media/frame.ts";
 import type { Peer } from "../session/hub.ts";
 import { KEEP } from "../session/outbox.ts";
-import { bytesFor, type Encoded } from "./encoded.ts";
 
 /**
  * Hard bound on one player's queue. The lag policy keeps queues far below it; only a player that cannot
@@ -21,38 +22,41 @@ export class Subscriber {
 
   constructor(
     readonly peer: Peer,
+    /** The player's message stream id (RTMP), for control messages and statuses. */
     readonly streamId: number,
+    private readonly layout: FrameLayout,
     private readonly maxLagMs: number,
   ) {}
 
   /** Metadata, sequence headers and other messages a player must never miss. */
-  sendKeep(e: Encoded): void {
-    this.push(e, KEEP);
+  sendKeep(frame: Frame): void {
+    this.push(frame, KEEP);
   }
 
-  sendMedia(e: Encoded, now: number, streamHasVideo: boolean): void {
+  sendMedia(frame: Frame, now: number, streamHasVideo: boolean): void {
     if (this.waitKeyframe) {
-      if ((e.video && e.keyframe) || !streamHasVideo) this.waitKeyframe = false;
+      if ((frame.video && frame.keyframe) || !streamHasVideo) this.waitKeyframe = false;
       else {
         this.dropped++;
         return;
       }
     }
-    const oldest = this.peer.outbox.oldestMediaTime();
+    const outbox = this.peer.outbox;
+    const oldest = outbox.oldestMediaTime();
     if (oldest !== 0 && now - oldest > this.maxLagMs) {
-      this.dropped += this.peer.outbox.dropMedia();
-      if (streamHasVideo && !(e.video && e.keyframe)) {
+      this.dropped += outbox.dropMedia();
+      if (streamHasVideo && !(frame.video && frame.keyframe)) {
         this.waitKeyframe = true;
         this.dropped++;
         return;
       }
     }
-    this.push(e, now);
+    this.push(frame, now);
   }
 
-  private push(e: Encoded, tag: number): void {
+  private push(frame: Frame, tag: number): void {
     const outbox = this.peer.outbox;
-    outbox.push(bytesFor(e, this.streamId), tag);
+    outbox.pushFrame(frame, this.layout, tag);
     if (outbox.queuedBytes > MAX_QUEUE_BYTES) this.peer.close(`send queue over ${MAX_QUEUE_BYTES} bytes`);
   }
 }

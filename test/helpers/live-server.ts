@@ -19,32 +19,10 @@ import {
   sleep,
   waitFor,
 } from "./media.ts";
+import { LogCapture } from "./log-capture.ts";
 import { RawRtmpClient, isVideoFrame } from "./raw-rtmp-client.ts";
 
-export type LogRecord = Record<string, unknown> & { msg?: string; level?: string };
-
-/** The server's log lines, kept in memory for assertions and failure messages. */
-export class LogCapture {
-  readonly lines: string[] = [];
-  readonly write = (line: string): void => {
-    this.lines.push(line);
-  };
-
-  records(): LogRecord[] {
-    return this.lines.flatMap((line) => {
-      try {
-        return [JSON.parse(line) as LogRecord];
-      } catch {
-        return [];
-      }
-    });
-  }
-
-  /** The last `n` lines, for failure messages. */
-  tail(n = 30): string {
-    return this.lines.slice(-n).join("\n");
-  }
-}
+export { LogCapture, type LogRecord } from "./log-capture.ts";
 
 export interface TestServer {
   readonly config: Config;
