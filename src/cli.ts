@@ -7,6 +7,7 @@ import type { Config } from "./config/config.ts";
 import { ConfigError } from "./config/config.ts";
 import { parseFlags, resolveConfig, usageText } from "./config/flags.ts";
 import { formatConfig } from "./config/load.ts";
+import { signCommand } from "./config/sign-command.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { type RtmpServer, startServer } from "./server.ts";
 
@@ -39,6 +40,19 @@ function warnUnimplemented(config: Config, log: Logger): void {
   if (pending.length > 0) log.warn("configured but not implemented in this version; ignored", { features: pending });
 }
 
+/** `rtmp-server sign ...` prints a signed URL query and exits; it never starts the server. */
+function signOrExit(argv: string[]): never {
+  try {
+    process.stdout.write(signCommand(argv, process.cwd(), Date.now()));
+    process.exit(0);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    console.error(e.message);
+    process.exit(2);
+  }
+}
+
+if (process.argv[2] === "sign") signOrExit(process.argv.slice(3));
 const { config, checkOnly } = loadOrExit(process.argv.slice(2));
 if (checkOnly) {
   process.stdout.write(formatConfig(config));

@@ -4,7 +4,7 @@
  * and the re-reads at run time both print it.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { parseStreamKey } from "../config/parse.ts";
+import { isStreamKey } from "../streams/key-pattern.ts";
 import { jsonSyntaxError } from "./json-syntax.ts";
 
 /** Larger files are refused: ten thousand streams with long tokens fit many times over. */
@@ -50,10 +50,8 @@ export function parseTokenFile(path: string, text: string): Record<string, strin
   }
   const tokens = parsed as Record<string, unknown>;
   for (const [key, token] of Object.entries(tokens)) {
-    try {
-      parseStreamKey(key);
-    } catch (error) {
-      throw new Error(`${path}: ${(error as Error).message}`);
+    if (!isStreamKey(key)) {
+      throw new Error(`${path}: expected a stream key "app/name" like "live/test", got ${JSON.stringify(key)}`);
     }
     if (typeof token !== "string" || token === "") {
       throw new Error(`${path}: ${JSON.stringify(key)}: expected a non-empty token string, got ${describeJson(token)}`);

@@ -13,6 +13,8 @@ export interface Flags {
   /** As typed: relative to the working directory, and how config errors name the file. */
   configPath?: string;
   listen?: ListenAddress;
+  /** null: `--http ""`, HTTP off even if the file turns it on. */
+  http?: ListenAddress | null;
   logLevel?: LogLevel;
   record: boolean;
   recordDir?: string;
@@ -21,19 +23,20 @@ export interface Flags {
   version: boolean;
 }
 
-interface FlagSpec {
+/** One flag of a command; `T` is what the command's flags are stored in. */
+export interface FlagSpec<T> {
   name: string;
   /** The value's placeholder in the usage text; absent for switches. */
   arg?: string;
   help: string;
-  /** Stores the flag in `flags`, throwing ValueError for a bad value. */
-  apply(flags: Flags, value: string): void;
+  /** Stores the flag in `into`, throwing ValueError for a bad value. */
+  apply(into: T, value: string): void;
 }
 
 const parseLogLevel = enumParser(LOG_LEVELS);
 
 /** Every flag, in usage order: parsing and the usage text both come from this table. */
-const FLAG_SPECS: readonly FlagSpec[] = [
+const FLAG_SPECS: readonly FlagSpec<Flags>[] = [
   {
     name: "--config",
     arg: "FILE",
@@ -45,6 +48,12 @@ const FLAG_SPECS: readonly FlagSpec[] = [
     arg: "HOST:PORT",
     help: 'RTMP listen address, overrides the file\'s listen: "0.0.0.0:1935", "[::]:1935", ":1935"',
     apply: (flags, value) => (flags.listen = parseListen(value)),
+  },
+  {
+    name: "--http",
+    arg: "HOST:PORT",
+    help: 'API, /metrics, dashboard and HTTP-FLV listen address, overrides http.listen ("" = off)',
+    apply: (flags, value) => (flags.http = value === "" ? null : parseListen(value)),
   },
   {
     name: "--log-level",
@@ -84,19 +93,41 @@ const ALIASES: Record<string, string> = { "-h": "--help" };
  */
 export function parseFlags(argv: readonly string[]): Flags {
   const flags: Flags = { record: false, checkConfig: false, help: false, version: false };
+  const problems = readArgs(argv, FLAG_SPECS, flags, (arg) => ({
+    path: arg,
+    message:
+      arg === "sign"
+        ? "the sign command comes first: rtmp-server sign KEY --expires DURATION --config FILE"
+        : "unexpected argument (rtmp-server takes only flags; see --help)",
+  }));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return flags;
+}
+
+/**
+ * Reads `argv` against `specs` into `into`, handing each word that is not a flag to `positional` (which
+ * stores it or says what is wrong with it). Every problem is returned, none thrown.
+ */
+export function readArgs<T>(
+  argv: readonly string[],
+  specs: readonly FlagSpec<T>[],
+  into: T,
+  positional: (arg: string) => ConfigProblem | undefined,
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
+  const note = (problem: ConfigProblem | undefined) => problem !== undefined && problems.push(problem);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith("-")) {
-      problems.push({ path: arg, message: "unexpected argument (rtmp-server takes only flags; see --help)" });
+      note(positional(arg));
       continue;
     }
     const equals = arg.indexOf("=");
     const name = ALIASES[arg] ?? (equals < 0 ? arg : arg.slice(0, equals));
-    const spec = FLAG_SPECS.find((s) => s.name === name);
+    const spec = specs.find((s) => s.name === name);
     if (spec === undefined) {
-      const near = suggest(name, FLAG_SPECS.map((s) => s.name));
-      problems.push({ path: name, message: `unknown flag${near === undefined ? "" : ` (did you mean ${near}?)`}` });
+      const near = suggest(name, specs.map((s) => s.name));
+      note({ path: name, message: `unknown flag${near === undefined ? "" : ` (did you mean ${near}?)`}` });
       // A word after it is most likely its value: reporting that as a stray argument too would be noise.
       if (equals < 0 && i + 1 < argv.length && !argv[i + 1].startsWith("-")) i++;
       continue;
@@ -104,7 +135,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     let value = "";
     if (spec.arg === undefined) {
       if (equals >= 0) {
-        problems.push({ path: name, message: `takes no value, got ${describeValue(arg.slice(equals + 1))}` });
+        note({ path: name, message: `takes no value, got ${describeValue(arg.slice(equals + 1))}` });
         continue;
       }
     } else if (equals >= 0) {
@@ -113,18 +144,17 @@ export function parseFlags(argv: readonly string[]): Flags {
       // A following "--flag" is far likelier a forgotten value than a value; --name=--x still says it.
       value = argv[++i];
     } else {
-      problems.push({ path: name, message: `needs a value: ${name} ${spec.arg}` });
+      note({ path: name, message: `needs a value: ${name} ${spec.arg}` });
       continue;
     }
     try {
-      spec.apply(flags, value);
+      spec.apply(into, value);
     } catch (error) {
       if (!(error instanceof ValueError)) throw error;
-      problems.push({ path: name, message: error.message });
+      note({ path: name, message: error.message });
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return flags;
+  return problems;
 }
 
 /**
@@ -141,9 +171,11 @@ export function resolveConfig(flags: Flags, cwd: string): Config {
     listen: flags.listen ?? base.listen,
     log: { ...base.log, level: flags.logLevel ?? base.log.level },
     recording: {
+      ...base.recording,
       enabled: flags.record || base.recording.enabled,
       dir: flags.recordDir ?? base.recording.dir,
     },
+    http: { ...base.http, listen: flags.http === undefined ? base.http.listen : flags.http },
   };
 }
 
@@ -152,18 +184,21 @@ export function usageText(): string {
   const options = FLAG_SPECS.map((s) => `  ${flagLabel(s).padEnd(width)}  ${s.help}`);
   return [
     "Usage:",
-    "  rtmp-server [--config FILE] [--listen HOST:PORT] [--log-level LEVEL] [--record] [--record-dir DIR] [--check-config]",
+    "  rtmp-server [--config FILE] [--listen HOST:PORT] [--http HOST:PORT] [--log-level LEVEL] [--record] [--record-dir DIR] [--check-config]",
+    "  rtmp-server sign KEY --expires DURATION --config FILE",
     "  rtmp-server --version | --help",
     "",
     "Options:",
     ...options,
     "",
     "Flags override the config file. Durations in the file: 250ms, 5s, 2m, 1h or seconds; sizes: 65536, 64KiB, 16MiB.",
+    "`sign` prints the ?sign= query that lets stream KEY (app/name) publish or play until DURATION from now,",
+    "signed with auth.secret from FILE (auth.mode: sign).",
     "Exit status: 0 clean shutdown, 1 runtime failure, 2 bad flags or configuration.",
     "",
   ].join("\n");
 }
 
-function flagLabel(spec: FlagSpec): string {
+function flagLabel(spec: FlagSpec<Flags>): string {
   return spec.arg === undefined ? spec.name : `${spec.name} ${spec.arg}`;
 }

@@ -2,7 +2,6 @@
  * YAML config file -> validated Config, and Config -> YAML for --check-config. Every problem in a file is
  * reported at once, each as `file:line: key.path: message` in the contract's snake_case key names.
  */
-import { readFileSync } from "node:fs";
 import {
   type Document,
   isAlias,
@@ -19,6 +18,7 @@ import {
   type YAMLMap,
   type YAMLSeq,
 } from "yaml";
+import { readTokenFile } from "../auth/token-file.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../logger.ts";
 import {
   AUTH_ACTIONS,
@@ -31,7 +31,9 @@ import {
   HOOK_STDIO_MODES,
   type HookEventFilter,
   type HookStdio,
+  type ListenAddress,
   PUBLISH_CONFLICTS,
+  type RelayDestination,
 } from "./config.ts";
 import {
   describeValue,
@@ -43,34 +45,39 @@ import {
   parseBoolean,
   parseDuration,
   parseHttpUrl,
+  parseKeyPattern,
   parseListen,
-  parseRtmpUrl,
+  parseRelayUrl,
+  parseSecret,
   parseSize,
+  parseStreamKey,
   parseString,
   suggest,
   ValueError,
 } from "./parse.ts";
+import { readTextFile } from "./read-file.ts";
+import { keyMatchesCertificate, readCertificateChain, readPrivateKey } from "./tls-files.ts";
+
+/** Largest config file read: a full one is about 4 KiB, so anything this big is the wrong file. */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
 /** Reads and validates a config file. `displayName` is how errors name it (the path as the operator typed it). */
 export function loadConfigFile(path: string, displayName = path): Config {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readTextFile(path, MAX_CONFIG_FILE_BYTES);
   } catch (error) {
-    throw new ConfigError([{ file: displayName, message: `cannot read the config file: ${readFailure(error)}` }]);
+    if (!(error instanceof ValueError)) throw error;
+    throw new ConfigError([{ file: displayName, message: `cannot read the config file: ${error.message}` }]);
   }
   return parseConfigText(text, displayName);
 }
 
-function readFailure(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === "ENOENT") return "no such file";
-  if (code === "EISDIR") return "it is a directory";
-  if (code === "EACCES") return "permission denied";
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Validates config text; keys left out take the defaults. Throws ConfigError listing every problem found. */
+/**
+ * Validates config text; keys left out take the defaults. Files it names (the auth token file, TLS
+ * certificate and key) are read and checked too, relative to the working directory. Throws ConfigError
+ * listing every problem found.
+ */
 export function parseConfigText(text: string, fileName: string): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
@@ -115,6 +122,7 @@ function readConfig(root: MapReader): Config {
     log: root.section("log", (s) => ({
       level: s.value("level", d.log.level, enumParser(LOG_LEVELS)),
       format: s.value("format", d.log.format, enumParser(LOG_FORMATS)),
+      statsIntervalMs: s.value("stats_interval", d.log.statsIntervalMs, durationOrOff),
     })),
     timeouts: root.section("timeouts", (s) => ({
       handshakeMs: s.value("handshake", d.timeouts.handshakeMs, duration),
@@ -126,34 +134,18 @@ function readConfig(root: MapReader): Config {
     recording: root.section("recording", (s) => ({
       enabled: s.value("enabled", d.recording.enabled, parseBoolean),
       dir: s.value("dir", d.recording.dir, nonEmpty("a directory path")),
+      segmentMs: s.value("segment", d.recording.segmentMs, durationOrOff),
+      streams: s.list("streams", d.recording.streams, parseKeyPattern),
     })),
     relay: root.section("relay", (s) => ({
-      destinations: s.list("destinations", d.relay.destinations, parseRtmpUrl),
+      destinations: s.listOfSections("destinations", readDestination, destinationForEveryStream),
     })),
-    auth: root.section("auth", (s) => {
-      const auth = {
-        mode: s.value("mode", d.auth.mode, enumParser(AUTH_MODES)),
-        actions: [...new Set(s.list("actions", d.auth.actions, enumParser(AUTH_ACTIONS)))],
-        tokens: s.record("tokens", d.auth.tokens, streamKey, nonEmpty("a token (quote tokens that look like numbers)")),
-        file: s.value("file", d.auth.file, parseString),
-        callbackUrl: s.value("callback_url", d.auth.callbackUrl, (v) => (v === "" ? "" : parseHttpUrl(v))),
-        callbackTimeoutMs: s.value("callback_timeout", d.auth.callbackTimeoutMs, duration),
-      };
-      if (auth.mode === "token" && Object.keys(auth.tokens).length === 0) {
-        s.problem("tokens", `required when auth.mode is token: map each "app/name" to its token`, "mode");
-      }
-      if (auth.mode === "file" && auth.file === "") {
-        s.problem("file", "required when auth.mode is file: the JSON file of tokens", "mode");
-      }
-      if (auth.mode === "callback" && auth.callbackUrl === "") {
-        s.problem("callback_url", "required when auth.mode is callback: an http:// or https:// URL", "mode");
-      }
-      return auth;
-    }),
+    auth: root.section("auth", readAuth),
     hooks: root.section("hooks", (s) => ({
       timeoutMs: s.value("timeout", d.hooks.timeoutMs, duration),
       concurrency: s.value("concurrency", d.hooks.concurrency, integerParser(1)),
       stdio: s.value("stdio", d.hooks.stdio, hookStdio),
+      secret: s.value("secret", d.hooks.secret, parseSecret),
       webhooks: s.listOfSections("webhooks", (w) => {
         const event = w.required("event", hookEvent);
         const url = w.required("url", parseHttpUrl);
@@ -165,18 +157,99 @@ function readConfig(root: MapReader): Config {
         return event === undefined || path === undefined ? undefined : { event, path };
       }),
     })),
+    http: root.section("http", (s) => ({
+      listen: s.value("listen", d.http.listen, listenOrOff),
+      apiToken: s.value("api_token", d.http.apiToken, parseSecret),
+      flv: s.value("flv", d.http.flv, parseBoolean),
+    })),
+    tls: root.section("tls", readTls),
   };
+}
+
+/** `{ url, streams }`: the long form of a relay destination, for pushing only some streams. */
+function readDestination(reader: MapReader): RelayDestination | undefined {
+  const url = reader.required("url", parseRelayUrl);
+  const streams = reader.list("streams", [], parseKeyPattern);
+  return url === undefined ? undefined : { url, streams };
+}
+
+/** A plain URL: the short form of a relay destination, for every stream. */
+function destinationForEveryStream(url: unknown): RelayDestination {
+  return { url: parseRelayUrl(url), streams: [] };
+}
+
+function readAuth(s: MapReader): Config["auth"] {
+  const d = DEFAULT_CONFIG.auth;
+  const auth = {
+    mode: s.value("mode", d.mode, enumParser(AUTH_MODES)),
+    actions: [...new Set(s.list("actions", [...d.actions], enumParser(AUTH_ACTIONS)))],
+    tokens: s.record("tokens", {}, parseStreamKey, nonEmptySecret("a token")),
+    file: s.value("file", d.file, parseString),
+    callbackUrl: s.value("callback_url", d.callbackUrl, (v) => (v === "" ? "" : parseHttpUrl(v))),
+    callbackTimeoutMs: s.value("callback_timeout", d.callbackTimeoutMs, duration),
+    secret: s.value("secret", d.secret, parseSecret),
+  };
+  if (auth.mode === "token" && Object.keys(auth.tokens).length === 0) {
+    s.problem("tokens", `required when auth.mode is token: map each "app/name" to its token`, "mode");
+  }
+  if (auth.mode === "file" && auth.file === "") {
+    s.problem("file", "required when auth.mode is file: the JSON file of tokens", "mode");
+  } else if (auth.mode === "file") {
+    s.check("file", () => readTokenFile(auth.file));
+  }
+  if (auth.mode === "callback" && auth.callbackUrl === "") {
+    s.problem("callback_url", "required when auth.mode is callback: an http:// or https:// URL", "mode");
+  }
+  if (auth.mode === "sign" && auth.secret === "") {
+    s.problem("secret", "required when auth.mode is sign: the key that signs and checks ?sign= URLs", "mode");
+  }
+  return auth;
+}
+
+/** With tls.listen set, the certificate chain and key must be readable PEM files that belong together. */
+function readTls(s: MapReader): Config["tls"] {
+  const d = DEFAULT_CONFIG.tls;
+  const tls = {
+    listen: s.value("listen", d.listen, listenOrOff),
+    cert: s.value("cert", d.cert, parseString),
+    key: s.value("key", d.key, parseString),
+  };
+  if (tls.listen === null) return tls;
+  if (tls.cert === "") s.problem("cert", "required when tls.listen is set: the PEM certificate chain file", "listen");
+  if (tls.key === "") s.problem("key", "required when tls.listen is set: the PEM private key file", "listen");
+  const cert = tls.cert === "" ? undefined : s.check("cert", () => readCertificateChain(tls.cert));
+  const key = tls.key === "" ? undefined : s.check("key", () => readPrivateKey(tls.key));
+  if (cert !== undefined && key !== undefined && !keyMatchesCertificate(cert, key)) {
+    s.problem("key", `${JSON.stringify(tls.key)} is not the private key of the certificate in tls.cert`, "listen");
+  }
+  return tls;
 }
 
 /** The longest timer setTimeout holds (2^31-1 ms, about 24.8 days); a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Every duration in the contract arms a timer: it must be above 0 and fit one. */
+/** Most durations in the contract arm a timer: they must be above 0 and fit one. */
 function duration(value: unknown): number {
   const ms = parseDuration(value);
   if (ms <= 0) throw new ValueError(`expected a duration greater than 0, got ${describeValue(value)}`);
   if (ms > MAX_TIMER_MS) throw new ValueError(`expected a duration of at most 596h, got ${describeValue(value)}`);
   return ms;
+}
+
+/**
+ * An interval where 0 means off (log.stats_interval, recording.segment). Under a second is refused: a stats
+ * line or a new file that often is a slip for a larger unit, and would flood the log or the disk.
+ */
+function durationOrOff(value: unknown): number {
+  const ms = parseDuration(value);
+  if (ms === 0) return 0;
+  if (ms < 1_000) throw new ValueError(`expected 0 (off) or a duration of at least 1s, got ${describeValue(value)}`);
+  return duration(value);
+}
+
+/** `""` turns a listener off (http.listen, tls.listen). */
+function listenOrOff(value: unknown): ListenAddress | null {
+  return value === "" ? null : parseListen(value);
 }
 
 /** Every size in the contract is a limit, and a limit of 0 bytes would refuse everything. */
@@ -193,10 +266,11 @@ function nonEmpty(what: string): (value: unknown) => string {
   };
 }
 
-/** Token keys are stream keys: "app/name", never with the "?query" clients put the token in. */
-function streamKey(key: unknown): string {
-  if (typeof key === "string" && /^[^/?\s]+\/[^?\s]*[^/?\s]$/.test(key)) return key;
-  throw new ValueError(`expected a stream key "app/name" like "live/test", got ${describeValue(key)}`);
+function nonEmptySecret(what: string): (value: unknown) => string {
+  return (value) => {
+    if (parseSecret(value) !== "") return value as string;
+    throw new ValueError(`expected ${what}, got ""`);
+  };
 }
 
 const hookEvent = enumParser<HookEventFilter>([...HOOK_EVENTS, "*"]);
@@ -209,7 +283,7 @@ function hookStdio(value: unknown): HookStdio {
 
 /** Prints a Config as a config file in the contract's key names and order; parsing it gives the Config back. */
 export function formatConfig(config: Config): string {
-  const { streams, log, timeouts, recording, relay, auth, hooks } = config;
+  const { streams, log, timeouts, recording, relay, auth, hooks, http, tls } = config;
   const document = {
     listen: formatListen(config.listen),
     chunk_size: config.chunkSize,
@@ -221,7 +295,7 @@ export function formatConfig(config: Config): string {
       gop_cache_max_bytes: yamlSize(streams.gopCacheMaxBytes),
       max_subscriber_lag: formatDuration(streams.maxSubscriberLagMs),
     },
-    log: { level: log.level, format: log.format },
+    log: { level: log.level, format: log.format, stats_interval: formatDuration(log.statsIntervalMs) },
     timeouts: {
       handshake: formatDuration(timeouts.handshakeMs),
       read: formatDuration(timeouts.readMs),
@@ -229,8 +303,16 @@ export function formatConfig(config: Config): string {
       publisher_idle: formatDuration(timeouts.publisherIdleMs),
       shutdown: formatDuration(timeouts.shutdownMs),
     },
-    recording: { enabled: recording.enabled, dir: recording.dir },
-    relay: { destinations: relay.destinations },
+    recording: {
+      enabled: recording.enabled,
+      dir: recording.dir,
+      segment: formatDuration(recording.segmentMs),
+      streams: recording.streams,
+    },
+    // The short form where it says everything: a destination for every stream is just its URL.
+    relay: {
+      destinations: relay.destinations.map(({ url, streams }) => (streams.length === 0 ? url : { url, streams })),
+    },
     auth: {
       mode: auth.mode,
       actions: auth.actions,
@@ -238,17 +320,25 @@ export function formatConfig(config: Config): string {
       file: auth.file,
       callback_url: auth.callbackUrl,
       callback_timeout: formatDuration(auth.callbackTimeoutMs),
+      secret: auth.secret,
     },
     hooks: {
       timeout: formatDuration(hooks.timeoutMs),
       concurrency: hooks.concurrency,
       stdio: hooks.stdio,
+      secret: hooks.secret,
       webhooks: hooks.webhooks.map(({ event, url }) => ({ event, url })),
       scripts: hooks.scripts.map(({ event, path }) => ({ event, path })),
     },
+    http: { listen: listenOrEmpty(http.listen), api_token: http.apiToken, flv: http.flv },
+    tls: { listen: listenOrEmpty(tls.listen), cert: tls.cert, key: tls.key },
   };
   // lineWidth 0: never fold a long URL or path across lines.
   return stringify(document, { lineWidth: 0 });
+}
+
+function listenOrEmpty(address: ListenAddress | null): string {
+  return address === null ? "" : formatListen(address);
 }
 
 /** "16MiB" where a unit fits, else the plain number of bytes (a number, so YAML prints it unquoted). */
@@ -364,20 +454,30 @@ class MapReader {
     return result;
   }
 
-  /** A list of small mappings such as `- { event: publish_start, url: ... }`, each read by `build`; absent, none. */
-  listOfSections<T>(key: string, build: (reader: MapReader) => T | undefined): T[] {
+  /**
+   * A list of small mappings such as `- { event: publish_start, url: ... }`, each read by `build`; absent,
+   * none. With `fromScalar`, an item may also be a plain value (relay.destinations: a URL or `{ url, ... }`).
+   */
+  listOfSections<T>(
+    key: string,
+    build: (reader: MapReader) => T | undefined,
+    fromScalar?: (value: unknown) => T,
+  ): T[] {
     const items = this.items(key);
     if (items === undefined) return [];
     const result: T[] = [];
     items.nodes.forEach((node, i) => {
       const path = `${items.path}[${i}]`;
-      if (!isMap(node)) {
+      let value: T | undefined;
+      if (isMap(node)) {
+        const reader = new MapReader(this.source, path, node, node);
+        value = build(reader);
+        reader.finish();
+      } else if (fromScalar !== undefined) {
+        value = this.source.convert(node, node ?? items.at, path, fromScalar);
+      } else {
         this.source.report(node ?? items.at, path, `expected a mapping, got ${describeNode(node)}`);
-        return;
       }
-      const reader = new MapReader(this.source, path, node, node);
-      const value = build(reader);
-      reader.finish();
       if (value !== undefined) result.push(value);
     });
     return result;
@@ -420,6 +520,24 @@ class MapReader {
     if (this.invalid.has(key)) return;
     const at = located(this.pairs.get(key)?.key) ?? located(this.pairs.get(near)?.key) ?? this.at;
     this.source.report(at, this.pathOf(key), message);
+  }
+
+  /**
+   * Runs a check that reads what `key` names (a file), reporting any Error it throws at that key; the
+   * check's result, or undefined once reported. Skipped when the key already has a problem of its own.
+   */
+  check<T>(key: string, read: () => T): T | undefined {
+    if (this.invalid.has(key)) return undefined;
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof Error)) throw error;
+      const pair = this.pairs.get(key);
+      const at = pair === undefined ? this.at : valueLocation(pair, this.source.resolve(pair.value));
+      this.source.report(at, this.pathOf(key), error.message);
+      this.invalid.add(key);
+      return undefined;
+    }
   }
 
   finish(): void {

@@ -3,6 +3,7 @@
  * by the YAML loader and the flag parser. Each parser throws a ValueError saying what it expected and got;
  * the caller adds where (file:line: key, or the flag).
  */
+import { isStreamKey, validKeyPattern } from "../streams/key-pattern.ts";
 import type { ListenAddress } from "./config.ts";
 
 /** A value of the wrong shape. The message reads `expected ..., got ...`, without a location. */
@@ -136,20 +137,31 @@ export function formatListen(address: ListenAddress): string {
   return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
 
-/** An rtmp:// URL with a host, returned as written (it may hold "{app}" / "{name}" placeholders). */
-export function parseRtmpUrl(value: unknown): string {
-  if (isUrlWithHost(value, /^rtmp:\/\//i)) return value;
-  const got = describeValue(value);
-  throw new ValueError(`expected an rtmp:// URL with a host, like "rtmp://example.com/live", got ${got}`);
+const RELAY_URL_EXAMPLE = `an rtmp:// or rtmps:// URL with a host and an app, like "rtmp://example.com/live"`;
+
+/**
+ * A relay destination, returned as written: rtmp:// or rtmps://, a host, and at least an app in the path.
+ * "{app}" and "{name}" may stand in the path or query; any other "{" or "}" is a typo'd placeholder.
+ */
+export function parseRelayUrl(value: unknown): string {
+  if (typeof value !== "string") throw new ValueError(`expected ${RELAY_URL_EXAMPLE}, got ${describeValue(value)}`);
+  // A query or user:password may hold the destination's key or login: never quote those back.
+  const shown = JSON.stringify(value.replace(/\?.*$/s, "?…").replace(/\/\/[^/]*@/, "//…@"));
+  const fail = (why: string): never => {
+    throw new ValueError(`expected ${RELAY_URL_EXAMPLE}${why}, got ${shown}`);
+  };
+  const unknownPlaceholder = /[{}]/.test(value.replaceAll("{app}", "").replaceAll("{name}", ""));
+  if (unknownPlaceholder) return fail(" (placeholders are {app} and {name})");
+  const url = URL.parse(value.replaceAll("{app}", "app").replaceAll("{name}", "name"));
+  if (url === null || !/^rtmps?:$/i.test(url.protocol) || url.hostname === "") return fail("");
+  if (url.pathname.split("/").every((segment) => segment === "")) return fail(" (the path needs at least the app)");
+  return value;
 }
 
 export function parseHttpUrl(value: unknown): string {
-  if (isUrlWithHost(value, /^https?:\/\//i)) return value;
+  const url = typeof value === "string" ? URL.parse(value) : null;
+  if (url !== null && /^https?:$/i.test(url.protocol) && url.hostname !== "") return value as string;
   throw new ValueError(`expected an http:// or https:// URL, got ${describeValue(value)}`);
-}
-
-function isUrlWithHost(value: unknown, scheme: RegExp): value is string {
-  return typeof value === "string" && scheme.test(value) && URL.canParse(value) && new URL(value).hostname !== "";
 }
 
 /** Only YAML's true and false: "yes" and "on" are strings in YAML 1.2, and guessing would hide typos. */
@@ -161,6 +173,25 @@ export function parseBoolean(value: unknown): boolean {
 export function parseString(value: unknown): string {
   if (typeof value === "string") return value;
   throw new ValueError(`expected a string, got ${describeValue(value)}`);
+}
+
+/** A secret (token, HMAC key): a string, and a problem never quotes it back, since it may be one mistyped. */
+export function parseSecret(value: unknown): string {
+  if (typeof value === "string") return value;
+  const got = typeof value === "number" ? "a number" : describeValue(value);
+  throw new ValueError(`expected a string (quote secrets that look like numbers), got ${got}`);
+}
+
+/** A stream key "app/name" as the server builds it: no "?query" (where clients put tokens), no globs. */
+export function parseStreamKey(value: unknown): string {
+  if (typeof value === "string" && isStreamKey(value)) return value;
+  throw new ValueError(`expected a stream key "app/name" like "live/test", got ${describeValue(value)}`);
+}
+
+/** A stream key, or a glob where "*" matches anything ("live/*"), as keyMatcher reads them. */
+export function parseKeyPattern(value: unknown): string {
+  if (typeof value === "string" && validKeyPattern(value)) return value;
+  throw new ValueError(`expected a stream key or a glob like "live/main" or "live/*", got ${describeValue(value)}`);
 }
 
 /** A parser for whole numbers in [min, max]. */

@@ -1,21 +1,41 @@
-import { describe, expect, it } from "bun:test";
-import { readFileSync } from "node:fs";
+import { afterAll, describe, expect, it } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isMap, isScalar, parseDocument, type YAMLMap } from "yaml";
 import { type Config, ConfigError, DEFAULT_CONFIG } from "../../src/config/config.ts";
-import { formatConfig, loadConfigFile, parseConfigText } from "../../src/config/load.ts";
+import { formatConfig, loadConfigFile, MAX_CONFIG_FILE_BYTES, parseConfigText } from "../../src/config/load.ts";
 import {
   formatDuration,
   formatListen,
   formatSize,
   parseDuration,
   parseListen,
+  parseRelayUrl,
   parseSize,
   suggest,
   ValueError,
 } from "../../src/config/parse.ts";
+import { MAX_PEM_FILE_BYTES } from "../../src/config/tls-files.ts";
+import { scratchDir } from "../helpers/media.ts";
 
 const EXAMPLE = join(import.meta.dir, "../../config.example.yaml");
+/**
+ * A real certificate chain (leaf + CA, valid until 2126) and keys, made once with openssl: `req -x509` for
+ * the CA, `req` + `x509 -req` for the leaf, `genpkey` for other-key.pem, `pkcs8 -topk8` for encrypted-key.pem.
+ */
+const FIXTURES = join(import.meta.dir, "fixtures");
+const CERT = join(FIXTURES, "fullchain.pem");
+const KEY = join(FIXTURES, "key.pem");
+const scratch = scratchDir("config");
+afterAll(() => scratch.remove());
+
+function writeScratch(name: string, text: string | Uint8Array): string {
+  const path = join(scratch.path, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const RELAY_URL = 'an rtmp:// or rtmps:// URL with a host and an app, like "rtmp://example.com/live"';
 
 /** The messages of the ConfigError that parsing `text` throws, one per problem. */
 function problemsOf(text: string, file = "config.yaml"): string[] {
@@ -176,7 +196,7 @@ describe("parseConfigText", () => {
 
   it("returns a Config that does not share the frozen defaults", () => {
     const config = parseConfigText("", "config.yaml");
-    config.relay.destinations.push("rtmp://example.com/live");
+    config.relay.destinations.push({ url: "rtmp://example.com/live", streams: [] });
     config.listen.port = 1;
     expect(DEFAULT_CONFIG.relay.destinations).toEqual([]);
     expect(DEFAULT_CONFIG.listen.port).toBe(1935);
@@ -196,6 +216,7 @@ streams:
 log:
   level: debug
   format: text
+  stats_interval: 1m
 timeouts:
   handshake: 1s
   read: 2m
@@ -205,10 +226,14 @@ timeouts:
 recording:
   enabled: true
   dir: /var/lib/rtmp
+  segment: 15m
+  streams: [live/main, "games/*"]
 relay:
   destinations:
     - rtmp://a.example.com/live
-    - "rtmp://b.example.com:1936/{app}/{name}"
+    - "rtmps://b.example.com:443/{app}/{name}"
+    - url: rtmp://c.example.com/push
+      streams: ["live/*"]
 auth:
   mode: token
   actions: [publish]
@@ -216,16 +241,26 @@ auth:
   file: tokens.json
   callback_url: https://auth.example.com/check
   callback_timeout: 2s
+  secret: sign-key
 hooks:
   timeout: 10s
   concurrency: 2
   stdio: json
+  secret: "12345"
   webhooks:
     - { event: publish_start, url: "http://127.0.0.1:8080/hook" }
     - event: "*"
       url: https://hooks.example.com/all
   scripts:
     - { event: record_stop, path: /usr/local/bin/on-stop.sh }
+http:
+  listen: 127.0.0.1:8080
+  api_token: api-secret
+  flv: false
+tls:
+  listen: "[::]:1936"
+  cert: ${CERT}
+  key: ${KEY}
 `;
     const expected: Config = {
       listen: { host: "::", port: 19350 },
@@ -233,10 +268,16 @@ hooks:
       maxConnections: 5,
       maxMessageSize: 1024 * 1024,
       streams: { publishConflict: "replace", gopCache: false, gopCacheMaxBytes: 65536, maxSubscriberLagMs: 500 },
-      log: { level: "debug", format: "text" },
+      log: { level: "debug", format: "text", statsIntervalMs: 60_000 },
       timeouts: { handshakeMs: 1_000, readMs: 120_000, writeMs: 3_000, publisherIdleMs: 90_000, shutdownMs: 500 },
-      recording: { enabled: true, dir: "/var/lib/rtmp" },
-      relay: { destinations: ["rtmp://a.example.com/live", "rtmp://b.example.com:1936/{app}/{name}"] },
+      recording: { enabled: true, dir: "/var/lib/rtmp", segmentMs: 900_000, streams: ["live/main", "games/*"] },
+      relay: {
+        destinations: [
+          { url: "rtmp://a.example.com/live", streams: [] },
+          { url: "rtmps://b.example.com:443/{app}/{name}", streams: [] },
+          { url: "rtmp://c.example.com/push", streams: ["live/*"] },
+        ],
+      },
       auth: {
         mode: "token",
         actions: ["publish"],
@@ -244,17 +285,21 @@ hooks:
         file: "tokens.json",
         callbackUrl: "https://auth.example.com/check",
         callbackTimeoutMs: 2_000,
+        secret: "sign-key",
       },
       hooks: {
         timeoutMs: 10_000,
         concurrency: 2,
         stdio: "json",
+        secret: "12345",
         webhooks: [
           { event: "publish_start", url: "http://127.0.0.1:8080/hook" },
           { event: "*", url: "https://hooks.example.com/all" },
         ],
         scripts: [{ event: "record_stop", path: "/usr/local/bin/on-stop.sh" }],
       },
+      http: { listen: { host: "127.0.0.1", port: 8080 }, apiToken: "api-secret", flv: false },
+      tls: { listen: { host: "::", port: 1936 }, cert: CERT, key: KEY },
     };
     expect(parseConfigText(text, "config.yaml")).toEqual(expected);
   });
@@ -342,8 +387,8 @@ hooks:
       "",
     ].join("\n");
     expect(problemsOf(text)).toEqual([
-      'config.yaml:4: relay.destinations[1]: expected an rtmp:// URL with a host, like "rtmp://example.com/live", got "http://bad.example.com/live"',
-      'config.yaml:5: relay.destinations[2]: expected an rtmp:// URL with a host, like "rtmp://example.com/live", got "rtmp://"',
+      `config.yaml:4: relay.destinations[1]: expected ${RELAY_URL}, got "http://bad.example.com/live"`,
+      `config.yaml:5: relay.destinations[2]: expected ${RELAY_URL}, got "rtmp://"`,
     ]);
   });
 
@@ -361,7 +406,7 @@ hooks:
     const problems = problemsOf(text);
     expect(problems).toHaveLength(5);
     expect(problems[0]).toStartWith('config.yaml:3: hooks.webhooks[0].event: expected connection_accept, handshake_complete,');
-    expect(problems[0]).toEndWith('record_stop or "*", got "publish_begin"');
+    expect(problems[0]).toEndWith('relay_stop or "*", got "publish_begin"');
     expect(problems[1]).toEndWith('got "publish_strat" (did you mean "publish_start"?)');
     expect(problems.slice(2)).toEqual([
       'config.yaml:4: hooks.webhooks[1].url: expected an http:// or https:// URL, got "ftp://h/x"',
@@ -391,7 +436,36 @@ hooks:
       expect(problemsOf('auth:\n  mode: file\n  file: ""\n')).toEqual([
         "config.yaml:3: auth.file: required when auth.mode is file: the JSON file of tokens",
       ]);
-      expect(parseConfigText("auth:\n  mode: file\n  file: tokens.json\n", "c.yaml").auth.file).toBe("tokens.json");
+      const tokens = writeScratch("tokens.json", '{ "live/test": "secret" }\n');
+      expect(parseConfigText(`auth:\n  mode: file\n  file: ${tokens}\n`, "c.yaml").auth.file).toBe(tokens);
+    });
+
+    it("file mode refuses a token file that is missing or broken, at the auth.file line", () => {
+      const missing = join(scratch.path, "missing.json");
+      expect(problemsOf(`auth:\n  mode: file\n  file: ${missing}\n`)).toEqual([
+        `config.yaml:3: auth.file: ${missing}: no such file`,
+      ]);
+      const broken = writeScratch("broken.json", '{\n  "live/test": "hunter2",\n  "live/other": \n}\n');
+      const [problem, ...rest] = problemsOf(`auth:\n  file: ${broken}\n  mode: file\n`);
+      expect(rest).toEqual([]);
+      expect(problem).toStartWith(`config.yaml:2: auth.file: ${broken}: not JSON: `);
+      expect(problem).not.toContain("hunter2");
+    });
+
+    it("reads the token file only in file mode", () => {
+      const config = parseConfigText("auth:\n  mode: token\n  tokens: { live/a: x }\n  file: /nonexistent.json\n", "c.yaml");
+      expect(config.auth.file).toBe("/nonexistent.json");
+    });
+
+    it("sign mode needs a secret", () => {
+      expect(problemsOf("auth:\n  mode: sign\n")).toEqual([
+        "config.yaml:2: auth.secret: required when auth.mode is sign: the key that signs and checks ?sign= URLs",
+      ]);
+      expect(problemsOf('auth:\n  mode: sign\n  secret: ""\n')).toEqual([
+        "config.yaml:3: auth.secret: required when auth.mode is sign: the key that signs and checks ?sign= URLs",
+      ]);
+      const auth = parseConfigText('auth:\n  mode: sign\n  secret: "k3y"\n', "c.yaml").auth;
+      expect([auth.mode, auth.secret]).toEqual(["sign", "k3y"]);
     });
 
     it("callback mode needs an http(s) callback_url", () => {
@@ -409,10 +483,15 @@ hooks:
       );
       expect(problemsOf(text)).toEqual([
         'config.yaml:4: auth.tokens.test: expected a stream key "app/name" like "live/test", got "test"',
-        "config.yaml:5: auth.tokens.live/a: expected a token (quote tokens that look like numbers), got 12345",
+        "config.yaml:5: auth.tokens.live/a: expected a string (quote secrets that look like numbers), got a number",
       ]);
       expect(problemsOf("auth:\n  mode: token\n  tokens:\n    test: s\n")).toEqual([
         'config.yaml:4: auth.tokens.test: expected a stream key "app/name" like "live/test", got "test"',
+      ]);
+      expect(problemsOf('auth:\n  tokens:\n    "live/*": s\n    live//x: s\n    live/b: ""\n')).toEqual([
+        'config.yaml:3: auth.tokens.live/*: expected a stream key "app/name" like "live/test", got "live/*"',
+        'config.yaml:4: auth.tokens.live//x: expected a stream key "app/name" like "live/test", got "live//x"',
+        'config.yaml:5: auth.tokens.live/b: expected a token, got ""',
       ]);
     });
 
@@ -448,10 +527,238 @@ hooks:
   });
 });
 
+describe("intervals that 0 turns off: log.stats_interval and recording.segment", () => {
+  it.each([
+    ["0", 0],
+    ["0s", 0],
+    ["1s", 1_000],
+    ["30s", 30_000],
+    ["10m", 600_000],
+  ] as const)("reads %p as %p ms", (text, ms) => {
+    const config = parseConfigText(`log:\n  stats_interval: ${text}\nrecording:\n  segment: ${text}\n`, "c.yaml");
+    expect([config.log.statsIntervalMs, config.recording.segmentMs]).toEqual([ms, ms]);
+  });
+
+  it("refuses less than a second, durations too long for a timer, and words", () => {
+    expect(problemsOf("log:\n  stats_interval: 500ms\nrecording:\n  segment: 1000h\n")).toEqual([
+      'config.yaml:2: log.stats_interval: expected 0 (off) or a duration of at least 1s, got "500ms"',
+      'config.yaml:4: recording.segment: expected a duration of at most 596h, got "1000h"',
+    ]);
+    expect(problemsOf("recording:\n  segment: hourly\n")).toEqual([
+      'config.yaml:2: recording.segment: expected a duration like "90s", got "hourly"',
+    ]);
+  });
+});
+
+describe("recording.streams", () => {
+  it("reads stream keys and globs", () => {
+    const config = parseConfigText('recording:\n  streams: [live/main, "games/*", "*-hd"]\n', "c.yaml");
+    expect(config.recording.streams).toEqual(["live/main", "games/*", "*-hd"]);
+  });
+
+  it("refuses what can never match a key, each at its line", () => {
+    const text = ["recording:", "  streams:", "    - live/main", '    - ""', "    - live/?", "    - /live/x", "    - 5", ""];
+    const pattern = 'expected a stream key or a glob like "live/main" or "live/*"';
+    expect(problemsOf(text.join("\n"))).toEqual([
+      `config.yaml:4: recording.streams[1]: ${pattern}, got ""`,
+      `config.yaml:5: recording.streams[2]: ${pattern}, got "live/?"`,
+      `config.yaml:6: recording.streams[3]: ${pattern}, got "/live/x"`,
+      `config.yaml:7: recording.streams[4]: ${pattern}, got 5`,
+    ]);
+  });
+});
+
+describe("relay.destinations", () => {
+  it("reads a URL as a destination for every stream, and { url, streams } for some", () => {
+    const text = [
+      "relay:",
+      "  destinations:",
+      "    - rtmp://a.example.com/live",
+      "    - { url: rtmps://b.example.com/app/key, streams: [live/main] }",
+      "    - url: rtmp://c.example.com/{app}/{name}?token=x",
+      "    - url: rtmp://d.example.com/live",
+      "      streams: []",
+      "",
+    ].join("\n");
+    expect(parseConfigText(text, "c.yaml").relay.destinations).toEqual([
+      { url: "rtmp://a.example.com/live", streams: [] },
+      { url: "rtmps://b.example.com/app/key", streams: ["live/main"] },
+      { url: "rtmp://c.example.com/{app}/{name}?token=x", streams: [] },
+      { url: "rtmp://d.example.com/live", streams: [] },
+    ]);
+  });
+
+  it.each([
+    "rtmp://example.com/live",
+    "rtmps://example.com:443/live/key",
+    "RTMP://example.com/live",
+    "rtmp://[::1]:1935/{app}",
+    "rtmp://h/{app}/{name}",
+    "rtmp://h/live/{name}_hd?key={name}",
+    "rtmp://user:pass@h/live",
+  ])("accepts %p", (url) => {
+    expect(parseRelayUrl(url)).toBe(url);
+  });
+
+  it.each([
+    ["another scheme", "http://h/live", ""],
+    ["no host", "rtmp:///live", ""],
+    ["no host at all", "rtmp://", ""],
+    ["no app", "rtmp://h", " (the path needs at least the app)"],
+    ["only a slash", "rtmp://h/", " (the path needs at least the app)"],
+    ["an unknown placeholder", "rtmp://h/live/{stream}", " (placeholders are {app} and {name})"],
+    ["a placeholder left open", "rtmp://h/{app/x", " (placeholders are {app} and {name})"],
+    ["a stray brace", "rtmp://h/live/}", " (placeholders are {app} and {name})"],
+  ])("refuses %s", (_why, url, reason) => {
+    expect(() => parseRelayUrl(url)).toThrow(`expected ${RELAY_URL}${reason}, got ${JSON.stringify(url)}`);
+  });
+
+  it("never quotes back a query or a login, which may hold the destination's key or password", () => {
+    expect(() => parseRelayUrl("http://h/live?key=hunter2")).toThrow(`expected ${RELAY_URL}, got "http://h/live?…"`);
+    expect(() => parseRelayUrl("http://me:hunter2@h/live")).toThrow(`expected ${RELAY_URL}, got "http://…@h/live"`);
+  });
+
+  it("reports bad entries, bad keys inside entries and unknown keys, at their lines", () => {
+    const text = [
+      "relay:", // 1
+      "  destinations:", // 2
+      "    - { streams: [live/a] }", // 3
+      "    - url: rtmp://h/live", // 4
+      "      stream: [live/a]", // 5
+      "    - url: rtmp://h/live", // 6
+      '      streams: ["live/ x"]', // 7
+      "    - [rtmp://h/live]", // 8
+      "    - 1935", // 9
+      "",
+    ].join("\n");
+    expect(problemsOf(text)).toEqual([
+      "config.yaml:3: relay.destinations[0].url: required key is missing",
+      "config.yaml:5: relay.destinations[1].stream: unknown key (did you mean streams?)",
+      'config.yaml:7: relay.destinations[2].streams[0]: expected a stream key or a glob like "live/main" or "live/*", got "live/ x"',
+      `config.yaml:8: relay.destinations[3]: expected ${RELAY_URL}, got a list`,
+      `config.yaml:9: relay.destinations[4]: expected ${RELAY_URL}, got 1935`,
+    ]);
+  });
+});
+
+describe("secrets", () => {
+  it("reads auth.secret, hooks.secret and http.api_token as strings", () => {
+    const config = parseConfigText('auth:\n  secret: a\nhooks:\n  secret: "2"\nhttp:\n  api_token: c\n', "c.yaml");
+    expect([config.auth.secret, config.hooks.secret, config.http.apiToken]).toEqual(["a", "2", "c"]);
+  });
+
+  it("never quotes a secret back in a problem", () => {
+    const problems = problemsOf("auth:\n  secret: 918273645\nhooks:\n  secret: 4455667788\nhttp:\n  api_token: 99887766\n");
+    const message = "expected a string (quote secrets that look like numbers), got a number";
+    expect(problems).toEqual([
+      `config.yaml:2: auth.secret: ${message}`,
+      `config.yaml:4: hooks.secret: ${message}`,
+      `config.yaml:6: http.api_token: ${message}`,
+    ]);
+  });
+});
+
+describe("http", () => {
+  it("is off by default and when listen is empty", () => {
+    expect(parseConfigText("", "c.yaml").http.listen).toBeNull();
+    expect(parseConfigText('http:\n  listen: ""\n', "c.yaml").http.listen).toBeNull();
+  });
+
+  it("reads listen, api_token and flv", () => {
+    const http = parseConfigText('http:\n  listen: "[::1]:8080"\n  api_token: t0k\n  flv: false\n', "c.yaml").http;
+    expect(http).toEqual({ listen: { host: "::1", port: 8080 }, apiToken: "t0k", flv: false });
+  });
+
+  it("reports bad values and unknown keys", () => {
+    expect(problemsOf("http:\n  listen: 8080\n  flv: on\n  api-token: x\n")).toEqual([
+      'config.yaml:2: http.listen: expected HOST:PORT like "0.0.0.0:1935", got 8080',
+      'config.yaml:3: http.flv: expected true or false, got "on"',
+      "config.yaml:4: http.api-token: unknown key (did you mean api_token?)",
+    ]);
+  });
+});
+
+describe("tls", () => {
+  const tlsConfig = (cert: string, key: string) => `tls:\n  listen: 127.0.0.1:1936\n  cert: "${cert}"\n  key: "${key}"\n`;
+
+  it("is off by default and when listen is empty, without looking at cert and key", () => {
+    expect(parseConfigText("", "c.yaml").tls).toEqual({ listen: null, cert: "", key: "" });
+    const off = parseConfigText('tls:\n  listen: ""\n  cert: /nonexistent.pem\n', "c.yaml").tls;
+    expect(off).toEqual({ listen: null, cert: "/nonexistent.pem", key: "" });
+  });
+
+  it("reads a certificate chain and its key", () => {
+    expect(parseConfigText(tlsConfig(CERT, KEY), "c.yaml").tls).toEqual({
+      listen: { host: "127.0.0.1", port: 1936 },
+      cert: CERT,
+      key: KEY,
+    });
+  });
+
+  it("needs cert and key when listen is set", () => {
+    expect(problemsOf("tls:\n  listen: :1936\n")).toEqual([
+      "config.yaml:2: tls.cert: required when tls.listen is set: the PEM certificate chain file",
+      "config.yaml:2: tls.key: required when tls.listen is set: the PEM private key file",
+    ]);
+  });
+
+  it("names a file it cannot read, at its line", () => {
+    const missing = join(scratch.path, "nope.pem");
+    expect(problemsOf(tlsConfig(missing, scratch.path))).toEqual([
+      `config.yaml:3: tls.cert: cannot read "${missing}": no such file`,
+      `config.yaml:4: tls.key: cannot read "${scratch.path}": it is a directory`,
+    ]);
+  });
+
+  it("says when the files are swapped", () => {
+    expect(problemsOf(tlsConfig(KEY, CERT))).toEqual([
+      `config.yaml:3: tls.cert: "${KEY}" is not a PEM certificate chain: it holds a private key (that goes in tls.key)`,
+      `config.yaml:4: tls.key: "${CERT}" is not a PEM private key: it holds a certificate (that goes in tls.cert)`,
+    ]);
+  });
+
+  it("refuses files that are not PEM, PEM that does not parse, and encrypted keys", () => {
+    const text = writeScratch("notes.txt", "hello\n");
+    const bad = writeScratch("bad.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
+    expect(problemsOf(tlsConfig(text, text))).toEqual([
+      `config.yaml:3: tls.cert: "${text}" is not a PEM certificate chain`,
+      `config.yaml:4: tls.key: "${text}" is not a PEM private key`,
+    ]);
+    expect(problemsOf(tlsConfig(bad, join(FIXTURES, "encrypted-key.pem")))).toEqual([
+      `config.yaml:3: tls.cert: "${bad}": its first certificate does not parse`,
+      `config.yaml:4: tls.key: "${join(FIXTURES, "encrypted-key.pem")}" is an encrypted private key; the server needs it unencrypted`,
+    ]);
+  });
+
+  it("refuses a key that is not the certificate's", () => {
+    const other = join(FIXTURES, "other-key.pem");
+    expect(problemsOf(tlsConfig(CERT, other))).toEqual([
+      `config.yaml:4: tls.key: "${other}" is not the private key of the certificate in tls.cert`,
+    ]);
+  });
+
+  it("reads no more than a bounded amount, and never waits on a FIFO", () => {
+    const huge = writeScratch("huge.pem", new Uint8Array(MAX_PEM_FILE_BYTES + 1));
+    const fifo = join(scratch.path, "fifo.pem");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    expect(problemsOf(tlsConfig(huge, fifo))).toEqual([
+      `config.yaml:3: tls.cert: cannot read "${huge}": larger than ${MAX_PEM_FILE_BYTES} bytes: not the file meant`,
+      `config.yaml:4: tls.key: cannot read "${fifo}": not a regular file`,
+    ]);
+  });
+});
+
 describe("loadConfigFile", () => {
   it("names an unreadable file", () => {
     expect(() => loadConfigFile("/nonexistent/config.yaml", "config.yaml")).toThrow(
       "config.yaml: cannot read the config file: no such file",
+    );
+  });
+
+  it("refuses a file too large to be a config", () => {
+    const path = writeScratch("huge.yaml", `# ${"x".repeat(MAX_CONFIG_FILE_BYTES)}\n`);
+    expect(() => loadConfigFile(path, "huge.yaml")).toThrow(
+      `huge.yaml: cannot read the config file: larger than ${MAX_CONFIG_FILE_BYTES} bytes: not the file meant`,
     );
   });
 });
@@ -481,6 +788,34 @@ describe("formatConfig", () => {
     expect(text).toContain("  stdio: off\n");
   });
 
+  it("prints every key of the contract, in its order", () => {
+    const keys = keyPaths(parseDocument(formatConfig(DEFAULT_CONFIG)).contents as YAMLMap);
+    expect(keys).toEqual([
+      "listen", "chunk_size", "max_connections", "max_message_size",
+      "streams", "streams.publish_conflict", "streams.gop_cache", "streams.gop_cache_max_bytes", "streams.max_subscriber_lag",
+      "log", "log.level", "log.format", "log.stats_interval",
+      "timeouts", "timeouts.handshake", "timeouts.read", "timeouts.write", "timeouts.publisher_idle", "timeouts.shutdown",
+      "recording", "recording.enabled", "recording.dir", "recording.segment", "recording.streams",
+      "relay", "relay.destinations",
+      "auth", "auth.mode", "auth.actions", "auth.tokens", "auth.file", "auth.callback_url", "auth.callback_timeout", "auth.secret",
+      "hooks", "hooks.timeout", "hooks.concurrency", "hooks.stdio", "hooks.secret", "hooks.webhooks", "hooks.scripts",
+      "http", "http.listen", "http.api_token", "http.flv",
+      "tls", "tls.listen", "tls.cert", "tls.key",
+    ]);
+  });
+
+  it("prints a destination for every stream as its URL, and one for some streams as { url, streams }", () => {
+    const config = withDefaults((c) => {
+      c.relay.destinations = [
+        { url: "rtmp://a/live", streams: [] },
+        { url: "rtmp://b/live", streams: ["live/*"] },
+      ];
+    });
+    expect(formatConfig(config)).toContain(
+      'relay:\n  destinations:\n    - rtmp://a/live\n    - url: rtmp://b/live\n      streams:\n        - live/*\n',
+    );
+  });
+
   it("round-trips the defaults", () => {
     expect(parseConfigText(formatConfig(DEFAULT_CONFIG), "effective.yaml")).toEqual(DEFAULT_CONFIG);
   });
@@ -492,10 +827,15 @@ describe("formatConfig", () => {
       maxConnections: 1,
       maxMessageSize: 65_537,
       streams: { publishConflict: "replace", gopCache: false, gopCacheMaxBytes: 500_000, maxSubscriberLagMs: 1_500 },
-      log: { level: "error", format: "text" },
+      log: { level: "error", format: "text", statsIntervalMs: 0 },
       timeouts: { handshakeMs: 250, readMs: 5_400_000, writeMs: 1, publisherIdleMs: 3_600_000, shutdownMs: 61_000 },
-      recording: { enabled: true, dir: "rec dir/with: colon #hash" },
-      relay: { destinations: ["rtmp://h/{app}/{name}", "rtmp://h2:1936/live"] },
+      recording: { enabled: true, dir: "rec dir/with: colon #hash", segmentMs: 1_500, streams: ["*"] },
+      relay: {
+        destinations: [
+          { url: "rtmp://h/{app}/{name}", streams: [] },
+          { url: "rtmps://h2:1936/live?key=a&b=#c", streams: ["live/a", "*-hd"] },
+        ],
+      },
       auth: {
         mode: "callback",
         actions: ["play"],
@@ -503,14 +843,18 @@ describe("formatConfig", () => {
         file: "t.json",
         callbackUrl: "http://127.0.0.1:9/auth?x=1#f",
         callbackTimeoutMs: 100,
+        secret: "0x1F",
       },
       hooks: {
         timeoutMs: 7_000,
         concurrency: 99,
         stdio: "env",
+        secret: "true",
         webhooks: [{ event: "*", url: "https://h/x" }],
         scripts: [{ event: "connection_close", path: "/bin/true" }],
       },
+      http: { listen: { host: "::1", port: 0 }, apiToken: "123", flv: false },
+      tls: { listen: { host: "0.0.0.0", port: 1936 }, cert: CERT, key: KEY },
     };
     expect(parseConfigText(formatConfig(config), "effective.yaml")).toEqual(config);
   });

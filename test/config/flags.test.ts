@@ -27,6 +27,7 @@ describe("parseFlags", () => {
     const expected: Flags = {
       configPath: "conf/server.yaml",
       listen: { host: "127.0.0.1", port: 19350 },
+      http: { host: "127.0.0.1", port: 8080 },
       logLevel: "debug",
       record: true,
       recordDir: "/tmp/rec",
@@ -34,10 +35,10 @@ describe("parseFlags", () => {
       help: false,
       version: false,
     };
-    const spaced = ["--config", "conf/server.yaml", "--listen", "127.0.0.1:19350", "--log-level", "debug"];
+    const spaced = ["--config", "conf/server.yaml", "--listen", "127.0.0.1:19350", "--http", "127.0.0.1:8080", "--log-level", "debug"];
     const rest = ["--record", "--record-dir", "/tmp/rec", "--check-config"];
     expect(parseFlags([...spaced, ...rest])).toEqual(expected);
-    const joined = ["--config=conf/server.yaml", "--listen=127.0.0.1:19350", "--log-level=debug"];
+    const joined = ["--config=conf/server.yaml", "--listen=127.0.0.1:19350", "--http=127.0.0.1:8080", "--log-level=debug"];
     expect(parseFlags([...joined, "--record", "--record-dir=/tmp/rec", "--check-config"])).toEqual(expected);
   });
 
@@ -76,6 +77,19 @@ describe("parseFlags", () => {
     ]);
     expect(flagProblems(["--listen", "1935"])).toEqual(['--listen: expected HOST:PORT like "0.0.0.0:1935", got "1935"']);
     expect(flagProblems(["--record-dir="])).toEqual(['--record-dir: expected a directory path, got ""']);
+    expect(flagProblems(["--http", "8080"])).toEqual(['--http: expected HOST:PORT like "0.0.0.0:1935", got "8080"']);
+  });
+
+  it("reads --http \"\" as HTTP off", () => {
+    expect(parseFlags(["--http", ""]).http).toBeNull();
+    expect(parseFlags(["--http="]).http).toBeNull();
+  });
+
+  it("points a misplaced sign command to the front", () => {
+    expect(flagProblems(["--config", "c.yaml", "sign", "live/test"])).toEqual([
+      "sign: the sign command comes first: rtmp-server sign KEY --expires DURATION --config FILE",
+      "live/test: unexpected argument (rtmp-server takes only flags; see --help)",
+    ]);
   });
 
   it("rejects a value given to a switch, and stray arguments", () => {
@@ -97,8 +111,10 @@ describe("resolveConfig", () => {
     dir = mkdtempSync(join(tmpdir(), "rtmp-flags-"));
     writeFileSync(
       join(dir, "server.yaml"),
-      'listen: "127.0.0.1:2000"\nlog:\n  level: warn\n  format: text\nrecording:\n  dir: from-file\n',
+      'listen: "127.0.0.1:2000"\nlog:\n  level: warn\n  format: text\nrecording:\n  dir: from-file\n' +
+        'http:\n  listen: 127.0.0.1:8080\n  api_token: t\n',
     );
+    writeFileSync(join(dir, "segments.yaml"), 'recording:\n  segment: 10m\n  streams: ["live/*"]\n');
     writeFileSync(join(dir, "bad.yaml"), "timeouts:\n  read: soon\n");
   });
 
@@ -116,24 +132,43 @@ describe("resolveConfig", () => {
   it("loads the file relative to the working directory", () => {
     const config = resolveConfig({ ...NO_FLAGS, configPath: "server.yaml" }, dir);
     expect(config.listen).toEqual({ host: "127.0.0.1", port: 2000 });
-    expect(config.log).toEqual({ level: "warn", format: "text" });
-    expect(config.recording).toEqual({ enabled: false, dir: "from-file" });
+    expect(config.log).toEqual({ level: "warn", format: "text", statsIntervalMs: 30_000 });
+    expect(config.recording).toEqual({ ...DEFAULT_CONFIG.recording, dir: "from-file" });
+    expect(config.http.listen).toEqual({ host: "127.0.0.1", port: 8080 });
   });
 
   it("lets flags override the file", () => {
     const flags = parseFlags(["--config", "server.yaml", "--listen", ":3000", "--log-level", "error", "--record"]);
     const config = resolveConfig(flags, dir);
     expect(config.listen).toEqual({ host: "0.0.0.0", port: 3000 });
-    expect(config.log).toEqual({ level: "error", format: "text" });
-    expect(config.recording).toEqual({ enabled: true, dir: "from-file" });
+    expect(config.log).toEqual({ level: "error", format: "text", statsIntervalMs: 30_000 });
+    expect(config.recording).toEqual({ ...DEFAULT_CONFIG.recording, enabled: true, dir: "from-file" });
   });
 
   it("--record-dir sets only the directory; --record turns recording on", () => {
     expect(resolveConfig(parseFlags(["--record-dir", "elsewhere"]), dir).recording).toEqual({
-      enabled: false,
+      ...DEFAULT_CONFIG.recording,
       dir: "elsewhere",
     });
-    expect(resolveConfig(parseFlags(["--record"]), dir).recording).toEqual({ enabled: true, dir: "recordings" });
+    expect(resolveConfig(parseFlags(["--record"]), dir).recording).toEqual({ ...DEFAULT_CONFIG.recording, enabled: true });
+  });
+
+  it("keeps the file's other recording keys under --record and --record-dir", () => {
+    const config = resolveConfig(parseFlags(["--config", "segments.yaml", "--record", "--record-dir", "d"]), dir);
+    expect(config.recording).toEqual({ enabled: true, dir: "d", segmentMs: 600_000, streams: ["live/*"] });
+  });
+
+  it("--http sets http.listen over the file's, and --http \"\" turns it off", () => {
+    expect(resolveConfig(parseFlags(["--http", "127.0.0.1:9090"]), dir).http).toEqual({
+      ...DEFAULT_CONFIG.http,
+      listen: { host: "127.0.0.1", port: 9090 },
+    });
+    const fromFile = resolveConfig(parseFlags(["--config", "server.yaml"]), dir).http;
+    expect(resolveConfig(parseFlags(["--config", "server.yaml", "--http", "[::1]:81"]), dir).http).toEqual({
+      ...fromFile,
+      listen: { host: "::1", port: 81 },
+    });
+    expect(resolveConfig(parseFlags(["--config", "server.yaml", "--http="]), dir).http).toEqual({ ...fromFile, listen: null });
   });
 
   it("names the file as typed in config errors", () => {
@@ -157,9 +192,13 @@ describe("resolveConfig", () => {
 describe("usageText", () => {
   it("shows the synopsis and every flag", () => {
     const text = usageText();
-    expect(text).toContain("rtmp-server [--config FILE] [--listen HOST:PORT] [--log-level LEVEL] [--record]");
+    expect(text).toContain(
+      "rtmp-server [--config FILE] [--listen HOST:PORT] [--http HOST:PORT] [--log-level LEVEL] [--record] [--record-dir DIR] [--check-config]\n",
+    );
+    expect(text).toContain("rtmp-server sign KEY --expires DURATION --config FILE\n");
     expect(text).toContain("rtmp-server --version | --help");
-    for (const flag of ["--config FILE", "--listen HOST:PORT", "--log-level LEVEL", "--record-dir DIR", "--check-config"]) {
+    const flags = ["--config FILE", "--listen HOST:PORT", "--http HOST:PORT", "--log-level LEVEL", "--record-dir DIR"];
+    for (const flag of [...flags, "--check-config"]) {
       expect(text).toContain(flag);
     }
   });
