@@ -8,7 +8,7 @@ import { ConfigError } from "./config/config.ts";
 import { parseFlags, resolveConfig, usageText } from "./config/flags.ts";
 import { formatConfig } from "./config/load.ts";
 import { signCommand } from "./config/sign-command.ts";
-import { createLogger, type Logger } from "./logger.ts";
+import { createLogger } from "./logger.ts";
 import { type RtmpServer, startServer } from "./server.ts";
 
 function loadOrExit(argv: string[]): { config: Config; checkOnly: boolean } {
@@ -30,16 +30,6 @@ function loadOrExit(argv: string[]): { config: Config; checkOnly: boolean } {
   }
 }
 
-/** Keys that parse and validate today but whose features arrive in later releases. */
-function warnUnimplemented(config: Config, log: Logger): void {
-  const pending: string[] = [];
-  if (config.recording.enabled) pending.push("recording");
-  if (config.relay.destinations.length > 0) pending.push("relay");
-  if (config.auth.mode !== "none") pending.push("auth");
-  if (config.hooks.webhooks.length > 0 || config.hooks.scripts.length > 0 || config.hooks.stdio !== "off") pending.push("hooks");
-  if (pending.length > 0) log.warn("configured but not implemented in this version; ignored", { features: pending });
-}
-
 /** `rtmp-server sign ...` prints a signed URL query and exits; it never starts the server. */
 function signOrExit(argv: string[]): never {
   try {
@@ -59,7 +49,6 @@ if (checkOnly) {
   process.exit(0);
 }
 const log = createLogger(config.log);
-warnUnimplemented(config, log);
 
 let server: RtmpServer | null = null;
 let signalled = false;
@@ -83,14 +72,17 @@ const shutdown = (signal: string) => {
 };
 process.on("SIGINT", () => shutdown("SIGINT"));
 process.on("SIGTERM", () => shutdown("SIGTERM"));
-// Without a handler SIGHUP would kill the process; there is nothing to reload yet.
-process.on("SIGHUP", () => log.info("SIGHUP ignored: nothing to reload"));
+// SIGHUP re-reads the auth token file and the TLS certificate (and must never kill the process).
+process.on("SIGHUP", () => {
+  log.info("SIGHUP: reloading");
+  server?.reload();
+});
 
 try {
   server = await startServer(config, log);
 } catch (e) {
-  const address = `${config.listen.host}:${config.listen.port}`;
-  log.error("cannot listen", { address, error: e });
-  console.error(`rtmp-server: cannot listen on ${address}: ${e instanceof Error ? e.message : String(e)}`);
+  const message = e instanceof Error ? e.message : String(e);
+  log.error("cannot start", { error: message });
+  console.error(`rtmp-server: ${message}`);
   process.exit(1);
 }

@@ -1,20 +1,33 @@
 /**
- * The listening server: Bun.listen handlers that hand bytes to one Session per connection, the connection
- * limit, one sweep timer for every deadline (handshake, idle, stuck writes), and graceful shutdown.
+ * The server, put together: the event channel and hooks, access checks, recorder and relays, the stream
+ * registry, the connection table, the RTMP and RTMPS listeners, one sweep timer for every deadline
+ * (handshake, idle, stuck writes) and the stats log, SIGHUP reloads, and graceful shutdown.
  */
-import type { Socket } from "bun";
-import type { Config } from "./config/config.ts";
+import type { Socket, TCPSocketListener } from "bun";
+import { createAuthorizer } from "./auth/create-authorizer.ts";
+import type { Config, ListenAddress } from "./config/config.ts";
+import { keyMatchesCertificate, readCertificateChain, readPrivateKey } from "./config/tls-files.ts";
 import { EventChannel } from "./events/events.ts";
+import { HookRunner } from "./hooks/hook-runner.ts";
 import type { Logger } from "./logger.ts";
 import { trimIdleSlabs } from "./media/frame.ts";
-import { Session } from "./session/session.ts";
+import { Recorder } from "./record/recorder.ts";
+import { Relay } from "./relay/relay.ts";
+import { ConnectionTable } from "./session/connections.ts";
+import { Session, type SessionContext, type SessionSettings } from "./session/session.ts";
+import type { PublishedStream, StreamOutput } from "./streams/output.ts";
 import { StreamRegistry } from "./streams/registry.ts";
 
 export interface RtmpServer {
   readonly port: number;
+  /** The RTMPS port, or null when tls.listen is off. */
+  readonly tlsPort: number | null;
   readonly events: EventChannel;
   readonly registry: StreamRegistry;
-  readonly sessions: ReadonlySet<Session>;
+  readonly connections: ConnectionTable;
+  readonly hooks: HookRunner;
+  /** SIGHUP: re-read the auth token file and the TLS certificate. */
+  reload(): void;
   /** Stop accepting, end publishers, let players take what is queued (bounded by timeouts.shutdown), close. */
   stop(): Promise<void>;
 }
@@ -23,15 +36,50 @@ interface SocketData {
   session: Session | null;
 }
 
+type ListenerHandlers = Parameters<typeof Bun.listen<SocketData>>[0]["socket"];
+
 /** How often the sweep runs: often enough for the shortest deadline, never busier than 20 Hz. */
 function sweepInterval(config: Config): number {
   const t = config.timeouts;
   return Math.min(1000, Math.max(50, Math.min(t.handshakeMs, t.readMs, t.writeMs) / 4));
 }
 
+function formatAddress(address: ListenAddress, port: number): string {
+  return `${address.host.includes(":") ? `[${address.host}]` : address.host}:${port}`;
+}
+
+/** Bind, or throw an error that names the address and what it was for (the CLI prints it and exits 1). */
+function listenOrExplain<T>(address: ListenAddress, what: string, bind: () => T): T {
+  try {
+    return bind();
+  } catch (e) {
+    throw new Error(`cannot listen on ${formatAddress(address, address.port)} (${what}): ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 export async function startServer(config: Config, log: Logger): Promise<RtmpServer> {
   const events = new EventChannel(log);
   if (log.enabled("debug")) events.subscribe((e) => log.debug("event", { ...e }));
+  const hooks = new HookRunner(config.hooks, log);
+  hooks.attach(events);
+  const authorizer = createAuthorizer(config.auth, log);
+  const recorder = new Recorder(config.recording, log, events);
+  const relay = new Relay(
+    {
+      destinations: config.relay.destinations,
+      chunkSize: config.chunkSize,
+      maxLagMs: config.streams.maxSubscriberLagMs,
+      writeTimeoutMs: config.timeouts.writeMs,
+    },
+    log,
+    events,
+  );
+  const outputs = (stream: PublishedStream): StreamOutput[] => {
+    const list = relay.outputs(stream);
+    const recording = recorder.output(stream);
+    if (recording !== null) list.push(recording);
+    return list;
+  };
   const registry = new StreamRegistry(
     {
       chunkSize: config.chunkSize,
@@ -41,79 +89,171 @@ export async function startServer(config: Config, log: Logger): Promise<RtmpServ
       publishConflict: config.streams.publishConflict,
       publisherIdleMs: config.timeouts.publisherIdleMs,
     },
-    { log, events, outputs: () => [] },
+    { log, events, outputs },
   );
-  const settings = {
-    protocol: "rtmp",
-    chunkSize: config.chunkSize,
-    maxMessageSize: config.maxMessageSize,
-    handshakeMs: config.timeouts.handshakeMs,
-    readMs: config.timeouts.readMs,
-    writeMs: config.timeouts.writeMs,
-  };
+  const connections = new ConnectionTable(config.maxConnections);
   const sessions = new Set<Session>();
-  let nextId = 1;
-  const onClosed = (s: Session) => sessions.delete(s);
+  const context: SessionContext = {
+    hub: registry,
+    access: authorizer,
+    events,
+    log,
+    onClosed: (session) => {
+      sessions.delete(session);
+      connections.delete(session);
+    },
+  };
 
-  const listener = Bun.listen<SocketData>({
-    hostname: config.listen.host,
-    port: config.listen.port,
-    socket: {
-      binaryType: "uint8array",
+  /** Socket handlers for one listener: RTMP, or RTMPS on the TLS listener. */
+  const rtmpHandlers = (protocol: string): ListenerHandlers => {
+    const settings: SessionSettings = {
+      protocol,
+      chunkSize: config.chunkSize,
+      maxMessageSize: config.maxMessageSize,
+      handshakeMs: config.timeouts.handshakeMs,
+      readMs: config.timeouts.readMs,
+      writeMs: config.timeouts.writeMs,
+    };
+    return {
+      binaryType: "uint8array" as const,
       open(socket: Socket<SocketData>) {
         // socket.data starts out shared between sockets: every socket gets its own object.
         socket.data = { session: null };
-        if (sessions.size >= config.maxConnections) {
+        const id = connections.reserve();
+        if (id === null) {
           log.warn("connection refused: max_connections reached", { remote_addr: socket.remoteAddress, max: config.maxConnections });
           socket.end();
           return;
         }
-        const id = `c${String(nextId++).padStart(6, "0")}`;
-        const session = new Session(id, `${socket.remoteAddress}:${socket.remotePort}`, socket, registry, settings, log, events, onClosed);
+        const remote = { ip: socket.remoteAddress, port: socket.remotePort };
+        const session = new Session(id, remote, socket, context, settings);
         sessions.add(session);
+        connections.add(session);
         socket.data.session = session;
-        session.log.debug("connection accepted", { remote_addr: session.remoteAddress });
-        events.emit("connection_accept", { connId: id }, { remote_addr: session.remoteAddress, protocol: "rtmp" });
+        session.log.debug("connection accepted", { remote_addr: session.remoteAddress, protocol });
+        events.emit("connection_accept", { connId: id }, { remote_addr: session.remoteAddress, protocol });
       },
-      data(socket, bytes) {
+      data(socket: Socket<SocketData>, bytes: Uint8Array) {
         socket.data.session?.onData(bytes);
       },
-      drain(socket) {
+      drain(socket: Socket<SocketData>) {
         socket.data.session?.onDrain(performance.now());
       },
-      close(socket) {
+      close(socket: Socket<SocketData>) {
         socket.data.session?.onSocketClosed();
       },
-      error(socket, error) {
-        log.error("socket error", { conn_id: socket.data.session?.id, error });
+      error(socket: Socket<SocketData>, error: Error) {
+        log.error("socket error", { conn_id: socket.data.session?.id, error: error.message });
         socket.data.session?.close("socket error");
       },
-    },
-  });
-  const port = listener.port;
-  log.info("listening", { address: `${config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host}:${port}` });
+    };
+  };
+
+  const listener = listenOrExplain(config.listen, "rtmp", () =>
+    Bun.listen<SocketData>({ hostname: config.listen.host, port: config.listen.port, socket: rtmpHandlers("rtmp") }),
+  );
+  log.info("listening", { address: formatAddress(config.listen, listener.port), protocol: "rtmp" });
+  const tlsAddress = config.tls.listen;
+  const tls = tlsAddress === null ? null : listenOrExplain(tlsAddress, "rtmps", () => new TlsListener(tlsAddress, config.tls, rtmpHandlers("rtmps"), log));
 
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const s of sessions) s.tick(now);
     trimIdleSlabs(now);
   }, sweepInterval(config));
+  const statsTimer =
+    config.log.statsIntervalMs > 0
+      ? setInterval(() => {
+          const now = performance.now();
+          for (const stream of registry.streams.values()) stream.logStats(now);
+        }, config.log.statsIntervalMs)
+      : undefined;
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       listener.stop(false);
+      tls?.stop(false);
       clearInterval(sweep);
-      // Publishers first, so that their players are told the stream ended before they are closed.
-      for (const stream of registry.streams.values()) stream.publisher?.close("server shutting down");
+      clearInterval(statsTimer);
       const deadline = performance.now() + config.timeouts.shutdownMs;
+      // Publishers first, so that their players are told the stream ended (and recordings and relays end).
+      for (const stream of registry.streams.values()) stream.publisher?.close("server shutting down");
+      const outputsDone = Promise.all([recorder.stop(deadline), relay.stop(deadline)]);
       while (performance.now() < deadline && [...sessions].some((s) => !s.outbox.empty)) await Bun.sleep(20);
-      for (const s of [...sessions]) s.close("server shutting down");
+      await outputsDone;
+      for (const connection of [...connections.values()]) connection.close("server shutting down");
       listener.stop(true);
+      tls?.stop(true);
+      authorizer.close();
+      // Events of the shutdown itself (publish_stop, connection_close...) are delivered within the same budget.
+      await hooks.stop(deadline);
       log.info("server stopped");
     })();
     return stopping;
   };
 
-  return { port, events, registry, sessions, stop };
+  const reload = () => {
+    authorizer.reload();
+    tls?.reload();
+  };
+
+  return { port: listener.port, tlsPort: tls?.port ?? null, events, registry, connections, hooks, reload, stop };
+}
+
+/**
+ * The RTMPS listener. Certificates are re-read on reload() without a restart: a new listener with the new
+ * certificate binds the same port (SO_REUSEPORT) before the old one stops accepting, so no connection is
+ * refused in between and established connections keep their TLS session.
+ */
+class TlsListener {
+  private listener: TCPSocketListener<SocketData>;
+
+  constructor(
+    private readonly address: ListenAddress,
+    private readonly files: { cert: string; key: string },
+    private readonly handlers: ListenerHandlers,
+    private readonly log: Logger,
+  ) {
+    // SO_REUSEPORT would let a second server share the port silently: make sure it is free first.
+    Bun.listen({ hostname: address.host, port: address.port, socket: { data() {} } }).stop(true);
+    this.listener = this.bind();
+    log.info("listening", { address: formatAddress(address, this.listener.port), protocol: "rtmps" });
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  reload(): void {
+    let next: TCPSocketListener<SocketData>;
+    try {
+      next = this.bind(this.listener.port);
+    } catch (e) {
+      // A renewal half-written, or a key that does not match: keep serving with what works.
+      this.log.error("TLS certificate reload failed: keeping the current one", { error: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    this.listener.stop(false);
+    this.listener = next;
+    this.log.info("TLS certificate reloaded", { cert: this.files.cert });
+  }
+
+  stop(closeActive: boolean): void {
+    this.listener.stop(closeActive);
+  }
+
+  private bind(port = this.address.port): TCPSocketListener<SocketData> {
+    const cert = readCertificateChain(this.files.cert);
+    const key = readPrivateKey(this.files.key);
+    if (!keyMatchesCertificate(cert, key)) throw new Error(`${this.files.key} is not the key of ${this.files.cert}`);
+    return Bun.listen<SocketData>({
+      hostname: this.address.host,
+      port,
+      // Typed only for connect, but honoured by listen (bun-notes §1.1).
+      ...({ reusePort: true } as object),
+      tls: { cert, key },
+      socket: this.handlers,
+    });
+  }
 }

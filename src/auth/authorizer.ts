@@ -2,26 +2,12 @@
  * What publish/play authorization is made of, whatever the mode: the request a session asks about, the
  * decision it gets back, and the Authorizer that decides.
  */
-import type { AuthAction, Config } from "../config/config.ts";
+import type { AccessCheck, AuthAction, AuthDecision, AuthRequest } from "../session/access.ts";
 
-export type { AuthAction };
+export type { AuthAction, AuthDecision, AuthRequest };
 
-export interface AuthRequest {
-  action: AuthAction;
-  app: string;
-  name: string;
-  streamKey: string;
-  /** Query parameters from the stream name, then from connect's tcUrl (the name's win); never logged. */
-  query: Readonly<Record<string, string>>;
-  clientIp: string;
-}
-
-/** `reason` is safe to log and to show: it never holds a secret. */
-export type AuthDecision = { allowed: true } | { allowed: false; reason: string };
-
-export interface Authorizer {
-  /** Synchronous when it can be (none, token, file, sign), a Promise only for callback. */
-  check(request: AuthRequest): AuthDecision | Promise<AuthDecision>;
+/** Answers a session's AccessCheck: synchronous for none, token, file and sign; a Promise for callback. */
+export interface Authorizer extends AccessCheck {
   /** SIGHUP: re-read what can be re-read (the token file). */
   reload(): void;
   /** Stop watchers and timers; pending callbacks resolve as refused. */
@@ -29,7 +15,16 @@ export interface Authorizer {
 }
 
 /** The config's `auth` section. */
-export type AuthSettings = Config["auth"];
+export interface AuthSettings {
+  mode: "none" | "token" | "file" | "callback" | "sign";
+  actions: AuthAction[];
+  /** "app/name" -> token. */
+  tokens: Record<string, string>;
+  file: string;
+  callbackUrl: string;
+  callbackTimeoutMs: number;
+  secret: string;
+}
 
 export const ALLOWED: AuthDecision = Object.freeze({ allowed: true });
 

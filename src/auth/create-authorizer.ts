@@ -2,9 +2,15 @@
  * createAuthorizer(): the one Authorizer the config's auth.mode names, behind a filter that lets the actions
  * auth.actions does not list through unchecked.
  */
-import type { AuthAction } from "../config/config.ts";
 import type { Logger } from "../logger.ts";
-import { ALLOWED, type AuthDecision, type AuthRequest, type AuthSettings, type Authorizer } from "./authorizer.ts";
+import {
+  ALLOWED,
+  type AuthAction,
+  type AuthDecision,
+  type AuthRequest,
+  type AuthSettings,
+  type Authorizer,
+} from "./authorizer.ts";
 import { CallbackAuthorizer } from "./callback-auth.ts";
 import { SignAuthorizer } from "./sign.ts";
 import { TokenAuthorizer, staticTokens } from "./token-auth.ts";

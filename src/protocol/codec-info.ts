@@ -6,6 +6,8 @@
 
 /** Enhanced RTMP packet types that change the layout, and the ones we look for. */
 const SEQUENCE_START = 0;
+/** Video only: an AV1 configuration carried as an MPEG-2 TS descriptor, a sequence start all the same. */
+const MPEG2TS_SEQUENCE_START = 5;
 const VIDEO_METADATA = 4;
 const VIDEO_MULTITRACK = 6;
 const AUDIO_MULTITRACK = 5;
@@ -131,7 +133,8 @@ export function isVideoSequenceHeader(payload: Uint8Array): boolean {
   if (payload.length < 2 || videoFrameType(payload) === VIDEO_COMMAND) return false;
   if (isExVideo(payload)) {
     const at = exVideoFourCcOffset(payload);
-    return at > 0 && (payload[at - 1] & 0x0f) === SEQUENCE_START;
+    const packetType = payload[at - 1] & 0x0f;
+    return at > 0 && (packetType === SEQUENCE_START || packetType === MPEG2TS_SEQUENCE_START);
   }
   const codecId = payload[0] & 0x0f;
   return (codecId === VIDEO_AVC || codecId === VIDEO_HEVC_LEGACY) && payload[1] === 0;

@@ -24,9 +24,11 @@ import { ProtocolError } from "../protocol/errors.ts";
 import { ServerHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType, type RtmpMessage } from "../protocol/message.ts";
 import { PeerControl } from "../protocol/peer-control.ts";
+import type { AccessCheck, AuthAction, AuthDecision } from "./access.ts";
+import type { Connection } from "./connections.ts";
 import type { Peer, Playback, Publication, StreamHub } from "./hub.ts";
 import { Outbox, type Writable } from "./outbox.ts";
-import { cleanApp, parseStreamName } from "./stream-name.ts";
+import { cleanApp, parseStreamName, type StreamName } from "./stream-name.ts";
 
 export interface SessionSettings {
   /** "rtmp", or "rtmps" on the TLS listener. */
@@ -42,6 +44,24 @@ export interface Socket extends Writable {
   /** Half-close: send FIN, keep reading until the peer closes. */
   shutdown(): void;
   end(): void;
+  /** Stop and restart reading (while an auth decision is pending, the peer's bytes wait in the kernel). */
+  pause(): void;
+  resume(): void;
+}
+
+/** What a session works with besides its socket: where streams live, who decides access, where events go. */
+export interface SessionContext {
+  hub: StreamHub;
+  access: AccessCheck;
+  events: EventChannel;
+  log: Logger;
+  /** The socket closed and the session is done. */
+  onClosed(session: Session): void;
+}
+
+export interface RemoteAddress {
+  ip: string;
+  port: number;
 }
 
 /** Window we ask peers to acknowledge, and the bandwidth we announce: the values FMS and the reference use. */
@@ -66,7 +86,7 @@ interface NetStream {
   key: string;
 }
 
-export class Session implements Peer {
+export class Session implements Peer, Connection {
   readonly outbox: Outbox;
   readonly log: Logger;
   readonly protocol: string;
@@ -75,6 +95,8 @@ export class Session implements Peer {
   role: "" | "publisher" | "player" = "";
   /** The last stream key it published or played, for the API and connection_close. */
   streamKey = "";
+  /** Unix milliseconds when accepted. */
+  readonly since = Date.now();
   private state = State.Handshake;
   private readonly startedAt: number;
   private readonly handshake = new ServerHandshake();
@@ -82,6 +104,13 @@ export class Session implements Peer {
   private readonly writer = new ChunkWriter();
   /** connect's app as sent, ?query included: the query may hold the auth token for publish/play. */
   private connectApp = "";
+  /** connect's tcUrl query (OBS puts a token in the server field): the lowest-priority credentials. */
+  private tcUrlQuery: Record<string, string> = {};
+  /** Relays this stream came through before reaching us (0 for an encoder), from connect's relayHops. */
+  relayHops = 0;
+  /** Access checks not answered yet: until they are, later messages wait in `held`, in order. */
+  private pendingChecks = 0;
+  private held: RtmpMessage[] = [];
   private readonly netStreams = new Map<number, NetStream>();
   private nextStreamId = 1;
   private readonly control = new PeerControl();
@@ -89,18 +118,22 @@ export class Session implements Peer {
   private closingSince = 0;
   private halfClosed = false;
 
+  readonly remoteAddress: string;
+  private readonly hub: StreamHub;
+  private readonly events: EventChannel;
+
   constructor(
     readonly id: string,
-    readonly remoteAddress: string,
+    readonly remote: RemoteAddress,
     private readonly socket: Socket,
-    private readonly hub: StreamHub,
+    private readonly context: SessionContext,
     private readonly settings: SessionSettings,
-    log: Logger,
-    private readonly events: EventChannel,
-    private readonly onClosed: (session: Session) => void,
   ) {
     this.protocol = settings.protocol;
-    this.log = log.child({ conn_id: id });
+    this.remoteAddress = remote.ip.includes(":") ? `[${remote.ip}]:${remote.port}` : `${remote.ip}:${remote.port}`;
+    this.hub = context.hub;
+    this.events = context.events;
+    this.log = context.log.child({ conn_id: id });
     this.outbox = new Outbox(socket);
     this.startedAt = this.lastReadAt = performance.now();
     // Two messages of the largest size may be in flight at once (a video frame interleaved with another).
@@ -144,6 +177,8 @@ export class Session implements Peer {
       if (now - this.startedAt > s.handshakeMs) this.close("handshake timeout");
       return;
     }
+    // Reading is paused while an access check is pending: silence then proves nothing about the peer.
+    if (this.pendingChecks > 0) return;
     if (this.outbox.blockedSince !== 0 && now - this.outbox.blockedSince > s.writeMs) {
       this.close(`write timeout: the peer took no bytes for ${s.writeMs} ms`);
       return;
@@ -158,6 +193,14 @@ export class Session implements Peer {
       this.pingSentAt = now;
       this.send(pingRequest(Math.floor(now) >>> 0));
     }
+  }
+
+  get bytesIn(): number {
+    return this.control.bytesReceived;
+  }
+
+  get bytesOut(): number {
+    return this.outbox.bytesSent;
   }
 
   send(message: RtmpMessage): void {
@@ -214,7 +257,7 @@ export class Session implements Peer {
         bytes_out: this.outbox.bytesSent,
       },
     );
-    this.onClosed(this);
+    this.context.onClosed(this);
   }
 
   private endStreams(): void {
@@ -252,6 +295,11 @@ export class Session implements Peer {
 
   private onMessage(m: RtmpMessage): void {
     if (this.state !== State.Ready) return;
+    if (this.pendingChecks > 0) {
+      // The payload is only valid during this call (the reader reuses its buffers): keep a copy.
+      this.held.push({ ...m, payload: m.payload.slice() });
+      return;
+    }
     switch (m.type) {
       case MessageType.Audio:
       case MessageType.Video:
@@ -373,9 +421,14 @@ export class Session implements Peer {
 
   private onConnect(txn: number, obj: Amf0Value): void {
     this.connectApp = stringField(obj, "app") ?? "";
+    const tcUrl = stringField(obj, "tcUrl") ?? "";
+    const q = tcUrl.indexOf("?");
+    this.tcUrlQuery = q < 0 ? {} : Object.fromEntries(new URLSearchParams(tcUrl.slice(q + 1)));
+    const hops = numberField(obj, "relayHops");
+    this.relayHops = hops !== undefined && Number.isInteger(hops) && hops > 0 ? hops : 0;
     const objectEncoding = numberField(obj, "objectEncoding") ?? 0;
     // tcUrl may carry a token in its query: log it without.
-    this.log.info("connect", { app: cleanApp(this.connectApp), tc_url: (stringField(obj, "tcUrl") ?? "").split("?")[0], remote_addr: this.remoteAddress });
+    this.log.info("connect", { app: cleanApp(this.connectApp), tc_url: q < 0 ? tcUrl : tcUrl.slice(0, q), remote_addr: this.remoteAddress });
     this.sendCommand(
       0,
       "_result",
@@ -415,16 +468,67 @@ export class Session implements Peer {
       this.sendStatus(streamId, "error", "NetStream.Publish.BadName", "Invalid stream name or stream already in use.");
       return this.close("publish refused: bad name");
     }
-    const publication = this.hub.publish(this, name);
-    if (publication === null) {
-      this.sendStatus(streamId, "error", "NetStream.Publish.BadName", `Stream ${name.key} is already publishing.`);
-      return this.close(`publish refused: ${name.key} already has a publisher`);
+    this.authorize("publish", streamId, name, () => {
+      const publication = this.hub.publish(this, name);
+      if (publication === null) {
+        this.sendStatus(streamId, "error", "NetStream.Publish.BadName", `Stream ${name.key} is already publishing.`);
+        return this.close(`publish refused: ${name.key} already has a publisher`);
+      }
+      ns.publication = publication;
+      ns.key = name.key;
+      this.role = "publisher";
+      this.streamKey = name.key;
+      this.sendStatus(streamId, "status", "NetStream.Publish.Start", `Publishing ${name.key}.`);
+    });
+  }
+
+  /**
+   * Ask the access check, then `proceed` or refuse. A check that answers later (an HTTP callback) pauses
+   * reading and holds this connection's later messages, in order, until it answers; other connections are
+   * not affected.
+   */
+  private authorize(action: AuthAction, streamId: number, name: StreamName, proceed: () => void): void {
+    const decision = this.context.access.check({
+      action,
+      app: name.app,
+      name: name.name,
+      streamKey: name.key,
+      query: { ...this.tcUrlQuery, ...name.query },
+      clientIp: this.remote.ip,
+    });
+    if (!(decision instanceof Promise)) return this.decided(decision, action, streamId, name, proceed);
+    this.pendingChecks++;
+    this.socket.pause();
+    const answered = (d: AuthDecision) => {
+      this.pendingChecks--;
+      if (this.state !== State.Ready) return;
+      this.decided(d, action, streamId, name, proceed);
+      this.releaseHeld();
+    };
+    decision.then(answered, (e: unknown) => {
+      this.log.error("access check failed", { error: e instanceof Error ? e.message : String(e) });
+      answered({ allowed: false, reason: "access check failed" });
+    });
+  }
+
+  private decided(decision: AuthDecision, action: AuthAction, streamId: number, name: StreamName, proceed: () => void): void {
+    if (decision.allowed) return proceed();
+    const what = action === "publish" ? "Publish" : "Play";
+    this.sendStatus(streamId, "error", `NetStream.${what}.Unauthorized`, `Authentication failed: ${decision.reason}.`);
+    this.log.warn(`${action} refused: not authorized`, { stream_key: name.key, reason: decision.reason, remote_addr: this.remoteAddress });
+    this.events.emit("auth_failed", { connId: this.id, streamKey: name.key }, { action, reason: decision.reason, remote_addr: this.remoteAddress });
+    this.close(`${action} not authorized`);
+  }
+
+  /** Dispatch what arrived while a check was pending, until another check starts waiting. */
+  private releaseHeld(): void {
+    try {
+      while (this.pendingChecks === 0 && this.held.length > 0 && this.state === State.Ready) this.onMessage(this.held.shift()!);
+    } catch (e) {
+      this.fail(e);
     }
-    ns.publication = publication;
-    ns.key = name.key;
-    this.role = "publisher";
-    this.streamKey = name.key;
-    this.sendStatus(streamId, "status", "NetStream.Publish.Start", `Publishing ${name.key}.`);
+    if (this.state !== State.Ready) this.held = [];
+    else if (this.pendingChecks === 0) this.socket.resume();
   }
 
   private onPlay(streamId: number, rawName: Amf0Value): void {
@@ -434,20 +538,22 @@ export class Session implements Peer {
       this.sendStatus(streamId, "error", "NetStream.Play.BadName", "Invalid stream name.");
       return this.close("play refused: bad name");
     }
-    this.send(streamBegin(streamId));
-    this.sendStatus(streamId, "status", "NetStream.Play.Reset", `Playing and resetting ${name.key}.`);
-    this.sendStatus(streamId, "status", "NetStream.Play.Start", `Started playing ${name.key}.`);
-    this.send({
-      csid: Csid.StreamCommand,
-      type: MessageType.DataAmf0,
-      streamId,
-      timestamp: 0,
-      payload: encodeData("|RtmpSampleAccess", true, true),
+    this.authorize("play", streamId, name, () => {
+      this.send(streamBegin(streamId));
+      this.sendStatus(streamId, "status", "NetStream.Play.Reset", `Playing and resetting ${name.key}.`);
+      this.sendStatus(streamId, "status", "NetStream.Play.Start", `Started playing ${name.key}.`);
+      this.send({
+        csid: Csid.StreamCommand,
+        type: MessageType.DataAmf0,
+        streamId,
+        timestamp: 0,
+        payload: encodeData("|RtmpSampleAccess", true, true),
+      });
+      ns.key = name.key;
+      if (this.role === "") this.role = "player";
+      this.streamKey = name.key;
+      ns.playback = this.hub.play(this, name, streamId, new RtmpLayout(this.settings.chunkSize, streamId));
     });
-    ns.key = name.key;
-    if (this.role === "") this.role = "player";
-    this.streamKey = name.key;
-    ns.playback = this.hub.play(this, name, streamId, new RtmpLayout(this.settings.chunkSize, streamId));
   }
 
   private stopPublishing(rawName: string): void {

@@ -6,7 +6,9 @@
  */
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
-import { FrameArena, Frame } from "../media/frame.ts";
+import { type AudioDetails, audioDetails, type VideoDetails, videoDetails } from "../media/codec-details.ts";
+import { Frame, FrameArena, type FrameLayout } from "../media/frame.ts";
+import { MediaStats, type StatsSnapshot } from "../media/stats.ts";
 import { dataArgsOffset } from "../protocol/command.ts";
 import { streamBegin, streamEof } from "../protocol/control.ts";
 import { MessageType, type RtmpMessage } from "../protocol/message.ts";
@@ -22,7 +24,6 @@ import type { StreamName } from "../session/stream-name.ts";
 import { GopCache } from "./gop-cache.ts";
 import type { OutputFactory, PublishedStream, StreamOutput } from "./output.ts";
 import { Subscriber } from "./subscriber.ts";
-import type { FrameLayout } from "../media/frame.ts";
 
 export interface StreamSettings {
   chunkSize: number;
@@ -102,23 +103,19 @@ export class Stream implements PublishedStream {
   private endPublication(): void {
     const publication = this.publication;
     if (publication === null) return;
-    const durationSec = (performance.now() - publication.since) / 1000;
-    this.log.info("publish stop", {
-      conn_id: publication.peer.id,
-      messages: publication.audioPackets + publication.videoPackets,
-      bytes: publication.bytes,
-      duration_ms: Math.round(durationSec * 1000),
-    });
+    const stats = publication.stats.snapshot(performance.now());
+    this.log.info("media stats", { final: true, ...statsFields(stats) });
+    this.log.info("publish stop", { conn_id: publication.peer.id, duration_s: stats.duration_s });
     this.context.events.emit(
       "publish_stop",
       { connId: publication.peer.id, streamKey: this.key },
       {
-        audio_packets: publication.audioPackets,
-        video_packets: publication.videoPackets,
-        total_bytes: publication.bytes,
-        audio_codec: publication.audioCodec,
-        video_codec: publication.videoCodec,
-        duration_sec: Math.round(durationSec * 1000) / 1000,
+        audio_packets: stats.audio_packets,
+        video_packets: stats.video_packets,
+        total_bytes: stats.total_bytes,
+        audio_codec: stats.audio?.codec ?? "",
+        video_codec: stats.video?.codec ?? "",
+        duration_sec: stats.duration_s,
       },
     );
     publication.active = false;
@@ -129,6 +126,22 @@ export class Stream implements PublishedStream {
     this.metadata = this.videoHeader = this.audioHeader = null;
     this.gop.clear();
     this.hasVideo = false;
+  }
+
+  /** The current publication's statistics, or null when nobody publishes. */
+  stats(now: number): StatsSnapshot | null {
+    return this.publication?.stats.snapshot(now) ?? null;
+  }
+
+  /** When the current publication started (Unix ms), or null. */
+  get publishedSince(): number | null {
+    return this.publication?.startedAt ?? null;
+  }
+
+  /** The `media stats` log line, every log.stats_interval while publishing. */
+  logStats(now: number): void {
+    const stats = this.stats(now);
+    if (stats !== null) this.log.info("media stats", statsFields(stats));
   }
 
   addSubscriber(peer: Peer, streamId: number, layout: FrameLayout): Playback {
@@ -195,16 +208,20 @@ export class Stream implements PublishedStream {
     const payload = m.payload;
     if (payload.length === 0) return;
     const video = m.type === MessageType.Video;
-    publication.count(video, payload.length);
+    const now = performance.now();
     this.lastTimestamp = m.timestamp;
     if (video) this.hasVideo = true;
     if (video ? isVideoSequenceHeader(payload) : isAudioSequenceHeader(payload)) {
+      publication.stats.onMedia(video, m.timestamp, payload.length, false, now);
       this.onSequenceHeader(m, video, publication);
       return;
     }
-    const frame = publication.arena.frame(m.type, m.timestamp, payload, video && isVideoKeyframe(payload));
+    const keyframe = video && isVideoKeyframe(payload);
+    publication.stats.onMedia(video, m.timestamp, payload.length, keyframe, now);
+    // Codecs without a sequence header (MP3, Speex, ...) describe themselves in every frame.
+    if (!video && !publication.audioKnown) this.detectAudio(payload, publication);
+    const frame = publication.arena.frame(m.type, m.timestamp, payload, keyframe);
     if (this.settings.gopCache) this.gop.add(frame);
-    const now = performance.now();
     const hasVideo = this.hasVideo;
     const subs = this.subscribers;
     for (let i = 0; i < subs.length; i++) subs[i].sendMedia(frame, now, hasVideo);
@@ -214,16 +231,35 @@ export class Stream implements PublishedStream {
   }
 
   private onSequenceHeader(m: RtmpMessage, video: boolean, publication: LivePublication): void {
+    const previous = video ? this.videoHeader : this.audioHeader;
     // A copy outside the slabs: headers live as long as the publication, and may be restamped for joiners.
     const header = new Frame(m.type, m.timestamp, m.payload.slice(), false, true);
     if (video) this.videoHeader = header;
     else this.audioHeader = header;
-    const codec = (video ? videoCodecName(header.payload) : audioCodecName(header.payload)) ?? "unknown";
-    if (video) publication.videoCodec = codec;
-    else publication.audioCodec = codec;
-    this.log.info(video ? "video codec" : "audio codec", { codec, bytes: header.payload.length });
-    this.context.events.emit("codec_detected", { connId: publication.peer.id, streamKey: this.key }, { kind: video ? "video" : "audio", codec });
+    if (previous === null || !sameBytes(previous.payload, header.payload)) {
+      if (video) this.codecDetected(videoDetails(header.payload) ?? { codec: videoCodecName(header.payload) ?? "unknown" }, null, publication);
+      else this.detectAudio(header.payload, publication, true);
+    }
     this.deliverHeader(header);
+  }
+
+  /** Audio details from a sequence header, or from a self-describing frame; `force` names even an unreadable one. */
+  private detectAudio(payload: Uint8Array, publication: LivePublication, force = false): void {
+    const details = audioDetails(payload);
+    if (details === null && !force) return;
+    publication.audioKnown = details?.sampleRate !== undefined;
+    this.codecDetected(null, details ?? { codec: audioCodecName(payload) ?? "unknown" }, publication);
+  }
+
+  private codecDetected(video: VideoDetails | null, audio: AudioDetails | null, publication: LivePublication): void {
+    if (video !== null) publication.stats.setVideo(video);
+    if (audio !== null) publication.stats.setAudio(audio);
+    const fields: Record<string, string | number> = { kind: video !== null ? "video" : "audio" };
+    for (const [key, value] of Object.entries(video ?? audio ?? {})) {
+      if (value !== undefined) fields[snakeCase(key)] = value;
+    }
+    this.log.info("codec detected", fields);
+    this.context.events.emit("codec_detected", { connId: publication.peer.id, streamKey: this.key }, fields);
   }
 
   onData(m: RtmpMessage, name: string): void {
@@ -256,12 +292,10 @@ export class Stream implements PublishedStream {
 /** One publish of a stream. Once replaced or ended it is inactive, so a stale session cannot touch the stream. */
 class LivePublication implements Publication {
   active = true;
-  audioPackets = 0;
-  videoPackets = 0;
-  bytes = 0;
-  audioCodec = "";
-  videoCodec = "";
-  readonly since = performance.now();
+  /** Audio details are complete (a sample rate is known): no need to look at frames for them. */
+  audioKnown = false;
+  readonly startedAt = Date.now();
+  readonly stats = new MediaStats(performance.now());
   /** Where this publication's frames are stored. */
   readonly arena = new FrameArena();
 
@@ -269,12 +303,6 @@ class LivePublication implements Publication {
     private readonly stream: Stream,
     readonly peer: Peer,
   ) {}
-
-  count(video: boolean, bytes: number): void {
-    if (video) this.videoPackets++;
-    else this.audioPackets++;
-    this.bytes += bytes;
-  }
 
   media(m: RtmpMessage): void {
     if (this.active) this.stream.onMedia(m, this);
@@ -287,4 +315,28 @@ class LivePublication implements Publication {
   end(): void {
     if (this.active) this.stream.unpublish();
   }
+}
+
+/** A stats snapshot as flat log fields: codec details under video_ / audio_ prefixes. */
+function statsFields(stats: StatsSnapshot): Record<string, unknown> {
+  const { video, audio, ...counters } = stats;
+  return {
+    ...counters,
+    video_codec: video?.codec ?? null,
+    width: video?.width ?? null,
+    height: video?.height ?? null,
+    audio_codec: audio?.codec ?? null,
+    sample_rate: audio?.sample_rate ?? null,
+    channels: audio?.channels ?? null,
+  };
+}
+
+function snakeCase(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -27,6 +27,7 @@ const video: [string, string, boolean, boolean, string | null][] = [
   ["E-RTMP HEVC inter CodedFramesX", 'A3 "hvc1" 00000003 0201', false, false, "H265"],
   ["E-RTMP AV1 SequenceStart", '90 "av01" 81 0400', true, true, "AV1"],
   ["E-RTMP VP9 SequenceStart", '90 "vp09" 01 0000', true, true, "VP9"],
+  ["E-RTMP AV1 MPEG2TSSequenceStart (an AV1 descriptor)", '95 "av01" 80 0400', true, true, "AV1"],
   ["E-RTMP VP8 CodedFrames", '91 "vp08" 9d012a', true, false, "VP8"],
   ["E-RTMP AVC SequenceStart", '90 "avc1" 01 6400', true, true, "H264"],
   ["E-RTMP VVC SequenceStart", '90 "vvc1" 00', true, true, "H266"],

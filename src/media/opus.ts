@@ -1,0 +1,30 @@
+/**
+ * Opus: the sequence header is the Opus ID header, either as RFC 7845 writes it ("OpusHead", little-endian;
+ * what FFmpeg sends) or as the MP4 dOps box holds it (no magic, big-endian). Both give the channel count and
+ * the input sample rate; Opus itself always decodes at 48 kHz, which is what we report when the rate is 0.
+ */
+import type { AudioDetails } from "./codec-details.ts";
+
+const MAGIC = [0x4f, 0x70, 0x75, 0x73, 0x48, 0x65, 0x61, 0x64]; // "OpusHead"
+const OPUS_HEAD_SIZE = 19;
+const DOPS_SIZE = 11;
+const OPUS_RATE = 48_000;
+
+export function opusConfigDetails(header: Uint8Array): AudioDetails {
+  const details: AudioDetails = { codec: "Opus" };
+  let channels: number;
+  let inputRate: number;
+  if (MAGIC.every((byte, i) => header[i] === byte)) {
+    if (header.length < OPUS_HEAD_SIZE) return details;
+    // magic, version, channels, pre-skip (16), input sample rate (32 LE), ...
+    channels = header[9];
+    inputRate = (header[12] | (header[13] << 8) | (header[14] << 16) | (header[15] << 24)) >>> 0;
+  } else {
+    if (header.length < DOPS_SIZE || header[0] !== 0) return details;
+    // version 0, channels, pre-skip (16), input sample rate (32 BE), ...
+    channels = header[1];
+    inputRate = ((header[4] << 24) | (header[5] << 16) | (header[6] << 8) | header[7]) >>> 0;
+  }
+  if (channels === 0) return details;
+  return { ...details, sampleRate: inputRate > 0 ? inputRate : OPUS_RATE, channels };
+}

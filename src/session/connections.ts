@@ -1,0 +1,56 @@
+/**
+ * Every live connection of every protocol (RTMP, RTMPS, HTTP-FLV, WS-FLV) in one table: one id sequence,
+ * one max_connections budget, one list for the API, and closing any of them by id.
+ */
+
+/** What the table (and the API) knows of a connection, whatever its protocol. */
+export interface Connection {
+  readonly id: string;
+  /** "ip:port", "[v6]:port" for IPv6. */
+  readonly remoteAddress: string;
+  /** "rtmp", "rtmps", "http-flv" or "ws-flv". */
+  readonly protocol: string;
+  /** "publisher", "player", or "" before either. */
+  readonly role: string;
+  /** The stream it publishes or plays, "" before either. */
+  readonly streamKey: string;
+  /** Unix milliseconds when it was accepted. */
+  readonly since: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Close it: flush what is queued, then disconnect. */
+  close(reason: string): void;
+}
+
+export class ConnectionTable {
+  private readonly byId = new Map<string, Connection>();
+  private nextId = 1;
+
+  constructor(private readonly max: number) {}
+
+  /** A fresh id, or null when max_connections are open (the caller refuses the connection). */
+  reserve(): string | null {
+    if (this.byId.size >= this.max) return null;
+    return `c${String(this.nextId++).padStart(6, "0")}`;
+  }
+
+  add(connection: Connection): void {
+    this.byId.set(connection.id, connection);
+  }
+
+  delete(connection: Connection): void {
+    if (this.byId.get(connection.id) === connection) this.byId.delete(connection.id);
+  }
+
+  get(id: string): Connection | undefined {
+    return this.byId.get(id);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  values(): IterableIterator<Connection> {
+    return this.byId.values();
+  }
+}
