@@ -14,6 +14,7 @@ import { trimIdleSlabs } from "./media/frame.ts";
 import { Recorder } from "./record/recorder.ts";
 import { Relay } from "./relay/relay.ts";
 import { ConnectionTable } from "./session/connections.ts";
+import { ServerStats } from "./session/server-stats.ts";
 import { Session, type SessionContext, type SessionSettings } from "./session/session.ts";
 import type { PublishedStream, StreamOutput } from "./streams/output.ts";
 import { StreamRegistry } from "./streams/registry.ts";
@@ -26,6 +27,9 @@ export interface RtmpServer {
   readonly registry: StreamRegistry;
   readonly connections: ConnectionTable;
   readonly hooks: HookRunner;
+  readonly stats: ServerStats;
+  readonly recorder: Recorder;
+  readonly relay: Relay;
   /** SIGHUP: re-read the auth token file and the TLS certificate. */
   reload(): void;
   /** Stop accepting, end publishers, let players take what is queued (bounded by timeouts.shutdown), close. */
@@ -59,6 +63,7 @@ function listenOrExplain<T>(address: ListenAddress, what: string, bind: () => T)
 
 export async function startServer(config: Config, log: Logger): Promise<RtmpServer> {
   const events = new EventChannel(log);
+  const stats = new ServerStats();
   if (log.enabled("debug")) events.subscribe((e) => log.debug("event", { ...e }));
   const hooks = new HookRunner(config.hooks, log);
   hooks.attach(events);
@@ -89,7 +94,7 @@ export async function startServer(config: Config, log: Logger): Promise<RtmpServ
       publishConflict: config.streams.publishConflict,
       publisherIdleMs: config.timeouts.publisherIdleMs,
     },
-    { log, events, outputs },
+    { log, events, outputs, stats },
   );
   const connections = new ConnectionTable(config.maxConnections);
   const sessions = new Set<Session>();
@@ -98,6 +103,7 @@ export async function startServer(config: Config, log: Logger): Promise<RtmpServ
     access: authorizer,
     events,
     log,
+    stats,
     onClosed: (session) => {
       sessions.delete(session);
       connections.delete(session);
@@ -156,10 +162,15 @@ export async function startServer(config: Config, log: Logger): Promise<RtmpServ
   const tlsAddress = config.tls.listen;
   const tls = tlsAddress === null ? null : listenOrExplain(tlsAddress, "rtmps", () => new TlsListener(tlsAddress, config.tls, rtmpHandlers("rtmps"), log));
 
+  let lagSampledAt = 0;
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const s of sessions) s.tick(now);
     trimIdleSlabs(now);
+    if (now - lagSampledAt >= 1000) {
+      lagSampledAt = now;
+      for (const stream of registry.streams.values()) stream.sampleLag(now);
+    }
   }, sweepInterval(config));
   const statsTimer =
     config.log.statsIntervalMs > 0
@@ -198,7 +209,19 @@ export async function startServer(config: Config, log: Logger): Promise<RtmpServ
     tls?.reload();
   };
 
-  return { port: listener.port, tlsPort: tls?.port ?? null, events, registry, connections, hooks, reload, stop };
+  return {
+    port: listener.port,
+    tlsPort: tls?.port ?? null,
+    events,
+    registry,
+    connections,
+    hooks,
+    stats,
+    recorder,
+    relay,
+    reload,
+    stop,
+  };
 }
 
 /**

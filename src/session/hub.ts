@@ -17,9 +17,11 @@ export interface Peer {
   readonly log: Logger;
   /** performance.now() of the last byte received: a publisher silent for too long is stale. */
   readonly lastReadAt: number;
-  /** Send a message through the connection's own chunk writer (control, commands, status). */
-  send(message: RtmpMessage): void;
-  sendStatus(streamId: number, level: "status" | "error", code: string, description: string): void;
+  /**
+   * The stream a player plays was published (after a wait) or unpublished: RTMP players are told with
+   * Stream Begin + PublishNotify / UnpublishNotify + Stream EOF and stay; an HTTP-FLV response ends.
+   */
+  publishChanged(streamId: number, streamKey: string, published: boolean): void;
   /** Close the connection (flushing what is queued), e.g. a publisher replaced by a newer one. */
   close(reason: string): void;
 }

@@ -18,6 +18,7 @@ import {
   setChunkSize,
   setPeerBandwidth,
   streamBegin,
+  streamEof,
   windowAckSize,
 } from "../protocol/control.ts";
 import { ProtocolError } from "../protocol/errors.ts";
@@ -27,6 +28,7 @@ import { PeerControl } from "../protocol/peer-control.ts";
 import type { AccessCheck, AuthAction, AuthDecision } from "./access.ts";
 import type { Connection } from "./connections.ts";
 import type { Peer, Playback, Publication, StreamHub } from "./hub.ts";
+import type { ServerStats } from "./server-stats.ts";
 import { Outbox, type Writable } from "./outbox.ts";
 import { cleanApp, parseStreamName, type StreamName } from "./stream-name.ts";
 
@@ -55,6 +57,7 @@ export interface SessionContext {
   access: AccessCheck;
   events: EventChannel;
   log: Logger;
+  stats: ServerStats;
   /** The socket closed and the session is done. */
   onClosed(session: Session): void;
 }
@@ -207,6 +210,16 @@ export class Session implements Peer, Connection {
     if (this.state < State.Closing) this.outbox.push(this.writer.encode(message));
   }
 
+  publishChanged(streamId: number, streamKey: string, published: boolean): void {
+    if (published) {
+      this.send(streamBegin(streamId));
+      this.sendStatus(streamId, "status", "NetStream.Play.PublishNotify", `${streamKey} is now published.`);
+    } else {
+      this.sendStatus(streamId, "status", "NetStream.Play.UnpublishNotify", `${streamKey} is now unpublished.`);
+      this.send(streamEof(streamId));
+    }
+  }
+
   sendStatus(streamId: number, level: "status" | "error", code: string, description: string): void {
     this.sendCommand(streamId, "onStatus", 0, null, statusInfo(level, code, description));
   }
@@ -245,6 +258,8 @@ export class Session implements Peer, Connection {
       this.endStreams();
     }
     this.state = State.Closed;
+    this.context.stats.closedBytesIn += this.bytesIn;
+    this.context.stats.closedBytesOut += this.bytesOut;
     this.outbox.close();
     this.events.emit(
       "connection_close",
@@ -512,7 +527,11 @@ export class Session implements Peer, Connection {
   }
 
   private decided(decision: AuthDecision, action: AuthAction, streamId: number, name: StreamName, proceed: () => void): void {
-    if (decision.allowed) return proceed();
+    if (decision.allowed) {
+      this.context.stats.authAllowed++;
+      return proceed();
+    }
+    this.context.stats.authDenied++;
     const what = action === "publish" ? "Publish" : "Play";
     this.sendStatus(streamId, "error", `NetStream.${what}.Unauthorized`, `Authentication failed: ${decision.reason}.`);
     this.log.warn(`${action} refused: not authorized`, { stream_key: name.key, reason: decision.reason, remote_addr: this.remoteAddress });

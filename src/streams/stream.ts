@@ -10,7 +10,6 @@ import { type AudioDetails, audioDetails, type VideoDetails, videoDetails } from
 import { Frame, FrameArena, type FrameLayout } from "../media/frame.ts";
 import { MediaStats, type StatsSnapshot } from "../media/stats.ts";
 import { dataArgsOffset } from "../protocol/command.ts";
-import { streamBegin, streamEof } from "../protocol/control.ts";
 import { MessageType, type RtmpMessage } from "../protocol/message.ts";
 import {
   audioCodecName,
@@ -20,6 +19,7 @@ import {
   videoCodecName,
 } from "../protocol/codec-info.ts";
 import type { Peer, Playback, Publication } from "../session/hub.ts";
+import type { ServerStats } from "../session/server-stats.ts";
 import type { StreamName } from "../session/stream-name.ts";
 import { GopCache } from "./gop-cache.ts";
 import type { OutputFactory, PublishedStream, StreamOutput } from "./output.ts";
@@ -37,6 +37,7 @@ export interface StreamContext {
   log: Logger;
   events: EventChannel;
   outputs: OutputFactory;
+  stats: ServerStats;
 }
 
 export class Stream implements PublishedStream {
@@ -79,10 +80,7 @@ export class Stream implements PublishedStream {
     for (const sub of this.subscribers) {
       // A fresh publisher starts from its first message; a takeover lands mid-stream for the players.
       sub.waitKeyframe = takeover;
-      if (!takeover) {
-        sub.peer.send(streamBegin(sub.streamId));
-        sub.peer.sendStatus(sub.streamId, "status", "NetStream.Play.PublishNotify", `${this.key} is now published.`);
-      }
+      if (!takeover) sub.peer.publishChanged(sub.streamId, this.key, true);
     }
     this.outputs = this.context.outputs(this);
     return publication;
@@ -92,10 +90,7 @@ export class Stream implements PublishedStream {
   unpublish(): void {
     if (this.publication === null) return;
     this.endPublication();
-    for (const sub of this.subscribers) {
-      sub.peer.sendStatus(sub.streamId, "status", "NetStream.Play.UnpublishNotify", `${this.key} is now unpublished.`);
-      sub.peer.send(streamEof(sub.streamId));
-    }
+    for (const sub of this.subscribers) sub.peer.publishChanged(sub.streamId, this.key, false);
     this.onIdle(this);
   }
 
@@ -138,6 +133,11 @@ export class Stream implements PublishedStream {
     return this.publication?.startedAt ?? null;
   }
 
+  /** Record each player's lag (the age of its oldest queued frame) in the server's histogram. */
+  sampleLag(now: number): void {
+    for (const sub of this.subscribers) this.context.stats.playerLag.observe(sub.lag(now) / 1000);
+  }
+
   /** The `media stats` log line, every log.stats_interval while publishing. */
   logStats(now: number): void {
     const stats = this.stats(now);
@@ -145,7 +145,7 @@ export class Stream implements PublishedStream {
   }
 
   addSubscriber(peer: Peer, streamId: number, layout: FrameLayout): Playback {
-    const sub = new Subscriber(peer, streamId, layout, this.settings.maxSubscriberLagMs);
+    const sub = new Subscriber(peer, streamId, layout, this.settings.maxSubscriberLagMs, this.context.stats);
     this.subscribers.push(sub);
     this.log.info("play start", { conn_id: peer.id, publishing: this.publisher !== null, players: this.subscribers.length });
     this.context.events.emit("play_start", { connId: peer.id, streamKey: this.key }, { app: this.app, protocol: peer.protocol });

@@ -7,6 +7,7 @@
 import type { Frame, FrameLayout } from "../media/frame.ts";
 import type { Peer } from "../session/hub.ts";
 import { KEEP } from "../session/outbox.ts";
+import type { ServerStats } from "../session/server-stats.ts";
 
 /**
  * Hard bound on one player's queue. The lag policy keeps queues far below it; only a player that cannot
@@ -18,7 +19,10 @@ export class Subscriber {
   /** Dropping frames until the next video keyframe (after a skip, or when joining without a GOP). */
   waitKeyframe = true;
   dropped = 0;
+  /** Bytes of frames queued for this player. */
+  bytes = 0;
   readonly since = performance.now();
+  private started = false;
 
   constructor(
     readonly peer: Peer,
@@ -26,6 +30,7 @@ export class Subscriber {
     readonly streamId: number,
     private readonly layout: FrameLayout,
     private readonly maxLagMs: number,
+    private readonly stats: ServerStats,
   ) {}
 
   /** Metadata, sequence headers and other messages a player must never miss. */
@@ -36,27 +41,39 @@ export class Subscriber {
   sendMedia(frame: Frame, now: number, streamHasVideo: boolean): void {
     if (this.waitKeyframe) {
       if ((frame.video && frame.keyframe) || !streamHasVideo) this.waitKeyframe = false;
-      else {
-        this.dropped++;
-        return;
-      }
+      else return this.drop(1);
     }
     const outbox = this.peer.outbox;
     const oldest = outbox.oldestMediaTime();
     if (oldest !== 0 && now - oldest > this.maxLagMs) {
-      this.dropped += outbox.dropMedia();
+      this.drop(outbox.dropMedia());
       if (streamHasVideo && !(frame.video && frame.keyframe)) {
         this.waitKeyframe = true;
-        this.dropped++;
-        return;
+        return this.drop(1);
       }
     }
+    if (!this.started) {
+      this.started = true;
+      this.stats.firstFrame.observe((now - this.since) / 1000);
+    }
     this.push(frame, now);
+  }
+
+  /** Age of the oldest queued frame (ms), 0 when none waits. */
+  lag(now: number): number {
+    const oldest = this.peer.outbox.oldestMediaTime();
+    return oldest === 0 ? 0 : now - oldest;
+  }
+
+  private drop(frames: number): void {
+    this.dropped += frames;
+    this.stats.framesDropped += frames;
   }
 
   private push(frame: Frame, tag: number): void {
     const outbox = this.peer.outbox;
     outbox.pushFrame(frame, this.layout, tag);
+    this.bytes += frame.payload.length;
     if (outbox.queuedBytes > MAX_QUEUE_BYTES) this.peer.close(`send queue over ${MAX_QUEUE_BYTES} bytes`);
   }
 }
