@@ -2,7 +2,7 @@ import { describe, expect, it } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ChunkReader, type ChunkReaderLimits } from "../../src/protocol/chunk-reader.ts";
-import { ChunkWriter, encodeMessage } from "../../src/protocol/chunk-writer.ts";
+import { ChunkWriter, copySelfContained, encodeMessage, selfContainedSize } from "../../src/protocol/chunk-writer.ts";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 import type { RtmpMessage } from "../../src/protocol/message.ts";
 import { concat, ramp } from "../helpers/bytes.ts";
@@ -222,6 +222,28 @@ describe("encodeMessage (stateless, shared by every subscriber)", () => {
   it("writes 2- and 3-byte basic headers", () => {
     expect(toHex(encodeMessage(msg(64, 20, 0, 0, hex("AA")), 128).subarray(0, 2))).toBe("0000");
     expect(toHex(encodeMessage(msg(65599, 20, 0, 0, hex("AA")), 128).subarray(0, 3))).toBe("01ffff");
+  });
+});
+
+describe("copySelfContained (a message laid out as chunks while it is copied)", () => {
+  it("copies any byte range of what encodeMessage returns, at every chunk size and timestamp form", () => {
+    const random = mulberry32(7);
+    for (let round = 0; round < 300; round++) {
+      const csid = [2, 6, 63, 64, 319, 320, 65599][Math.floor(random() * 7)];
+      const timestamp = random() < 0.3 ? 0xffffff + Math.floor(random() * 1000) : Math.floor(random() * 0xfffff);
+      const m = msg(csid, 9, 1 + Math.floor(random() * 3), timestamp, ramp(round & 0xff, Math.floor(random() * 3000)));
+      const chunkSize = 1 + Math.floor(random() * 700);
+      const whole = encodeMessage(m, chunkSize);
+      expect(selfContainedSize(m.csid, m.timestamp, m.payload.length, chunkSize)).toBe(whole.length);
+      const from = Math.floor(random() * whole.length);
+      const max = Math.floor(random() * (whole.length - from + 10));
+      const out = new Uint8Array(max + 4).fill(0xee);
+      const n = copySelfContained(m.csid, m.type, m.streamId, m.timestamp, m.payload, chunkSize, out, 2, from, max);
+      expect(n).toBe(Math.min(max, whole.length - from));
+      expect(toHex(out.subarray(2, 2 + n))).toBe(toHex(whole.subarray(from, from + n)));
+      expect(out[0]).toBe(0xee);
+      expect(out[2 + n]).toBe(0xee);
+    }
   });
 });
 

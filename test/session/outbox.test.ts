@@ -1,6 +1,11 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
+import { Frame, FrameArena } from "../../src/media/frame.ts";
+import { RtmpLayout } from "../../src/media/rtmp-layout.ts";
+import { encodeMessage } from "../../src/protocol/chunk-writer.ts";
+import { Csid, MessageType } from "../../src/protocol/message.ts";
 import { KEEP, Outbox } from "../../src/session/outbox.ts";
+import { toHex } from "../helpers/hex.ts";
 
 /** A real loopback pair: the server side writes through an Outbox, the client counts what arrives. */
 async function pair() {
@@ -114,5 +119,65 @@ describe("Outbox over a real socket", () => {
       const last = p.received.at(-1);
       return last !== undefined && last[last.length - 1] === 0xee;
     });
+  });
+});
+
+describe("Outbox with shared frames", () => {
+  it("lays frames out in each receiver's wire form, interleaved with raw bytes, and gives every frame back", async () => {
+    const p = await pair();
+    cleanup.push(() => (p.client.end(), p.listener.stop(true)));
+    p.client.pause();
+    const arena = new FrameArena();
+    const layout = new RtmpLayout(4096, 1);
+    const expected: Uint8Array[] = [];
+    const frames: Frame[] = [];
+    for (let i = 0; i < 600; i++) {
+      // Raw bytes now and then, as a session's control messages would be.
+      if (i % 50 === 0) {
+        const raw = new Uint8Array(33).fill(0xc0);
+        p.outbox.push(raw);
+        expected.push(raw);
+      }
+      const frame = arena.frame(MessageType.Video, i * 33, new Uint8Array(20_000 + i).fill(i & 0xff), i % 60 === 0);
+      p.outbox.pushFrame(frame, layout, i % 60 === 0 ? KEEP : performance.now());
+      frames.push(frame);
+      frame.release();
+      expected.push(encodeMessage({ csid: Csid.Video, type: 9, streamId: 1, timestamp: i * 33, payload: frame.payload }, 4096));
+    }
+    // The queue holds them while the peer reads nothing.
+    await Bun.sleep(50);
+    expect(frames.at(-1)!.holders).toBe(1);
+    p.client.resume();
+    const total = expected.reduce((n, b) => n + b.length, 0);
+    await until(() => p.bytes() === total);
+    const all = new Uint8Array(total);
+    let at = 0;
+    for (const b of p.received) (all.set(b, at), (at += b.length));
+    at = 0;
+    for (const e of expected) {
+      expect(toHex(all.subarray(at, at + e.length))).toBe(toHex(e));
+      at += e.length;
+    }
+    expect(frames.every((f) => f.holders === 0)).toBe(true);
+    arena.close();
+  });
+
+  it("gives back the frames it drops and the frames queued when it closes", async () => {
+    const p = await pair();
+    cleanup.push(() => (p.client.end(), p.listener.stop(true)));
+    p.client.pause();
+    const layout = new RtmpLayout(4096, 1);
+    const t0 = performance.now();
+    for (let i = 0; i < 256; i++) p.outbox.push(new Uint8Array(64 * 1024), t0);
+    await Bun.sleep(50);
+    const dropped = Array.from({ length: 10 }, (_, i) => new Frame(MessageType.Video, i, new Uint8Array(1000), false, false));
+    for (const f of dropped) p.outbox.pushFrame(f, layout, t0);
+    const kept = new Frame(MessageType.Video, 99, new Uint8Array(1000), false, true);
+    p.outbox.pushFrame(kept, layout, KEEP);
+    p.outbox.dropMedia();
+    expect(dropped.every((f) => f.holders === 1)).toBe(true);
+    expect(kept.holders).toBe(2);
+    p.outbox.close();
+    expect(kept.holders).toBe(1);
   });
 });

@@ -1,0 +1,94 @@
+import { describe, expect, it } from "bun:test";
+import { Frame, FrameArena, idleSlabCount, trimIdleSlabs } from "../../src/media/frame.ts";
+import { FlvLayout, flvFileHeader } from "../../src/media/flv.ts";
+import { RtmpLayout } from "../../src/media/rtmp-layout.ts";
+import { encodeMessage } from "../../src/protocol/chunk-writer.ts";
+import { Csid, MessageType } from "../../src/protocol/message.ts";
+import { ramp } from "../helpers/bytes.ts";
+import { hex, toHex } from "../helpers/hex.ts";
+
+function laidOut(layout: RtmpLayout | FlvLayout, frame: Frame): Uint8Array {
+  const out = new Uint8Array(layout.size(frame));
+  expect(layout.copy(frame, out, 0, 0, out.length)).toBe(out.length);
+  return out;
+}
+
+describe("FrameArena (frames in recycled slabs)", () => {
+  it("copies the payload, so the frame outlives the buffer it came from", () => {
+    const arena = new FrameArena();
+    const source = ramp(0, 100);
+    const frame = arena.frame(MessageType.Video, 40, source, true);
+    source.fill(0);
+    expect(toHex(frame.payload)).toBe(toHex(ramp(0, 100)));
+    frame.release();
+    arena.close();
+  });
+
+  it("gives a slab back once every frame in it is released, and reuses it instead of allocating", () => {
+    trimIdleSlabs(Number.POSITIVE_INFINITY);
+    const arena = new FrameArena();
+    // Enough 50 KB frames to fill several slabs, all held (as a GOP cache would).
+    const held = Array.from({ length: 12 }, (_, i) => arena.frame(MessageType.Video, i, new Uint8Array(50_000), i === 0));
+    expect(idleSlabCount()).toBe(0);
+    for (const f of held) f.release();
+    const idle = idleSlabCount();
+    // Every slab but the arena's current one is idle again.
+    expect(idle).toBeGreaterThanOrEqual(4);
+    // The arena's current slab emptied too: it starts over in place, and the next slab comes from the pool.
+    const first = arena.frame(MessageType.Video, 99, new Uint8Array(120_000), true);
+    expect(idleSlabCount()).toBe(idle);
+    const second = arena.frame(MessageType.Video, 100, new Uint8Array(120_000), false);
+    expect(idleSlabCount()).toBe(idle - 1);
+    first.release();
+    second.release();
+    arena.close();
+    expect(idleSlabCount()).toBe(idle + 1);
+  });
+
+  it("never lets a slab be reused while a frame in it is still held", () => {
+    const arena = new FrameArena();
+    const kept = arena.frame(MessageType.Audio, 0, ramp(7, 64), false).retain();
+    kept.release();
+    for (let i = 0; i < 5000; i++) arena.frame(MessageType.Video, i, new Uint8Array(3000).fill(i & 0xff), false).release();
+    expect(toHex(kept.payload)).toBe(toHex(ramp(7, 64)));
+    kept.release();
+    expect(kept.holders).toBe(0);
+    expect(() => kept.release()).toThrow("released more often than retained");
+    arena.close();
+  });
+});
+
+describe("RtmpLayout", () => {
+  it("lays a frame out exactly as encodeMessage encodes it, for the player's stream id", () => {
+    const frame = new Frame(MessageType.Video, 1234, ramp(0, 9000), true, false);
+    for (const streamId of [1, 2]) {
+      const expected = encodeMessage({ csid: Csid.Video, type: 9, streamId, timestamp: 1234, payload: frame.payload }, 4096);
+      expect(toHex(laidOut(new RtmpLayout(4096, streamId), frame))).toBe(toHex(expected));
+    }
+  });
+});
+
+describe("FlvLayout and the FLV file header", () => {
+  it("writes a tag: type, size, 24+8-bit timestamp, stream id 0, payload, previous tag size", () => {
+    const frame = new Frame(MessageType.Audio, 0x01020304, hex("AF 01 55"), false, false);
+    expect(toHex(laidOut(new FlvLayout(), frame))).toBe(toHex(hex("08 000003 020304 01 000000 AF0155 0000000E")));
+  });
+
+  it("copies any byte range of the tag", () => {
+    const frame = new Frame(MessageType.Video, 77, ramp(3, 40), true, false);
+    const whole = laidOut(new FlvLayout(), frame);
+    for (let from = 0; from < whole.length; from += 3) {
+      for (const max of [1, 5, 11, 60]) {
+        const out = new Uint8Array(max);
+        const n = new FlvLayout().copy(frame, out, 0, from, max);
+        expect(toHex(out.subarray(0, n))).toBe(toHex(whole.subarray(from, from + max)));
+      }
+    }
+  });
+
+  it("flags audio and video in the file header, then PreviousTagSize0", () => {
+    expect(toHex(flvFileHeader(true, true))).toBe("464c560105000000090000000" + "0");
+    expect(flvFileHeader(true, false)[4]).toBe(4);
+    expect(flvFileHeader(false, true)[4]).toBe(1);
+  });
+});
