@@ -22,8 +22,11 @@ export interface Peer {
    * Stream Begin + PublishNotify / UnpublishNotify + Stream EOF and stay; an HTTP-FLV response ends.
    */
   publishChanged(streamId: number, streamKey: string, published: boolean): void;
-  /** Close the connection (flushing what is queued), e.g. a publisher replaced by a newer one. */
-  close(reason: string): void;
+  /**
+   * Close the connection, flushing what is queued (a publisher replaced by a newer one), or with `discard`
+   * throwing it away (a player whose queue overflowed).
+   */
+  close(reason: string, discard?: boolean): void;
 }
 
 /** A live publish: media flows in through it until it ends. */

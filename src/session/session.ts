@@ -183,7 +183,7 @@ export class Session implements Peer, Connection {
     // Reading is paused while an access check is pending: silence then proves nothing about the peer.
     if (this.pendingChecks > 0) return;
     if (this.outbox.blockedSince !== 0 && now - this.outbox.blockedSince > s.writeMs) {
-      this.close(`write timeout: the peer took no bytes for ${s.writeMs} ms`);
+      this.close(`write timeout: the peer took no bytes for ${s.writeMs} ms`, true);
       return;
     }
     // Idle means silent both ways: nothing received and nothing taken from us. A live peer answers a
@@ -227,15 +227,17 @@ export class Session implements Peer, Connection {
   /**
    * Close from our side: end this connection's streams, hand what is queued (a rejection's onStatus, say) to
    * the kernel, then half-close. Not end(): Bun's end() resets a socket whose peer is still sending, and a
-   * reset throws away what the peer has not read yet.
+   * reset throws away what the peer has not read yet. With `discard`, what is still queued is thrown away
+   * instead: a peer dropped for not reading gets nothing more than the kernel already holds for it.
    */
-  close(reason: string): void {
+  close(reason: string, discard = false): void {
     if (this.state >= State.Closing) return;
     this.log.info("connection closed", { reason, ...this.summary() });
     this.endStreams();
     this.state = State.Closing;
     this.closingSince = performance.now();
-    this.outbox.flush();
+    if (discard) this.outbox.close();
+    else this.outbox.flush();
     this.halfCloseWhenFlushed();
   }
 

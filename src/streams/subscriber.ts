@@ -74,6 +74,6 @@ export class Subscriber {
     const outbox = this.peer.outbox;
     outbox.pushFrame(frame, this.layout, tag);
     this.bytes += frame.payload.length;
-    if (outbox.queuedBytes > MAX_QUEUE_BYTES) this.peer.close(`send queue over ${MAX_QUEUE_BYTES} bytes`);
+    if (outbox.queuedBytes > MAX_QUEUE_BYTES) this.peer.close(`send queue over ${MAX_QUEUE_BYTES} bytes`, true);
   }
 }

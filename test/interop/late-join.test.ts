@@ -10,6 +10,7 @@ import {
   firstVideoFrame,
   firstVideoPacket,
   requireFfmpeg,
+  run,
   testSource,
   waitFor,
 } from "../helpers/media.ts";
@@ -78,4 +79,18 @@ describe.skipIf(!requireFfmpeg())("a late joiner", () => {
     expect(await decodeErrors(out)).toBe("");
     expect(ffmpegMs, "ffmpeg late joiner's first output (generous bound; the figure is reported above)").toBeLessThan(5_000);
   }, 45_000);
+
+  it("shows a libavformat player nothing but audio and video (metadata replayed at timestamp 0)", async () => {
+    const publisher = await live.publishLive(await testSource(), "meta", { seconds: 6 });
+    // Mid-stream, so the GOP cache starts well past timestamp 0.
+    await waitFor(() => publisher.elapsedMs > 2_500, 5_000, "the stream to run 2.5 s");
+    const result = await run([
+      "ffprobe", "-v", "error", "-analyzeduration", "1500000",
+      "-show_entries", "stream=codec_type", "-of", "json", live.server.url("meta"),
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const types = (JSON.parse(result.stdout).streams as { codec_type: string }[]).map((s) => s.codec_type).sort();
+    expect(types, "a data stream here means onMetaData arrived at a non-zero timestamp").toEqual(["audio", "video"]);
+    expect(await publisher.waitExit(15_000), publisher.describe()).toBe(0);
+  }, 30_000);
 });

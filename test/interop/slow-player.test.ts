@@ -51,10 +51,13 @@ describe.skipIf(!requireFfmpeg())("a paused player (stops reading)", () => {
     await waitFor(() => closed !== null, 5_000, "the server to close the paused player's connection", () => server.logs.tail());
     // onClose gets no error only after our own close(): this end came from the server.
     expect(closed!.error).toBeInstanceOf(Error);
-    const sourceBytes = Bun.file(source).size;
-    expect(paused.bytesReceived, "the paused player never got the bulk of the stream").toBeLessThan(sourceBytes / 2);
     const drop = server.logs.records().find((r) => r.msg === "connection closed" && /write|drain/i.test(String(r.reason)));
     expect(drop, `a "connection closed" log naming the stuck write\n${server.logs.tail()}`).toBeDefined();
+    // Once it gave up, the server sent nothing more: the player can read at most what the kernel had taken
+    // when the server dropped it, however large the socket buffers were (less if the linger ran out first).
+    expect(paused.bytesReceived, "bytes the paused player got, against the server's count at the drop").toBeLessThanOrEqual(
+      Number(drop!.bytes_out),
+    );
     const droppedAt = Date.parse(String(drop!.time));
     console.log(`paused player dropped ${droppedAt - publishedAt} ms after the publisher started (${drop!.reason})`);
     expect(droppedAt, "dropped while the stream was still live").toBeLessThan(publisherDoneAt);
