@@ -25,6 +25,9 @@ import { GopCache } from "./gop-cache.ts";
 import type { OutputFactory, PublishedStream, StreamOutput } from "./output.ts";
 import { Subscriber } from "./subscriber.ts";
 
+/** How long a joiner's GOP burst waits (see addSubscriber); small next to a GOP, large next to a close. */
+const JOIN_DELAY_MS = 10;
+
 export interface StreamSettings {
   chunkSize: number;
   gopCache: boolean;
@@ -150,12 +153,23 @@ export class Stream implements PublishedStream {
     this.log.info("play start", { conn_id: peer.id, publishing: this.publisher !== null, players: this.subscribers.length });
     this.context.events.emit("play_start", { connId: peer.id, streamKey: this.key }, { app: this.app, protocol: peer.protocol });
     this.emitCount(peer.id);
-    if (this.publisher !== null) this.replayTo(sub);
     let ended = false;
+    // The GOP burst waits a moment: a client that sends play and closes at once (scanners, health checks,
+    // impatient players) is seen closing first, and costs no burst written into a dying socket. Until then
+    // the player takes no live frames; the GOP it then gets covers them.
+    let joining: ReturnType<typeof setTimeout> | undefined;
+    if (this.publisher !== null) {
+      sub.joining = true;
+      joining = setTimeout(() => {
+        sub.joining = false;
+        if (!ended && this.publisher !== null) this.replayTo(sub);
+      }, JOIN_DELAY_MS);
+    }
     return {
       end: () => {
         if (ended) return;
         ended = true;
+        clearTimeout(joining);
         const i = this.subscribers.indexOf(sub);
         if (i >= 0) this.subscribers.splice(i, 1);
         const durationSec = (performance.now() - sub.since) / 1000;

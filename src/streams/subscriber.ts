@@ -18,6 +18,8 @@ export const MAX_QUEUE_BYTES = 64 * 1024 * 1024;
 export class Subscriber {
   /** Dropping frames until the next video keyframe (after a skip, or when joining without a GOP). */
   waitKeyframe = true;
+  /** About to get the GOP cache, which will cover the live frames it skips meanwhile. */
+  joining = false;
   dropped = 0;
   /** Bytes of frames queued for this player. */
   bytes = 0;
@@ -33,12 +35,14 @@ export class Subscriber {
     private readonly stats: ServerStats,
   ) {}
 
-  /** Metadata, sequence headers and other messages a player must never miss. */
+  /** Metadata, sequence headers and other messages a player must never miss (the GOP replay sends them). */
   sendKeep(frame: Frame): void {
+    if (this.joining) return;
     this.push(frame, KEEP);
   }
 
   sendMedia(frame: Frame, now: number, streamHasVideo: boolean): void {
+    if (this.joining) return;
     if (this.waitKeyframe) {
       if ((frame.video && frame.keyframe) || !streamHasVideo) this.waitKeyframe = false;
       else return this.drop(1);

@@ -93,6 +93,14 @@ export class RawRtmpClient {
     else this.tcp!.end();
   }
 
+  /** Drop the connection at once with a TCP reset, as a crashing client or a lost route would. */
+  reset(): void {
+    if (this.isClosed) return;
+    this.closedLocally = true;
+    if (this.rtmp !== null) this.rtmp.abort();
+    else this.tcp!.terminate();
+  }
+
   /** Resolves true once the connection is closed, false if it is still open after `timeoutMs`. */
   async closedWithin(timeoutMs: number): Promise<boolean> {
     await Promise.race([this.closed, sleep(timeoutMs)]);
