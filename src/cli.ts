@@ -79,7 +79,10 @@ process.on("SIGHUP", () => {
 });
 
 try {
-  server = await startServer(config, log);
+  // The one place the environment is read: hook scripts get the server's PATH and HOME.
+  const { PATH, HOME } = process.env;
+  const hookEnvironment = Object.fromEntries(Object.entries({ PATH, HOME }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+  server = await startServer(config, log, { hookEnvironment });
 } catch (e) {
   const message = e instanceof Error ? e.message : String(e);
   log.error("cannot start", { error: message });

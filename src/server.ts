@@ -61,11 +61,17 @@ function listenOrExplain<T>(address: ListenAddress, what: string, bind: () => T)
   }
 }
 
-export async function startServer(config: Config, log: Logger): Promise<RtmpServer> {
+/** What the process hands the server besides its config: the environment hook scripts inherit. */
+export interface ServerEnvironment {
+  /** PATH and HOME, as the contract gives them to hook scripts. */
+  hookEnvironment?: Readonly<Record<string, string>>;
+}
+
+export async function startServer(config: Config, log: Logger, environment: ServerEnvironment = {}): Promise<RtmpServer> {
   const events = new EventChannel(log);
   const stats = new ServerStats();
   if (log.enabled("debug")) events.subscribe((e) => log.debug("event", { ...e }));
-  const hooks = new HookRunner(config.hooks, log);
+  const hooks = new HookRunner({ ...config.hooks, inherited: environment.hookEnvironment }, log);
   hooks.attach(events);
   const authorizer = createAuthorizer(config.auth, log);
   const recorder = new Recorder(config.recording, log, events);

@@ -15,6 +15,8 @@ import { displayUrl, postWebhook } from "./webhook.ts";
 export const HOOK_QUEUE_LIMIT = 10_000;
 
 export interface HookSettings {
+  /** What scripts inherit of the server's environment: the contract's PATH and HOME, nothing else. */
+  inherited?: Readonly<Record<string, string>>;
   timeoutMs: number;
   concurrency: number;
   stdio: "off" | "json" | "env";
@@ -61,12 +63,7 @@ export class HookRunner {
     private readonly log: Logger,
     private readonly stdout: (text: string) => void = (text) => void process.stdout.write(text),
   ) {
-    // The contract hands scripts the server's PATH and HOME, and nothing else of its environment.
-    const inherited: Record<string, string> = {};
-    for (const name of ["PATH", "HOME"]) {
-      const value = process.env[name];
-      if (value !== undefined) inherited[name] = value;
-    }
+    const inherited = settings.inherited ?? {};
     this.hooks = [
       ...settings.webhooks.map(({ event, url }) =>
         this.hook("webhook", event, { url: displayUrl(url) }, (e, cancel, log) =>

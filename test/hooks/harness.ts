@@ -67,6 +67,8 @@ export class Receiver {
 }
 
 export const BASE_SETTINGS: HookSettings = {
+  // What the CLI hands over: the test process's own PATH and HOME.
+  inherited: { PATH: process.env.PATH!, HOME: process.env.HOME! },
   timeoutMs: 5_000,
   concurrency: 10,
   stdio: "off",
