@@ -2,8 +2,18 @@
  * The frames since the last keyframe, so that a late joiner's first video frame is a keyframe and its
  * picture starts at once. Bounded in bytes: past the bound it holds nothing until the next keyframe. It
  * holds a reference on every frame it keeps, and gives it back when the frame leaves the cache.
+ *
+ * It also keeps the audio of the half second before that keyframe. With B-frames the keyframe's decode
+ * time comes before its presentation time, and a joiner whose audio starts between the two gets a stream
+ * whose start time (the earliest presentation time, as libavformat computes it) is later than the first
+ * video decode time; VLC then takes that frame's timestamp as invalid and its timeline breaks (observed:
+ * a jump of the system uptime after the first frame, or "packet with too strange dts" when remuxing). Audio
+ * that starts earlier than the keyframe, as it does for a player that joins before a keyframe, avoids it.
  */
 import type { Frame } from "../media/frame.ts";
+
+/** Audio kept from before the current keyframe: more than any B-frame reordering delay. */
+const AUDIO_LEAD_MS = 500;
 
 export class GopCache {
   private items: Frame[] = [];
@@ -17,9 +27,12 @@ export class GopCache {
 
   add(frame: Frame): void {
     if (frame.video && frame.keyframe) {
+      const lead = this.items.filter((f) => !f.video && ((frame.timestamp - f.timestamp) >>> 0) <= AUDIO_LEAD_MS);
+      for (const f of lead) f.retain();
       this.clear();
+      this.items = lead;
       this.items.push(frame.retain());
-      this.bytes = frame.payload.length;
+      this.bytes = lead.reduce((n, f) => n + f.payload.length, frame.payload.length);
       return;
     }
     // Nothing before the first keyframe is useful to a joiner.

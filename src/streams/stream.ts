@@ -215,6 +215,8 @@ export class Stream implements PublishedStream {
       if (header !== null) sub.sendKeep(header.timestamp === ts ? header : header.restamped(ts));
     }
     const now = performance.now();
+    // The cache starts with its audio lead, then a keyframe: all of it is for the joiner.
+    if (frames.length > 0) sub.waitKeyframe = false;
     for (const f of frames) sub.sendMedia(f, now, this.hasVideo);
   }
 

@@ -46,6 +46,8 @@ export interface SourceOptions {
    * quickly; default: x264's own rate (about 30 KB/s for testsrc at 320x240).
    */
   cbr?: string;
+  /** Encode with B-frames (decode order differs from presentation order, as most real encoders do). */
+  bframes?: boolean;
 }
 
 /** A second source that differs from the default in every way a mix-up would show: size and tone. */
@@ -63,10 +65,11 @@ export function testSource(options: SourceOptions = {}): Promise<string> {
   const frequency = options.frequency ?? 1000;
   const seconds = options.seconds ?? 8;
   const rate = options.cbr ?? "crf";
-  const name = `testsrc-${size}-${frequency}hz-${seconds}s-${rate}-v1.flv`;
+  const order = options.bframes === true ? "-bframes" : "";
+  const name = `testsrc-${size}-${frequency}hz-${seconds}s-${rate}${order}-v1.flv`;
   let source = sources.get(name);
   if (source === undefined) {
-    source = generateSource(join(SOURCE_DIR, name), size, frequency, seconds, options.cbr);
+    source = generateSource(join(SOURCE_DIR, name), size, frequency, seconds, options.cbr, options.bframes === true);
     sources.set(name, source);
   }
   return source;
@@ -78,6 +81,7 @@ async function generateSource(
   frequency: number,
   seconds: number,
   cbr: string | undefined,
+  bframes: boolean,
 ): Promise<string> {
   if (existsSync(path)) return path;
   mkdirSync(SOURCE_DIR, { recursive: true });
@@ -92,7 +96,8 @@ async function generateSource(
     "-f", "lavfi", "-i", `testsrc=size=${size}:rate=25`,
     "-f", "lavfi", "-i", `sine=frequency=${frequency}:sample_rate=44100`,
     "-t", String(seconds),
-    "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25", "-pix_fmt", "yuv420p",
+    "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
+    ...(bframes ? ["-preset", "veryfast", "-bf", "2"] : ["-preset", "ultrafast", "-tune", "zerolatency"]),
     ...rateArgs,
     "-c:a", "aac", "-b:a", "64k",
     "-f", "flv", partial,

@@ -93,4 +93,23 @@ describe.skipIf(!requireFfmpeg())("a late joiner", () => {
     expect(types, "a data stream here means onMetaData arrived at a non-zero timestamp").toEqual(["audio", "video"]);
     expect(await publisher.waitExit(15_000), publisher.describe()).toBe(0);
   }, 30_000);
+
+  it("starts a joiner's audio no later than its first video decode time (B-frames), as VLC needs", async () => {
+    // libavformat's start time is the earliest presentation time; VLC subtracts it from every decode
+    // time and takes a negative one as invalid. With B-frames a keyframe is decoded before it is shown,
+    // so audio that starts between the two breaks VLC's timeline. The GOP cache's audio lead prevents it.
+    const publisher = await live.publishLive(await testSource({ bframes: true }), "bframes", { seconds: 6 });
+    await waitFor(() => publisher.elapsedMs > 2_500, 5_000, "the stream to run 2.5 s");
+    const result = await run([
+      "ffprobe", "-v", "error", "-read_intervals", "%+1",
+      "-show_entries", "format=start_time:packet=codec_type,dts_time,pts_time", "-of", "json", live.server.url("bframes"),
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const json = JSON.parse(result.stdout) as { format: { start_time: string }; packets: Record<string, string>[] };
+    const video = json.packets.filter((p) => p.codec_type === "video");
+    expect(video.some((p) => p.pts_time !== p.dts_time), "the source has B-frames").toBe(true);
+    const startTime = Number(json.format.start_time);
+    expect(startTime, `start time against the first video dts ${video[0].dts_time}`).toBeLessThanOrEqual(Number(video[0].dts_time));
+    expect(await publisher.waitExit(15_000), publisher.describe()).toBe(0);
+  }, 30_000);
 });
