@@ -17,6 +17,8 @@ export interface Peer {
   readonly log: Logger;
   /** performance.now() of the last byte received: a publisher silent for too long is stale. */
   readonly lastReadAt: number;
+  /** Relays the media came through before reaching us (from connect's relayHops); 0 for an encoder. */
+  readonly relayHops: number;
   /**
    * The stream a player plays was published (after a wait) or unpublished: RTMP players are told with
    * Stream Begin + PublishNotify / UnpublishNotify + Stream EOF and stay; an HTTP-FLV response ends.

@@ -16,6 +16,8 @@ export interface PublishedStream {
   readonly audioHeader: Frame | null;
   /** Timestamp of the last media frame, for restamping headers sent mid-stream. */
   readonly lastTimestamp: number;
+  /** Relays the publisher's media came through before reaching us: relays stop a loop with it. */
+  readonly relayHops: number;
 }
 
 export interface StreamOutput {

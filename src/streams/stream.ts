@@ -194,6 +194,10 @@ export class Stream implements PublishedStream {
     this.context.events.emit("subscriber_count", { connId, streamKey: this.key }, { count: this.subscribers.length });
   }
 
+  get relayHops(): number {
+    return this.publication?.peer.relayHops ?? 0;
+  }
+
   get publisher(): Peer | null {
     return this.publication?.peer ?? null;
   }
