@@ -11,7 +11,15 @@ import { splitAggregate } from "../protocol/aggregate.ts";
 import { Amf0Reader, type Amf0Value } from "../protocol/amf0.ts";
 import { ChunkReader } from "../protocol/chunk-reader.ts";
 import { ChunkWriter } from "../protocol/chunk-writer.ts";
-import { decodeCommand, encodeCommand, encodeData, numberField, statusInfo, stringField } from "../protocol/command.ts";
+import {
+  decodeCommand,
+  encodeCommand,
+  encodeData,
+  numberField,
+  objectField,
+  statusInfo,
+  stringField,
+} from "../protocol/command.ts";
 import {
   pingRequest,
   PeerBandwidthLimit,
@@ -69,6 +77,22 @@ export interface RemoteAddress {
 
 /** Window we ask peers to acknowledge, and the bandwidth we announce: the values FMS and the reference use. */
 const WINDOW_ACK_SIZE = 2_500_000;
+/**
+ * What we tell an Enhanced RTMP client (one that sent fourCcList, a FourCcInfoMap or capsEx in connect):
+ * every codec is forwarded as it came (FourCcInfoMask.CanForward = 4 for "*"), and multitrack, ModEx and
+ * nanosecond offsets pass through (CapsExMask 0x02 | 0x04 | 0x08). A legacy client gets the legacy reply.
+ */
+const ENHANCED_CAPABILITIES: Record<string, Amf0Value> = {
+  fourCcList: ["*"],
+  videoFourCcInfoMap: { "*": 4 },
+  audioFourCcInfoMap: { "*": 4 },
+  capsEx: 0x02 | 0x04 | 0x08,
+};
+
+function isEnhancedClient(obj: Amf0Value): boolean {
+  return ["fourCcList", "videoFourCcInfoMap", "audioFourCcInfoMap", "capsEx"].some((key) => objectField(obj, key) !== undefined);
+}
+
 /** createStream calls one connection may make; real clients make one or two. */
 const MAX_STREAMS = 16;
 /** How long a closing connection may take to hand over what is queued and see the peer close, before it is cut. */
@@ -446,11 +470,13 @@ export class Session implements Peer, Connection {
     const objectEncoding = numberField(obj, "objectEncoding") ?? 0;
     // tcUrl may carry a token in its query: log it without.
     this.log.info("connect", { app: cleanApp(this.connectApp), tc_url: q < 0 ? tcUrl : tcUrl.slice(0, q), remote_addr: this.remoteAddress });
+    const properties: Record<string, Amf0Value> = { fmsVer: "FMS/3,0,1,123", capabilities: 31, mode: 1 };
+    if (isEnhancedClient(obj)) Object.assign(properties, ENHANCED_CAPABILITIES);
     this.sendCommand(
       0,
       "_result",
       txn,
-      { fmsVer: "FMS/3,0,1,123", capabilities: 31, mode: 1 },
+      properties,
       statusInfo("status", "NetConnection.Connect.Success", "Connection succeeded.", {
         objectEncoding,
         data: { version: "3,0,1,123" },

@@ -80,7 +80,8 @@ export class Stream implements PublishedStream {
     const publication = (this.publication = new LivePublication(this, peer));
     this.log.info("publish start", { conn_id: peer.id, players: this.subscribers.length });
     this.context.events.emit("publish_start", { connId: peer.id, streamKey: this.key }, { app: this.app, publishing_name: this.name });
-    for (const sub of this.subscribers) {
+    // A copy: a player told about the change may leave at once (an HTTP-FLV response ends).
+    for (const sub of [...this.subscribers]) {
       // A fresh publisher starts from its first message; a takeover lands mid-stream for the players.
       sub.waitKeyframe = takeover;
       if (!takeover) sub.peer.publishChanged(sub.streamId, this.key, true);
@@ -93,7 +94,7 @@ export class Stream implements PublishedStream {
   unpublish(): void {
     if (this.publication === null) return;
     this.endPublication();
-    for (const sub of this.subscribers) sub.peer.publishChanged(sub.streamId, this.key, false);
+    for (const sub of [...this.subscribers]) sub.peer.publishChanged(sub.streamId, this.key, false);
     this.onIdle(this);
   }
 
