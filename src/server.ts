@@ -9,6 +9,7 @@ import type { Config, ListenAddress } from "./config/config.ts";
 import { keyMatchesCertificate, readCertificateChain, readPrivateKey } from "./config/tls-files.ts";
 import { EventChannel } from "./events/events.ts";
 import { HookRunner } from "./hooks/hook-runner.ts";
+import { startHttp } from "./http/http-server.ts";
 import type { Logger } from "./logger.ts";
 import { trimIdleSlabs } from "./media/frame.ts";
 import { Recorder } from "./record/recorder.ts";
@@ -23,6 +24,8 @@ export interface RtmpServer {
   readonly port: number;
   /** The RTMPS port, or null when tls.listen is off. */
   readonly tlsPort: number | null;
+  /** The HTTP port (API, metrics, dashboard, HTTP-FLV/WS-FLV), or null when http.listen is off. */
+  readonly httpPort: number | null;
   readonly events: EventChannel;
   readonly registry: StreamRegistry;
   readonly connections: ConnectionTable;
@@ -165,6 +168,26 @@ export async function startServer(config: Config, log: Logger, environment: Serv
     Bun.listen<SocketData>({ hostname: config.listen.host, port: config.listen.port, socket: rtmpHandlers("rtmp") }),
   );
   log.info("listening", { address: formatAddress(config.listen, listener.port), protocol: "rtmp" });
+  const httpAddress = config.http.listen;
+  const http =
+    httpAddress === null
+      ? null
+      : listenOrExplain(httpAddress, "http", () =>
+          startHttp({
+            config,
+            log,
+            registry,
+            connections,
+            access: authorizer,
+            events,
+            stats,
+            hooks,
+            recorder,
+            relay,
+            sweepMs: sweepInterval(config),
+          }),
+        );
+  if (http !== null && httpAddress !== null) log.info("listening", { address: formatAddress(httpAddress, http.port), protocol: "http" });
   const tlsAddress = config.tls.listen;
   const tls = tlsAddress === null ? null : listenOrExplain(tlsAddress, "rtmps", () => new TlsListener(tlsAddress, config.tls, rtmpHandlers("rtmps"), log));
 
@@ -196,7 +219,7 @@ export async function startServer(config: Config, log: Logger, environment: Serv
       const deadline = performance.now() + config.timeouts.shutdownMs;
       // Publishers first, so that their players are told the stream ended (and recordings and relays end).
       for (const stream of registry.streams.values()) stream.publisher?.close("server shutting down");
-      const outputsDone = Promise.all([recorder.stop(deadline), relay.stop(deadline)]);
+      const outputsDone = Promise.all([recorder.stop(deadline), relay.stop(deadline), http?.stop(deadline)]);
       while (performance.now() < deadline && [...sessions].some((s) => !s.outbox.empty)) await Bun.sleep(20);
       await outputsDone;
       for (const connection of [...connections.values()]) connection.close("server shutting down");
@@ -218,6 +241,7 @@ export async function startServer(config: Config, log: Logger, environment: Serv
   return {
     port: listener.port,
     tlsPort: tls?.port ?? null,
+    httpPort: http?.port ?? null,
     events,
     registry,
     connections,

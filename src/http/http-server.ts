@@ -1,0 +1,130 @@
+/**
+ * The HTTP listener (http.listen): HTTP-FLV and WS-FLV players, the JSON API, /metrics, /healthz and the
+ * dashboard on one Bun.serve. Paths are matched, never turned into file names; nothing here writes files or
+ * runs commands. Requests are bounded by Bun (request line and headers 16 KiB, 431 past it) and by
+ * MAX_REQUEST_BODY (413 past it: no path takes a body).
+ */
+import type { Server } from "bun";
+import type { Config } from "../config/config.ts";
+import type { EventChannel } from "../events/events.ts";
+import type { HookRunner } from "../hooks/hook-runner.ts";
+import type { Logger } from "../logger.ts";
+import type { Recorder } from "../record/recorder.ts";
+import type { Relay } from "../relay/relay.ts";
+import type { AccessCheck } from "../session/access.ts";
+import type { ConnectionTable } from "../session/connections.ts";
+import type { ServerStats } from "../session/server-stats.ts";
+import type { StreamRegistry } from "../streams/registry.ts";
+import { Api } from "./api.ts";
+import { dashboardResponse } from "./dashboard.ts";
+import { FlvEndpoint, type FlvSocketData } from "./flv-endpoint.ts";
+import { renderMetrics } from "./metrics.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "./prometheus-text.ts";
+import { methodNotAllowed, textResponse } from "./responses.ts";
+
+/** Largest request body accepted; no path takes one. */
+export const MAX_REQUEST_BODY = 4096;
+/** Largest message a WS-FLV client may send (players send nothing; this only bounds what a bad one can). */
+export const MAX_WEBSOCKET_MESSAGE = 4096;
+/**
+ * Bun's own queue per WebSocket: above one coalesced write (256 KiB), which is the most a WS-FLV player
+ * ever leaves there, so it is never reached.
+ */
+const WEBSOCKET_BACKPRESSURE_LIMIT = 1024 * 1024;
+
+export interface HttpContext {
+  config: Config;
+  log: Logger;
+  registry: StreamRegistry;
+  connections: ConnectionTable;
+  access: AccessCheck;
+  events: EventChannel;
+  stats: ServerStats;
+  hooks: Pick<HookRunner, "stats">;
+  recorder: Pick<Recorder, "recording" | "stats">;
+  relay: Pick<Relay, "status" | "totals">;
+  /** How often players' deadlines are checked (the server's sweep interval). */
+  sweepMs: number;
+}
+
+export interface HttpServer {
+  readonly port: number;
+  /**
+   * Stop accepting, refuse waiting players, let playing ones take what is queued until `deadlineMs` (a
+   * performance.now() time), then close every connection.
+   */
+  stop(deadlineMs: number): Promise<void>;
+}
+
+export function startHttp(context: HttpContext): HttpServer {
+  const { config, log } = context;
+  const address = config.http.listen;
+  if (address === null) throw new Error("startHttp: http.listen is off");
+  const startedAt = Date.now();
+  const flv = new FlvEndpoint(context, {
+    handshakeMs: config.timeouts.handshakeMs,
+    writeMs: config.timeouts.writeMs,
+    readMs: config.timeouts.readMs,
+    maxConnections: config.maxConnections,
+  });
+  const api = new Api(context, config.http.apiToken);
+  let stopping: Promise<void> | null = null;
+
+  const route = (request: Request, server: Server<FlvSocketData>): Response | Promise<Response | undefined> => {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    const read = request.method === "GET" || request.method === "HEAD";
+    if (path.startsWith("/api/")) return api.handle(request, path);
+    if (path === "/healthz") {
+      if (!read) return methodNotAllowed("GET, HEAD");
+      return stopping === null ? textResponse(200, "ok") : textResponse(503, "stopping");
+    }
+    if (path === "/metrics") {
+      if (!read) return methodNotAllowed("GET, HEAD");
+      return new Response(renderMetrics({ ...context, maxConnections: config.maxConnections, startedAt }), {
+        headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
+      });
+    }
+    if (path === "/") return read ? dashboardResponse() : methodNotAllowed("GET, HEAD");
+    if (config.http.flv && path.endsWith(".flv")) {
+      return request.method === "GET" ? flv.handle(request, url, server) : methodNotAllowed("GET");
+    }
+    return textResponse(404, "not found");
+  };
+
+  const server = Bun.serve<FlvSocketData>({
+    hostname: address.host,
+    port: address.port,
+    development: false,
+    maxRequestBodySize: MAX_REQUEST_BODY,
+    fetch: route,
+    error(error) {
+      log.error("http request failed", { error: error.stack ?? error.message });
+      return textResponse(500, "internal error");
+    },
+    websocket: {
+      ...flv.websocket,
+      // The players' own deadlines (write timeout, idle) apply, as for RTMP.
+      idleTimeout: 0,
+      sendPings: false,
+      perMessageDeflate: false,
+      maxPayloadLength: MAX_WEBSOCKET_MESSAGE,
+      backpressureLimit: WEBSOCKET_BACKPRESSURE_LIMIT,
+    },
+  });
+  const sweep = setInterval(() => flv.tick(performance.now()), context.sweepMs);
+
+  const stop = (deadlineMs: number): Promise<void> => {
+    stopping ??= (async () => {
+      void server.stop(false);
+      flv.stop();
+      while (flv.players.size > 0 && performance.now() < deadlineMs) await Bun.sleep(20);
+      for (const player of [...flv.players]) player.abort("server shutting down");
+      clearInterval(sweep);
+      await server.stop(true);
+    })();
+    return stopping;
+  };
+
+  return { port: server.port ?? address.port, stop };
+}

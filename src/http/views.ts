@@ -1,0 +1,86 @@
+/**
+ * Streams and connections as the JSON API shows them (snake_case, times as ISO 8601 UTC). Built from what
+ * the registry, the connection table, the recorder and the relays hold right now; nothing is kept here.
+ */
+import type { Connection, ConnectionTable } from "../session/connections.ts";
+import type { Recorder } from "../record/recorder.ts";
+import type { Relay } from "../relay/relay.ts";
+import type { Stream } from "../streams/stream.ts";
+
+export interface ViewSources {
+  connections: ConnectionTable;
+  recorder: Pick<Recorder, "recording">;
+  relay: Pick<Relay, "status">;
+}
+
+export function connectionView(c: Connection) {
+  return {
+    conn_id: c.id,
+    remote_addr: c.remoteAddress,
+    role: c.role,
+    stream_key: c.streamKey,
+    protocol: c.protocol,
+    since: new Date(c.since).toISOString(),
+    bytes_in: c.bytesIn,
+    bytes_out: c.bytesOut,
+  };
+}
+
+export function streamView(stream: Stream, sources: ViewSources, now: number) {
+  const stats = stream.stats(now);
+  const publisher = stream.publisher;
+  const publisherConnection = publisher === null ? undefined : sources.connections.get(publisher.id);
+  const since = stream.publishedSince;
+  const players: Record<string, number> = {};
+  let bytesOut = 0;
+  let dropped = 0;
+  for (const sub of stream.subscribers) {
+    players[sub.peer.protocol] = (players[sub.peer.protocol] ?? 0) + 1;
+    bytesOut += sub.peer.outbox.bytesSent;
+    dropped += sub.dropped;
+  }
+  const video = stats?.video ?? null;
+  const audio = stats?.audio ?? null;
+  return {
+    key: stream.key,
+    app: stream.app,
+    name: stream.name,
+    publisher:
+      publisher === null
+        ? null
+        : {
+            conn_id: publisher.id,
+            remote_addr: publisherConnection?.remoteAddress ?? "",
+            protocol: publisher.protocol,
+            since: since === null ? null : new Date(since).toISOString(),
+          },
+    video:
+      video === null
+        ? null
+        : {
+            codec: video.codec,
+            width: video.width,
+            height: video.height,
+            fps: stats!.fps,
+            profile: video.profile,
+            level: video.level,
+          },
+    audio: audio === null ? null : { codec: audio.codec, sample_rate: audio.sample_rate, channels: audio.channels, profile: audio.profile },
+    bitrate_kbps: stats?.bitrate_kbps ?? 0,
+    duration_s: stats === null ? 0 : Math.round(stats.duration_s),
+    players: stream.subscribers.length,
+    players_by_protocol: players,
+    // Media bytes of the current publication; bytes the current players' connections took.
+    bytes_in: stats?.total_bytes ?? 0,
+    bytes_out: bytesOut,
+    frames_dropped: dropped,
+    recording: sources.recorder.recording(stream.key),
+    relays: sources.relay.status(stream.key).map((r) => ({
+      url: r.url,
+      state: r.state,
+      reconnects: r.reconnects,
+      bytes_sent: r.bytesSent,
+      frames_dropped: r.framesDropped,
+    })),
+  };
+}

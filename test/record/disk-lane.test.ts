@@ -1,0 +1,83 @@
+/**
+ * The disk lane: operations run a few at a time, in the order they asked, and a failure frees its slot; with
+ * it, recordings stuck on a stalled disk hold one of Bun's fs pool threads, and the server's other file
+ * operations still run.
+ */
+import { afterAll, describe, expect, it } from "bun:test";
+import { open, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { BatchWriter } from "../../src/record/batch-writer.ts";
+import { DiskLane } from "../../src/record/disk-lane.ts";
+import { scratchDir, sleep, waitFor } from "../helpers/media.ts";
+
+const scratch = scratchDir("disk-lane");
+afterAll(() => scratch.remove());
+
+/** An operation the test finishes by hand. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+describe("the disk lane", () => {
+  it("runs `width` operations at once and the rest in the order they came", async () => {
+    const lane = new DiskLane(2);
+    const gates = [gate(), gate(), gate(), gate()];
+    const started: number[] = [];
+    const done = gates.map((g, i) =>
+      lane.run(async () => {
+        started.push(i);
+        await g.opened;
+        return i;
+      }),
+    );
+    await sleep(10);
+    expect(started).toEqual([0, 1]);
+    gates[1].open();
+    await done[1];
+    await sleep(0);
+    expect(started).toEqual([0, 1, 2]);
+    gates[0].open();
+    gates[2].open();
+    gates[3].open();
+    expect(await Promise.all(done)).toEqual([0, 1, 2, 3]);
+    expect(started).toEqual([0, 1, 2, 3]);
+  });
+
+  it("frees the slot of an operation that fails", async () => {
+    const lane = new DiskLane(1);
+    const failed = lane.run(() => Promise.reject(new Error("EIO")));
+    const next = lane.run(async () => "ran");
+    await expect(failed).rejects.toThrow("EIO");
+    expect(await next).toBe("ran");
+  });
+
+  it("keeps two writers stuck on stalled disks to one fs pool thread: other file operations go on", async () => {
+    const lane = new DiskLane();
+    const fifos = ["a", "b"].map((name) => join(scratch.path, name));
+    for (const path of fifos) expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
+    const writers = fifos.map((path) => new BatchWriter(open(path, "r+"), { written() {}, failed() {} }, {}, lane));
+    // More than a pipe holds: each writer's write blocks until someone reads.
+    for (const writer of writers) {
+      writer.append(new Uint8Array(200 * 1024));
+      writer.flush();
+    }
+    await sleep(100);
+    // Without the lane both writes would each hold a pool thread: on a 2-core machine, all of them.
+    expect(await Promise.race([stat(scratch.path).then(() => "answered"), sleep(3_000).then(() => "pool exhausted")])).toBe(
+      "answered",
+    );
+
+    // Drain both FIFOs (each read off the event loop too), so no thread stays blocked after the test.
+    for (const [i, path] of fifos.entries()) {
+      const reader = await open(path, "r");
+      const buffer = new Uint8Array(200 * 1024);
+      let got = 0;
+      while (got < buffer.length) got += (await reader.read(buffer, got, buffer.length - got)).bytesRead;
+      await reader.close();
+      await waitFor(() => writers[i].written === buffer.length, 5_000, "the write to complete");
+      writers[i].abort();
+    }
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * Reading back what the recorder wrote: the FLV structure (header flags, the onMetaData tag and its keyframe
+ * index, media tags), the index as libavformat itself reads it, a seek with ffprobe, and the whole tags of a
+ * file cut short by a crash.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { EcmaArray, decodeAmf0 } from "../../src/protocol/amf0.ts";
+import type { Amf0Object } from "../../src/protocol/amf0.ts";
+import { type FlvTag, readFlvTags } from "../helpers/flv.ts";
+import { type Probe, decodeErrors, firstVideoPacket, probe, run } from "../helpers/media.ts";
+import { mediaTags } from "./feed.ts";
+
+export interface Recording {
+  bytes: Uint8Array;
+  /** The header's flags byte: 4 audio, 1 video. */
+  flags: number;
+  tags: FlvTag[];
+  /** The first tag's onMetaData properties. */
+  meta: Amf0Object;
+  /** Audio and video tags other than sequence headers. */
+  media: FlvTag[];
+  /** File offset of each tag's header. */
+  offsets: number[];
+}
+
+export async function readRecording(path: string): Promise<Recording> {
+  const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
+  const tags = readFlvTags(bytes);
+  const [name, value] = decodeAmf0(tags[0].data);
+  if (tags[0].type !== 18 || name !== "onMetaData" || !(value instanceof EcmaArray)) {
+    throw new Error(`${path} does not start with an onMetaData tag`);
+  }
+  const offsets: number[] = [];
+  for (let at = 13, i = 0; i < tags.length; i++) {
+    offsets.push(at);
+    at += 11 + tags[i].data.length + 4;
+  }
+  return { bytes, flags: bytes[4], tags, meta: value.props, media: mediaTags(tags), offsets };
+}
+
+/** The .flv files in `dir` (none if it does not exist), in the order they were made: by time, then suffix. */
+export function recordingsIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const byNumber = (name: string) => {
+    const m = /^(.*_\d{8}_\d{6})(?:_(\d+))?\.flv$/.exec(name)!;
+    return [m[1], Number(m[2] ?? 0)] as const;
+  };
+  return readdirSync(dir)
+    .filter((name) => name.endsWith(".flv"))
+    .sort((a, b) => {
+      const [sa, na] = byNumber(a);
+      const [sb, nb] = byNumber(b);
+      return sa < sb ? -1 : sa > sb ? 1 : na - nb;
+    })
+    .map((name) => join(dir, name));
+}
+
+/** What ffprobe and ffmpeg make of a file, asked at once: streams and duration, decode errors, first packet. */
+export async function playability(path: string): Promise<{ probed: Probe; errors: string; startsWithKeyframe: boolean }> {
+  const [probed, errors, first] = await Promise.all([probe(path), decodeErrors(path), firstVideoPacket(path)]);
+  return { probed, errors, startsWithKeyframe: first?.keyframe === true };
+}
+
+/** The keyframe index as libavformat read it: its trace lines "keyframe filepositions = P times = T". */
+export async function indexAsRead(path: string): Promise<Array<{ position: number; ms: number }>> {
+  const result = await run(["ffprobe", "-v", "trace", "-show_format", path]);
+  return [...result.stderr.matchAll(/keyframe filepositions = (\d+) times = (\d+)/g)].map((m) => ({
+    position: Number(m[1]),
+    ms: Number(m[2]),
+  }));
+}
+
+/** The first video frame ffprobe decodes after seeking to `seconds`, and what it complained about. */
+export async function frameAfterSeek(path: string, seconds: number) {
+  const result = await run([
+    "ffprobe", "-v", "error", "-read_intervals", `${seconds}%+#1`, "-select_streams", "v",
+    "-show_frames", "-show_entries", "frame=pts_time,key_frame", "-of", "json", path,
+  ]);
+  const frames = (JSON.parse(result.stdout || "{}").frames ?? []) as Array<{ pts_time: string; key_frame: number }>;
+  return { frame: frames[0], errors: result.stderr.trim(), code: result.code };
+}
+
+/** Length of the whole tags at the start of an FLV file that may end in a torn tag (a crash mid-write). */
+export function wholeTagsLength(bytes: Uint8Array): number {
+  if (bytes.length < 13) return 0;
+  let at = 13;
+  for (;;) {
+    if (at + 11 > bytes.length) return at;
+    const size = (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3];
+    if (at + 11 + size + 4 > bytes.length) return at;
+    at += 11 + size + 4;
+  }
+}
