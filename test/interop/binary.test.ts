@@ -102,6 +102,21 @@ describe.skipIf(!requireFfmpeg())("the compiled binary", () => {
     }
   }, 30_000);
 
+  it("serves the embedded dashboard, /healthz and /metrics with --http", async () => {
+    const httpPort = freePort();
+    const server = children.spawn("rtmp-server", [BINARY, "--listen", `127.0.0.1:${freePort()}`, "--http", `127.0.0.1:${httpPort}`], {
+      cwd: scratch.path,
+    });
+    await waitFor(() => !server.running || server.stdout.includes('"protocol":"http"'), 10_000, "HTTP listening", () => server.describe());
+    const page = await fetch(`http://127.0.0.1:${httpPort}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("<title>rtmp-server</title>");
+    expect((await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()).toContain("rtmp_connections");
+    server.kill("SIGTERM");
+    expect(await server.waitExit(12_000), server.describe()).toBe(0);
+  }, 30_000);
+
   it("answers --version and --help with exit 0", async () => {
     const [version, help] = await Promise.all([run([BINARY, "--version"]), run([BINARY, "--help"])]);
     expect(version.code, version.stderr).toBe(0);
