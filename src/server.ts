@@ -84,6 +84,7 @@ export async function startServer(config: Config, log: Logger, environment: Serv
       chunkSize: config.chunkSize,
       maxLagMs: config.streams.maxSubscriberLagMs,
       writeTimeoutMs: config.timeouts.writeMs,
+      replyTimeoutMs: config.timeouts.handshakeMs,
     },
     log,
     events,
@@ -158,8 +159,9 @@ export async function startServer(config: Config, log: Logger, environment: Serv
         socket.data.session?.onSocketClosed();
       },
       error(socket: Socket<SocketData>, error: Error) {
-        log.error("socket error", { conn_id: socket.data.session?.id, error: error.message });
-        socket.data.session?.close("socket error");
+        // On the TLS listener a failed handshake errors before open() gave the socket its data.
+        log.error("socket error", { conn_id: socket.data?.session?.id, error: error.message });
+        socket.data?.session?.close("socket error");
       },
     };
   };
@@ -217,9 +219,11 @@ export async function startServer(config: Config, log: Logger, environment: Serv
       clearInterval(sweep);
       clearInterval(statsTimer);
       const deadline = performance.now() + config.timeouts.shutdownMs;
-      // Publishers first, so that their players are told the stream ended (and recordings and relays end).
+      // Relays before publishers, so that destinations hear why they end (a publisher leaving would end them too).
+      const relayDone = relay.stop(deadline);
+      // Publishers first, so that their players are told the stream ended (and recordings end).
       for (const stream of registry.streams.values()) stream.publisher?.close("server shutting down");
-      const outputsDone = Promise.all([recorder.stop(deadline), relay.stop(deadline), http?.stop(deadline)]);
+      const outputsDone = Promise.all([recorder.stop(deadline), relayDone, http?.stop(deadline)]);
       while (performance.now() < deadline && [...sessions].some((s) => !s.outbox.empty)) await Bun.sleep(20);
       await outputsDone;
       for (const connection of [...connections.values()]) connection.close("server shutting down");

@@ -1,14 +1,14 @@
 /**
- * An outbound RTMP connection on Bun.connect: handshake, connect / createStream / publish / play, with the
- * session's Outbox as its send queue. The relay pushes streams with it; tests and benchmarks use it as
- * publisher and player. It answers pings and acknowledges what it receives; it does not reconnect.
+ * An outbound RTMP or RTMPS connection on Bun.connect: handshake, connect / createStream / publish / play,
+ * with the session's Outbox as its send queue. The relay pushes streams with it; tests and benchmarks use it
+ * as publisher and player. It answers pings and acknowledges what it receives; it does not reconnect.
  */
 import type { Socket } from "bun";
 import { ChunkReader } from "../protocol/chunk-reader.ts";
 import { ChunkWriter } from "../protocol/chunk-writer.ts";
 import { decodeCommand, encodeCommand, stringField } from "../protocol/command.ts";
 import type { Command } from "../protocol/command.ts";
-import type { Amf0Value } from "../protocol/amf0.ts";
+import type { Amf0Object, Amf0Value } from "../protocol/amf0.ts";
 import { setChunkSize } from "../protocol/control.ts";
 import { ClientHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType } from "../protocol/message.ts";
@@ -30,17 +30,28 @@ export interface RtmpClientOptions {
    * anything else. A failed connect() only rejects.
    */
   onClose?: (err?: Error) => void;
+  /** Fields added to the connect command's object (the relay's hop count). */
+  connectFields?: Amf0Object;
+  /**
+   * rtmps:// only: PEM certificates trusted instead of the system's (a private CA, a test's self-signed
+   * certificate). Certificates and host names are always verified.
+   */
+  ca?: string;
+  /** Aborting it drops the connection at once, during connect() or after; onClose then gets an error. */
+  signal?: AbortSignal;
 }
 
-/** Where an rtmp:// URL points, split the way FFmpeg splits it. */
+/** Where an rtmp:// or rtmps:// URL points, split the way FFmpeg splits it. */
 export interface RtmpUrl {
+  /** rtmps://: RTMP inside TLS. */
+  tls: boolean;
   host: string;
   port: number;
   /** First path segment. */
   app: string;
   /** The rest of the path, plus the query if any; may be empty. */
   name: string;
-  /** rtmp://host:port/app, sent in the connect command. */
+  /** rtmp://host:port/app (rtmps:// for TLS), sent in the connect command. */
   tcUrl: string;
 }
 
@@ -62,9 +73,11 @@ export function parseRtmpUrl(url: string): RtmpUrl {
   } catch {
     throw new Error(`"${url}" is not a URL`);
   }
-  if (u.protocol !== "rtmp:") throw new Error(`"${url}": only rtmp:// URLs are supported`);
+  if (u.protocol !== "rtmp:" && u.protocol !== "rtmps:") throw new Error(`"${url}": only rtmp:// and rtmps:// URLs are supported`);
   if (u.hostname === "") throw new Error(`"${url}" has no host`);
-  const port = u.port === "" ? 1935 : Number(u.port);
+  const tls = u.protocol === "rtmps:";
+  // FFmpeg's defaults: 1935 for RTMP, 443 for RTMPS.
+  const port = u.port !== "" ? Number(u.port) : tls ? 443 : 1935;
   const path = u.pathname.replace(/^\/+/, "");
   const slash = path.indexOf("/");
   const app = slash < 0 ? path : path.slice(0, slash);
@@ -72,7 +85,7 @@ export function parseRtmpUrl(url: string): RtmpUrl {
   const name = (slash < 0 ? "" : path.slice(slash + 1)) + u.search;
   // URL keeps IPv6 literals in brackets: right for tcUrl, not for the socket.
   const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
-  return { host, port, app, name, tcUrl: `rtmp://${u.hostname}:${port}/${app}` };
+  return { tls, host, port, app, name, tcUrl: `${u.protocol}//${u.hostname}:${port}/${app}` };
 }
 
 /** A caller waiting for a command reply (by transaction id) and/or an onStatus (by message stream id). */
@@ -89,6 +102,11 @@ interface Waiter {
 }
 
 const CONNECT_TXN = 1;
+
+function tlsReason(err: Error | null): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : (err?.message ?? "unknown reason");
+}
 
 function statusError(info: Amf0Value, fallbackCode: string): RtmpStatusError {
   return new RtmpStatusError(stringField(info, "code") ?? fallbackCode, stringField(info, "description") ?? "");
@@ -110,6 +128,8 @@ export class RtmpClient {
   private readonly byStream = new Map<number, Waiter>();
 
   private readonly control = new PeerControl();
+  /** performance.now() of the last read from the socket. */
+  private lastRead = 0;
 
   /** close() was called: send what is queued, then end. */
   private ending = false;
@@ -122,6 +142,7 @@ export class RtmpClient {
   private established = false;
   private readonly closedPromise: Promise<void>;
   private markClosed!: () => void;
+  private readonly onAbort = (): void => this.fail(new Error("aborted"));
 
   private constructor(
     readonly url: RtmpUrl,
@@ -132,11 +153,14 @@ export class RtmpClient {
     this.closedPromise = new Promise((resolve) => (this.markClosed = resolve));
   }
 
-  /** TCP connect, handshake and the connect command; resolves once the server accepted the connect. */
-  static connect(url: string, opts: RtmpClientOptions = {}): Promise<RtmpClient> {
+  /**
+   * TCP connect (and TLS for rtmps://), handshake and the connect command; resolves once the server accepted
+   * the connect. `url` is a URL string or one parseRtmpUrl() split (or a caller built).
+   */
+  static connect(url: string | RtmpUrl, opts: RtmpClientOptions = {}): Promise<RtmpClient> {
     let target: RtmpUrl;
     try {
-      target = parseRtmpUrl(url);
+      target = typeof url === "string" ? parseRtmpUrl(url) : url;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -148,9 +172,28 @@ export class RtmpClient {
     return this.control.bytesReceived;
   }
 
+  /** performance.now() of the last bytes received. */
+  get lastReadAt(): number {
+    return this.lastRead;
+  }
+
+  /** Bytes the socket has taken. */
+  get bytesSent(): number {
+    return this.outbox?.bytesSent ?? 0;
+  }
+
   /** Bytes sent with send() (or by the client itself) that the socket has not taken yet. */
   get queuedBytes(): number {
     return this.outbox?.queuedBytes ?? 0;
+  }
+
+  /**
+   * The send queue itself, for a caller that queues shared frames laid out for this connection (the relay).
+   * Its writes interleave with the client's own in queue order. Exists once connect() has resolved.
+   */
+  get sendQueue(): Outbox {
+    if (this.outbox === null) throw new Error("sendQueue: not connected");
+    return this.outbox;
   }
 
   async createStream(): Promise<number> {
@@ -173,6 +216,12 @@ export class RtmpClient {
     const started = this.wait("publish", txn, streamId, "NetStream.Publish.Start");
     this.sendCommand(streamId, encodeCommand("publish", txn, null, name, "live"));
     await started;
+  }
+
+  /** End a publish as FFmpeg does: FCUnpublish, then deleteStream; queued after whatever was sent before. */
+  unpublish(streamId: number, name: string): void {
+    this.sendCommand(0, encodeCommand("FCUnpublish", this.nextTxn++, null, name));
+    this.sendCommand(0, encodeCommand("deleteStream", this.nextTxn++, null, streamId));
   }
 
   /** Resolves on NetStream.Play.Start; rejects with an RtmpStatusError on an error status or _error. */
@@ -230,12 +279,22 @@ export class RtmpClient {
     return this.closedPromise;
   }
 
+  /** Drop the connection at once, sending nothing more (a deadline has passed). onClose gets no error. */
+  abort(): void {
+    this.fail();
+  }
+
   private open(): Promise<RtmpClient> {
     // One deadline for TCP connect, handshake and the connect reply.
     const connected = this.wait("connect", CONNECT_TXN, -1, "");
+    const { ca, signal } = this.opts;
+    if (signal?.aborted === true) this.onAbort();
+    signal?.addEventListener("abort", this.onAbort, { once: true });
     Bun.connect({
       hostname: this.url.host,
       port: this.url.port,
+      // Bun verifies the certificate chain and the host name unless told otherwise, which we never do.
+      tls: this.url.tls ? (ca === undefined ? true : { ca }) : undefined,
       socket: {
         binaryType: "uint8array",
         open: (socket) => {
@@ -245,7 +304,11 @@ export class RtmpClient {
           }
           this.socket = socket;
           this.outbox = new Outbox(socket);
+          // Over TLS this waits in the queue until the TLS handshake is done (the drain after it).
           this.enqueue(this.handshake.start());
+        },
+        handshake: (_socket, success, authorizationError) => {
+          if (!success) this.fail(new Error(`TLS: the server's certificate is not trusted (${tlsReason(authorizationError)})`));
         },
         data: (_socket, bytes) => this.guard(() => this.onData(bytes)),
         drain: (socket) => this.guard(() => this.onDrain(socket)),
@@ -269,6 +332,7 @@ export class RtmpClient {
 
   private onData(bytes: Uint8Array): void {
     this.control.received(bytes.length);
+    this.lastRead = performance.now();
     if (!this.handshake.done) {
       const step = this.handshake.push(bytes);
       if (step.send !== null) this.enqueue(step.send);
@@ -300,6 +364,7 @@ export class RtmpClient {
       audioCodecs: 3191,
       videoCodecs: 252,
       videoFunction: 1,
+      ...this.opts.connectFields,
     });
   }
 
@@ -405,6 +470,7 @@ export class RtmpClient {
   private fail(err?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    this.opts.signal?.removeEventListener("abort", this.onAbort);
     this.outbox?.close();
     const why = err ?? new Error("the connection is closed");
     for (const w of [...this.waiters]) w.reject(why);

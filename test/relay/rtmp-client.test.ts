@@ -1,13 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Socket, TCPSocketListener } from "bun";
-import { ChunkReader } from "../../src/protocol/chunk-reader.ts";
 import { ChunkWriter, encodeMessage } from "../../src/protocol/chunk-writer.ts";
-import { decodeCommand, decodeData, encodeCommand, encodeData, statusInfo } from "../../src/protocol/command.ts";
+import { decodeCommand, decodeData, encodeData } from "../../src/protocol/command.ts";
 import { decodeControl, pingRequest, windowAckSize } from "../../src/protocol/control.ts";
 import type { ControlMessage } from "../../src/protocol/control.ts";
-import type { Amf0Value } from "../../src/protocol/amf0.ts";
-import { ServerHandshake } from "../../src/protocol/handshake.ts";
 import { Csid, MessageType } from "../../src/protocol/message.ts";
 import type { RtmpMessage } from "../../src/protocol/message.ts";
 import { RtmpClient, RtmpStatusError, parseRtmpUrl } from "../../src/relay/rtmp-client.ts";
@@ -16,9 +13,13 @@ import { concat } from "../helpers/bytes.ts";
 import { readFlvTags } from "../helpers/flv.ts";
 import type { FlvTag } from "../helpers/flv.ts";
 import { Children, freePort, requireFfmpeg, run, scratchDir, testSource } from "../helpers/media.ts";
+import { type TestServer, startTestServer } from "../helpers/live-server.ts";
+import { scriptedServer, statusMessage } from "./scripted-server.ts";
+import { type TestCertificate, selfSignedCertificate } from "./tls-certificate.ts";
 
 describe("parseRtmpUrl", () => {
   const at = (host: string, port: number, app: string, name: string, tcUrl: string): RtmpUrl => ({
+    tls: tcUrl.startsWith("rtmps:"),
     host,
     port,
     app,
@@ -30,6 +31,8 @@ describe("parseRtmpUrl", () => {
     ["rtmp://example.com/live", at("example.com", 1935, "live", "", "rtmp://example.com:1935/live")],
     ["rtmp://h/app/a/b?key=1", at("h", 1935, "app", "a/b?key=1", "rtmp://h:1935/app")],
     ["rtmp://[::1]:19350/live/x", at("::1", 19350, "live", "x", "rtmp://[::1]:19350/live")],
+    ["rtmps://live.example.com/app/key", at("live.example.com", 443, "app", "key", "rtmps://live.example.com:443/app")],
+    ["rtmps://h:8443/app/k?x=1", at("h", 8443, "app", "k?x=1", "rtmps://h:8443/app")],
   ];
   for (const [url, parsed] of cases) {
     it(`splits ${url} like FFmpeg`, () => expect(parseRtmpUrl(url)).toEqual(parsed));
@@ -42,76 +45,9 @@ describe("parseRtmpUrl", () => {
   });
 });
 
-/**
- * A scripted server: it completes the handshake, answers connect and createStream, and hands every other
- * message to the test with a `reply` that sends through its own chunk writer.
- */
-interface FakePeer {
-  reply(m: RtmpMessage): void;
-  socket: Socket<FakeConnection>;
-}
-
-interface FakeConnection {
-  feed(bytes: Uint8Array): void;
-}
-
-function fakeServer(onMessage: (m: RtmpMessage, peer: FakePeer) => void): TCPSocketListener<FakeConnection> {
-  return Bun.listen<FakeConnection>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open(socket) {
-        const handshake = new ServerHandshake();
-        const writer = new ChunkWriter();
-        const peer: FakePeer = {
-          socket,
-          // Test messages are small: a short write here would be a broken test, so fail loudly.
-          reply(m) {
-            const bytes = writer.encode(m);
-            if (socket.write(bytes) !== bytes.length) throw new Error("fake server: short write");
-          },
-        };
-        const result = (txn: number, value: Amf0Value) => {
-          const payload = encodeCommand("_result", txn, null, value);
-          peer.reply({ csid: Csid.Command, type: MessageType.CommandAmf0, streamId: 0, timestamp: 0, payload });
-        };
-        const reader = new ChunkReader((m) => {
-          if (m.type === MessageType.CommandAmf0) {
-            const cmd = decodeCommand(m.payload);
-            if (cmd.name === "connect") return result(1, statusInfo("status", "NetConnection.Connect.Success", ""));
-            if (cmd.name === "createStream") return result(cmd.transactionId, 1);
-          }
-          onMessage(m, peer);
-        });
-        let shaken = false;
-        socket.data = {
-          feed(bytes) {
-            if (!shaken) {
-              const step = handshake.push(bytes);
-              if (step.send !== null) socket.write(step.send);
-              shaken = step.done;
-              if (step.rest === null) return;
-              bytes = step.rest;
-            }
-            reader.push(bytes);
-          },
-        };
-      },
-      data(socket, bytes) {
-        socket.data.feed(bytes);
-      },
-    },
-  });
-}
-
 /** A data message the scripted server takes as a cue for what to do next. */
 function cue(name: string): RtmpMessage {
   return { csid: Csid.Data, type: MessageType.DataAmf0, streamId: 0, timestamp: 0, payload: encodeData(name) };
-}
-
-function statusMessage(streamId: number, level: "status" | "error", code: string): RtmpMessage {
-  const payload = encodeCommand("onStatus", 0, null, statusInfo(level, code, "scripted"));
-  return { csid: Csid.StreamCommand, type: MessageType.CommandAmf0, streamId, timestamp: 0, payload };
 }
 
 function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
@@ -121,7 +57,7 @@ function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
 describe("RtmpClient against a scripted server", () => {
   it("answers ping requests and acknowledges per the server's window", async () => {
     const controls: ControlMessage[] = [];
-    const server = fakeServer((m, peer) => {
+    const server = scriptedServer((m, peer) => {
       if (m.type === MessageType.UserControl || m.type === MessageType.Acknowledgement) {
         controls.push(decodeControl(m.type, m.payload));
       } else if (m.type === MessageType.DataAmf0) {
@@ -149,7 +85,7 @@ describe("RtmpClient against a scripted server", () => {
   });
 
   it("rejects publish with the status code the server sent", async () => {
-    const server = fakeServer((m, peer) => {
+    const server = scriptedServer((m, peer) => {
       if (m.type === MessageType.CommandAmf0 && decodeCommand(m.payload).name === "publish") {
         peer.reply(statusMessage(m.streamId, "error", "NetStream.Publish.BadName"));
       }
@@ -169,7 +105,7 @@ describe("RtmpClient against a scripted server", () => {
   });
 
   it("resolves play on NetStream.Play.Start after a Play.Reset", async () => {
-    const server = fakeServer((m, peer) => {
+    const server = scriptedServer((m, peer) => {
       if (m.type === MessageType.CommandAmf0 && decodeCommand(m.payload).name === "play") {
         peer.reply(statusMessage(m.streamId, "status", "NetStream.Play.Reset"));
         peer.reply(statusMessage(m.streamId, "status", "NetStream.Play.Start"));
@@ -186,7 +122,7 @@ describe("RtmpClient against a scripted server", () => {
 
   it("sends raw bytes unchanged, in order with what send() queued", async () => {
     const names: string[] = [];
-    const server = fakeServer((m) => {
+    const server = scriptedServer((m) => {
       if (m.type === MessageType.DataAmf0) names.push(decodeData(m.payload).name);
     });
     const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`);
@@ -206,7 +142,7 @@ describe("RtmpClient against a scripted server", () => {
 
   it("closes with an error once the send queue passes its bound", async () => {
     // The client's first data message tells the server to stop reading.
-    const server = fakeServer((m, peer) => {
+    const server = scriptedServer((m, peer) => {
       if (m.type === MessageType.DataAmf0) peer.socket.pause();
     });
     let closedWith: Error | undefined;
@@ -233,7 +169,7 @@ describe("RtmpClient against a scripted server", () => {
 
   it("stops reading while paused, so the server meets a full socket, and reads again on resume", async () => {
     let shortWrite = false;
-    const server = fakeServer((m, peer) => {
+    const server = scriptedServer((m, peer) => {
       if (m.type !== MessageType.DataAmf0) return;
       const payload = new Uint8Array(60_000);
       const bytes = new ChunkWriter().encode({ csid: 6, type: MessageType.Video, streamId: 1, timestamp: 0, payload });
@@ -259,6 +195,49 @@ describe("RtmpClient against a scripted server", () => {
     }
   });
 
+  it("adds connectFields to the connect object, and unpublishes with FCUnpublish then deleteStream", async () => {
+    const commands: { name: string; values: unknown[] }[] = [];
+    const server = scriptedServer((m) => {
+      if (m.type !== MessageType.CommandAmf0) return;
+      const cmd = decodeCommand(m.payload);
+      commands.push({ name: cmd.name, values: [cmd.commandObject, ...cmd.args] });
+    });
+    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`, { connectFields: { relayHops: 2 } });
+    try {
+      client.unpublish(1, "cam?key=k");
+      await within(2000, "deleteStream", (async () => {
+        while (commands.at(-1)?.name !== "deleteStream") await Bun.sleep(10);
+      })());
+      expect((commands[0].values[0] as Record<string, unknown>).relayHops).toBe(2);
+      expect(commands.slice(1)).toEqual([
+        { name: "FCUnpublish", values: [null, "cam?key=k"] },
+        { name: "deleteStream", values: [null, 1] },
+      ]);
+    } finally {
+      await client.close();
+      server.stop(true);
+    }
+  });
+
+  it("drops the connection when its abort signal fires, during connect or after", async () => {
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const server = scriptedServer(() => {});
+    try {
+      const early = new AbortController();
+      const pending = RtmpClient.connect(`rtmp://127.0.0.1:${silent.port}/live`, { signal: early.signal });
+      early.abort();
+      await expect(within(1000, "abort during connect", pending)).rejects.toThrow("aborted");
+      const late = new AbortController();
+      let closedWith: Error | undefined;
+      await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`, { signal: late.signal, onClose: (err) => (closedWith = err) });
+      late.abort();
+      expect(closedWith?.message).toBe("aborted");
+    } finally {
+      silent.stop(true);
+      server.stop(true);
+    }
+  });
+
   it("rejects connect when nothing listens, and when the server never answers", async () => {
     const refused = RtmpClient.connect(`rtmp://127.0.0.1:${freePort()}/live`);
     await expect(refused).rejects.toThrow();
@@ -272,6 +251,48 @@ describe("RtmpClient against a scripted server", () => {
     } finally {
       silent.stop(true);
     }
+  });
+});
+
+describe("RtmpClient over TLS (rtmps://)", () => {
+  const scratch = scratchDir("rtmp-client-tls");
+  let server: TestServer;
+  let certificate: TestCertificate;
+
+  beforeAll(async () => {
+    certificate = await selfSignedCertificate(scratch.path);
+    server = await startTestServer((config) => {
+      config.tls = { listen: { host: "127.0.0.1", port: 0 }, ...certificate };
+    });
+  });
+
+  afterAll(async () => {
+    await server.stop();
+    scratch.remove();
+  });
+
+  it("connects when the certificate is trusted, and tells the server it came over TLS", async () => {
+    const ca = readFileSync(certificate.cert, "utf8");
+    const client = await RtmpClient.connect(`rtmps://127.0.0.1:${server.server.tlsPort}/live/x`, { ca });
+    try {
+      expect(client.url.tcUrl).toBe(`rtmps://127.0.0.1:${server.server.tlsPort}/live`);
+      await client.publish(await client.createStream(), "over-tls");
+      expect(server.server.registry.streams.get("live/over-tls")?.publisher?.protocol).toBe("rtmps");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("refuses a certificate it was not told to trust, and one for another host name", async () => {
+    const port = server.server.tlsPort;
+    await expect(RtmpClient.connect(`rtmps://127.0.0.1:${port}/live`)).rejects.toThrow(
+      "TLS: the server's certificate is not trusted (DEPTH_ZERO_SELF_SIGNED_CERT)",
+    );
+    // The certificate names 127.0.0.1 only.
+    const ca = readFileSync(certificate.cert, "utf8");
+    await expect(RtmpClient.connect(`rtmps://localhost:${port}/live`, { ca })).rejects.toThrow(
+      "TLS: the server's certificate is not trusted (ERR_TLS_CERT_ALTNAME_INVALID)",
+    );
   });
 });
 

@@ -1,0 +1,153 @@
+/**
+ * One accepted publish to a relay destination: what it is sent, in order. It starts at a keyframe with
+ * onMetaData and the sequence headers stamped at that keyframe, then takes media under the same lag policy
+ * as a player (Subscriber). Nothing stamped before that keyframe follows it, and headers and metadata sent
+ * later are never stamped behind what the destination already has.
+ */
+import type { Logger } from "../logger.ts";
+import { Frame } from "../media/frame.ts";
+import { RtmpLayout } from "../media/rtmp-layout.ts";
+import { encodeData } from "../protocol/command.ts";
+import { MessageType } from "../protocol/message.ts";
+import type { Peer } from "../session/hub.ts";
+import type { Outbox } from "../session/outbox.ts";
+import type { ServerStats } from "../session/server-stats.ts";
+import type { PublishedStream } from "../streams/output.ts";
+import { Subscriber } from "../streams/subscriber.ts";
+import type { RtmpClient } from "./rtmp-client.ts";
+
+/** A publisher hands metadata to a server wrapped in @setDataFrame, as FFmpeg and OBS do. */
+const SET_DATA_FRAME = encodeData("@setDataFrame");
+
+/** `a` is earlier than `b` on RTMP's wrapping 32-bit millisecond clock. */
+function earlier(a: number, b: number): boolean {
+  const ahead = (b - a) >>> 0;
+  return ahead !== 0 && ahead < 0x8000_0000;
+}
+
+function asSetDataFrame(metadata: Frame, timestamp: number): Frame {
+  const payload = new Uint8Array(SET_DATA_FRAME.length + metadata.payload.length);
+  payload.set(SET_DATA_FRAME);
+  payload.set(metadata.payload, SET_DATA_FRAME.length);
+  return new Frame(MessageType.DataAmf0, timestamp, payload, false, true);
+}
+
+export interface RelayConnectionOptions {
+  id: string;
+  client: RtmpClient;
+  streamId: number;
+  source: PublishedStream;
+  chunkSize: number;
+  maxLagMs: number;
+  log: Logger;
+  /** Where the lag policy counts drops: the relay's own, not the players'. */
+  stats: ServerStats;
+  /** The connection must go (its queue passed the hard bound): the owner drops it. */
+  onFailure: (reason: string) => void;
+}
+
+/** The Peer surface is what Subscriber, the player lag policy, needs of a connection. */
+export class RelayConnection implements Peer {
+  readonly id: string;
+  readonly protocol: string;
+  /** Nothing reaches us through this connection: it only sends. */
+  readonly relayHops = 0;
+  readonly log: Logger;
+  readonly client: RtmpClient;
+  readonly streamId: number;
+  private readonly subscriber: Subscriber;
+  private readonly source: PublishedStream;
+  private readonly onFailure: (reason: string) => void;
+  /** Waiting for the keyframe to start at; nothing is sent before it. */
+  private started = false;
+  private startTimestamp = 0;
+  /** Audio reached the start: from then on it is passed as stamped (a check forever would misfire at the 32-bit wrap). */
+  private audioCaughtUp = false;
+  /** The latest timestamp sent. */
+  private lastTimestamp = 0;
+
+  constructor(options: RelayConnectionOptions) {
+    this.id = options.id;
+    this.client = options.client;
+    this.protocol = options.client.url.tls ? "rtmps" : "rtmp";
+    this.log = options.log;
+    this.streamId = options.streamId;
+    this.source = options.source;
+    this.onFailure = options.onFailure;
+    const layout = new RtmpLayout(options.chunkSize, options.streamId);
+    this.subscriber = new Subscriber(this, options.streamId, layout, options.maxLagMs, options.stats);
+  }
+
+  get outbox(): Outbox {
+    return this.client.sendQueue;
+  }
+
+  get lastReadAt(): number {
+    return this.client.lastReadAt;
+  }
+
+  /** Media frames the lag policy dropped. */
+  get dropped(): number {
+    return this.subscriber.dropped;
+  }
+
+  /** When the socket last refused bytes, 0 while it keeps up: the write-timeout clock. */
+  get blockedSince(): number {
+    return this.outbox.blockedSince;
+  }
+
+  /** For players waiting on a stream; a relay connection lives and dies with one publication. */
+  publishChanged(): void {}
+
+  /** Only ever asked to discard (the queue overflowed): the connection is dropped, queue and all. */
+  close(reason: string): void {
+    this.onFailure(reason);
+  }
+
+  /** One frame of the source; with video the destination starts at a keyframe, without at any audio frame. */
+  frame(frame: Frame, hasVideo: boolean): void {
+    if (!this.started) {
+      // Headers seen before the start go out with it, as the source's current ones.
+      const startsHere = frame.video ? frame.keyframe : frame.type === MessageType.Audio && !hasVideo;
+      if (!startsHere) return;
+      this.start(frame.timestamp);
+    }
+    if (frame.header || frame.type === MessageType.DataAmf0) {
+      this.keep(frame);
+      return;
+    }
+    if (!frame.video && !this.audioCaughtUp) {
+      // Audio the publisher interleaved just behind the starting keyframe.
+      if (earlier(frame.timestamp, this.startTimestamp)) return;
+      this.audioCaughtUp = true;
+    }
+    if (earlier(this.lastTimestamp, frame.timestamp)) this.lastTimestamp = frame.timestamp;
+    this.subscriber.sendMedia(frame, performance.now(), hasVideo);
+  }
+
+  /** FCUnpublish and deleteStream after everything queued, then close; resolves once the connection is gone. */
+  finish(): Promise<void> {
+    this.client.unpublish(this.streamId, this.client.url.name);
+    return this.client.close();
+  }
+
+  /** Metadata first (at 0, where players look for it), then the headers at the starting keyframe's time. */
+  private start(timestamp: number): void {
+    this.started = true;
+    this.startTimestamp = this.lastTimestamp = timestamp;
+    const { metadata, videoHeader, audioHeader } = this.source;
+    if (metadata !== null) this.subscriber.sendKeep(asSetDataFrame(metadata, 0));
+    for (const header of [videoHeader, audioHeader]) {
+      if (header !== null) this.subscriber.sendKeep(header.timestamp === timestamp ? header : header.restamped(timestamp));
+    }
+  }
+
+  /** Metadata, headers and timed data: never dropped, restamped rather than sent back in time. */
+  private keep(frame: Frame): void {
+    const at = earlier(frame.timestamp, this.lastTimestamp) ? this.lastTimestamp : frame.timestamp;
+    const isMetadata = frame.header && frame.type === MessageType.DataAmf0;
+    if (isMetadata) this.subscriber.sendKeep(asSetDataFrame(frame, at));
+    else this.subscriber.sendKeep(at === frame.timestamp ? frame : frame.restamped(at));
+    this.lastTimestamp = at;
+  }
+}
