@@ -1,27 +1,172 @@
 /**
  * `bun run bench`: mitata micro-benchmarks of the protocol core (with MB/s where a benchmark processes a
- * known number of bytes), then the end-to-end loopback fan-out run. Flags: --micro (micro-benchmarks only),
- * --nginx (also run the fan-out against nginx-rtmp, which must be installed).
+ * known number of bytes), then the end-to-end shapes of load, printed as one Markdown table with a row per
+ * shape x server, plus the churn and saturation tables. `bun run bench -- --help` lists the flags.
  */
 import { run } from "mitata";
+import { testSource } from "../test/helpers/media.ts";
 import { registerAmf0Benches } from "./amf0.bench.ts";
 import { chunkBenchBytes, registerChunkBenches } from "./chunk.bench.ts";
-import { runFanout } from "./fanout.ts";
+import type { PublisherKind } from "./feeds.ts";
+import { CLIENT_CPU, type LoadRun, SERVER_CPU, pinned, withCleanupOnExit } from "./harness.ts";
+import { LEGEND, churnTable, loadTable, saturationTable } from "./report.ts";
+import { runSaturation } from "./saturation.ts";
+import { ROOT, type ServerTarget, nginxTarget, rtmpServerTarget } from "./servers.ts";
+import { DEFAULT_SHAPES, type Plan, SHAPES, type ShapeName, runChurn, runLoadShapes } from "./shapes.ts";
 
-const args = process.argv.slice(2);
+const USAGE = `usage: bun run bench [-- FLAGS]
+  --micro                micro-benchmarks only
+  --shape NAME           ${SHAPES.join(" | ")}; repeatable; runs only the shapes named, no micro-benchmarks
+                         (default: micro-benchmarks, then ${DEFAULT_SHAPES.join(", ")})
+  --saturation           add the saturation search (long: several minutes per server)
+  --nginx                run every shape on nginx-rtmp too
+  --server-root DIR      the rtmp-server checkout to run (default: this one)
+  --compare DIR          also run every shape on the checkout in DIR (e.g. a git worktree of an older commit)
+  --publisher KIND       ffmpeg (default: piecewise writes, Nagle on, like FFmpeg) | coalesced (one write per 10 ms)
+  --real-ffmpeg          real "ffmpeg -re -stream_loop -1 -c copy" publishers of a generated 720p file
+  --seconds S            measured window of the fan-out and publishers loads (default 15)
+  --players N[,N...]     fan-out player counts (default 50,200)
+  --publishers PxK       publishers shape: P publishers with K players each (default 50x2)`;
 
-registerChunkBenches();
-registerAmf0Benches();
-const result = await run({ colors: false });
+interface Options {
+  micro: boolean;
+  shapes: ShapeName[];
+  nginx: boolean;
+  roots: string[];
+  publisher: PublisherKind;
+  seconds: number;
+  players: number[];
+  publishers: { streams: number; players: number };
+}
 
-console.log("\nthroughput (from mean time per iteration):");
-for (const b of result.benchmarks) {
-  for (const r of b.runs) {
-    const bytes = chunkBenchBytes[r.name];
-    if (bytes === undefined || !r.stats) continue;
-    const mbps = bytes / (r.stats.avg / 1e9) / 1e6;
-    console.log(`  ${r.name.padEnd(56)} ${mbps.toFixed(0).padStart(6)} MB/s`);
+function usage(problem: string): never {
+  console.error(`${problem}\n${USAGE}`);
+  process.exit(2);
+}
+
+function positive(value: string | undefined, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) usage(`${flag}: expected a positive whole number, got ${value ?? "nothing"}`);
+  return n;
+}
+
+function parseFlags(args: string[]): Options {
+  const o: Options = {
+    micro: false,
+    shapes: [],
+    nginx: false,
+    roots: [ROOT],
+    publisher: "ffmpeg",
+    seconds: 15,
+    players: [50, 200],
+    publishers: { streams: 50, players: 2 },
+  };
+  let saturation = false;
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i];
+    const value = () => args[++i] ?? usage(`${flag} needs a value`);
+    if (flag === "--micro") o.micro = true;
+    else if (flag === "--nginx") o.nginx = true;
+    else if (flag === "--saturation") saturation = true;
+    else if (flag === "--real-ffmpeg") o.publisher = "real";
+    else if (flag === "--server-root") o.roots[0] = value();
+    else if (flag === "--compare") o.roots[1] = value();
+    else if (flag === "--seconds") o.seconds = positive(value(), flag);
+    else if (flag === "--players") o.players = value().split(",").map((n) => positive(n, flag));
+    else if (flag === "--shape") {
+      const name = value();
+      if (!(SHAPES as readonly string[]).includes(name)) usage(`--shape: unknown shape "${name}"`);
+      o.shapes.push(name as ShapeName);
+    } else if (flag === "--publisher") {
+      const kind = value();
+      if (kind !== "ffmpeg" && kind !== "coalesced") usage(`--publisher: expected ffmpeg or coalesced, got "${kind}"`);
+      if (o.publisher !== "real") o.publisher = kind;
+    } else if (flag === "--publishers") {
+      const match = /^(\d+)x(\d+)$/.exec(value());
+      if (match === null) usage("--publishers: expected PxK, e.g. 50x2");
+      o.publishers = { streams: positive(match[1], flag), players: positive(match[2], flag) };
+    } else if (flag === "--help" || flag === "-h") {
+      console.log(USAGE);
+      process.exit(0);
+    } else usage(`unknown flag ${flag}`);
+  }
+  const explicit = o.shapes.length > 0;
+  if (!explicit) o.shapes = [...DEFAULT_SHAPES];
+  if (saturation && !o.shapes.includes("saturation")) o.shapes.push("saturation");
+  // A default run starts with the micro-benchmarks; --micro runs only them; --shape picks shapes only.
+  if (o.micro) o.shapes = [];
+  else o.micro = !explicit;
+  return o;
+}
+
+async function runMicro(): Promise<void> {
+  registerChunkBenches();
+  registerAmf0Benches();
+  const result = await run({ colors: false });
+  console.log("\nthroughput (from mean time per iteration):");
+  for (const b of result.benchmarks) {
+    for (const r of b.runs) {
+      const bytes = chunkBenchBytes[r.name];
+      if (bytes === undefined || !r.stats) continue;
+      const mbps = bytes / (r.stats.avg / 1e9) / 1e6;
+      console.log(`  ${r.name.padEnd(56)} ${mbps.toFixed(0).padStart(6)} MB/s`);
+    }
   }
 }
 
-if (!args.includes("--micro")) await runFanout({ nginx: args.includes("--nginx") });
+function describePublisher(kind: PublisherKind): string {
+  if (kind === "real") return "real FFmpeg (ffmpeg -re -stream_loop -1 -c copy, 720p H.264 + AAC, ~2.6 Mbit/s)";
+  if (kind === "coalesced") return "synthetic ~2.6 Mbit/s, coalesced (one write per 10 ms tick, TCP_NODELAY)";
+  return "synthetic ~2.6 Mbit/s, written like FFmpeg (one send() per header, chunk and marker; Nagle on)";
+}
+
+/** Errors the clients reported, a few per run, so that a table row with a flag has its reason next to it. */
+function errorNotes(runs: { what: string; run: LoadRun }[]): string {
+  return runs
+    .filter(({ run }) => run.result.errors.length > 0)
+    .map(({ what, run }) => `- ${what} on ${run.target.label}: ${run.result.errors.slice(0, 5).join("; ")}`)
+    .join("\n");
+}
+
+async function runShapes(o: Options): Promise<void> {
+  const targets: ServerTarget[] = o.roots.map(rtmpServerTarget);
+  if (o.nginx) targets.push(nginxTarget());
+  const plan: Plan = {
+    targets,
+    seconds: o.seconds,
+    publisher: o.publisher,
+    fanoutPlayers: o.players,
+    publishers: o.publishers,
+  };
+  if (o.publisher === "real") {
+    plan.source = await testSource({ size: "1280x720", cbr: "2500k", seconds: 10 });
+  }
+  const pinning = pinned(SERVER_CPU).length === 0 ? " (taskset missing: not pinned)" : "";
+  console.log(`\nend-to-end over loopback; publisher: ${describePublisher(o.publisher)}`);
+  console.log(
+    `server pinned to CPU ${SERVER_CPU}, clients and publishers to CPU ${CLIENT_CPU}${pinning}; a fresh server per load\n`,
+  );
+
+  const output: string[] = [];
+  const notes: { what: string; run: LoadRun }[] = [];
+  const loadRows = await runLoadShapes(plan, o.shapes);
+  if (loadRows.length > 0) output.push(loadTable(loadRows));
+  notes.push(...loadRows.map((row) => ({ what: row.shape, run: row.run })));
+  if (o.shapes.includes("churn")) {
+    const rows = await runChurn(plan);
+    output.push(churnTable(rows));
+    notes.push(...rows.flatMap((row) => [{ what: "churn", run: row.churn }, { what: "churn alone", run: row.alone }]));
+  }
+  if (o.shapes.includes("saturation")) {
+    const rows = await runSaturation(plan);
+    output.push(saturationTable(rows));
+  }
+  output.push(LEGEND);
+  const errors = errorNotes(notes);
+  if (errors !== "") output.push(`errors reported by the clients:\n${errors}`);
+  console.log(output.join("\n\n"));
+}
+
+const options = parseFlags(process.argv.slice(2));
+if (options.micro) await runMicro();
+if (options.shapes.length > 0) await withCleanupOnExit(() => runShapes(options));

@@ -1,0 +1,48 @@
+import { describe, expect, it } from "bun:test";
+import { liveTest } from "../test/helpers/live-server.ts";
+import { requireFfmpeg, testSource } from "../test/helpers/media.ts";
+import { type LoadSpec, runLoad } from "./load.ts";
+
+/** The clients of a short load against the in-process test server (whose CPU and memory are this process's). */
+function spec(port: number, change: Partial<LoadSpec>): LoadSpec {
+  return { port, serverPid: process.pid, streams: 1, playersPerStream: 2, seconds: 2, publisher: "ffmpeg", ...change };
+}
+
+describe("runLoad", () => {
+  const live = liveTest("bench-load");
+
+  for (const publisher of ["ffmpeg", "coalesced"] as const) {
+    it(`measures players of ${publisher} publishers: every window message arrives, latency is stamped`, async () => {
+      const r = await runLoad(spec(live.server.port, { streams: 2, publisher }));
+      expect(r.errors).toEqual([]);
+      expect(r.playing).toBe(4);
+      expect(r.received).toEqual(r.expected);
+      // 2 s of ~73 messages a second per stream.
+      expect(Math.min(...r.expected)).toBeGreaterThan(100);
+      expect(r.bytes).toBeGreaterThan(4 * 500_000);
+      expect(r.latencyMs!.p50).toBeGreaterThan(0);
+      expect(r.latencyMs!.max).toBeGreaterThanOrEqual(r.latencyMs!.p99);
+      expect(r.firstFrameMs).toBeGreaterThan(0);
+    }, 30_000);
+  }
+
+  it("churns connections of all four kinds beside steady players, and samples the server's memory", async () => {
+    const r = await runLoad(spec(live.server.port, { churn: { connections: 40, afterSeconds: 3 } }));
+    expect(r.errors).toEqual([]);
+    expect(r.churn).toEqual({ ok: [10, 10, 10, 10], failed: [0, 0, 0, 0] });
+    expect(r.received).toEqual(r.expected);
+    expect(r.rss!.peak).toBeGreaterThanOrEqual(r.rss!.before);
+    expect(r.rss!.after).toBeGreaterThan(0);
+  }, 40_000);
+
+  it.skipIf(!requireFfmpeg())("counts real FFmpeg publishers' messages by timestamp, without latency", async () => {
+    const source = await testSource();
+    const r = await runLoad(spec(live.server.port, { publisher: "real", source }));
+    expect(r.errors).toEqual([]);
+    expect(r.playing).toBe(2);
+    expect(r.latencyMs).toBeNull();
+    expect(r.received).toEqual(r.expected);
+    // 2 s of 25 fps video and 43 AAC frames a second, give or take the window's edges.
+    expect(Math.min(...r.expected)).toBeGreaterThan(50);
+  }, 40_000);
+});

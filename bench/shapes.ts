@@ -1,0 +1,91 @@
+/**
+ * The shapes of load the end-to-end benchmark measures, each as the loads it runs on every server: fan-out
+ * (one publisher, N players), publishers (P publishers with K players each) and churn (connections that come
+ * and go beside 10 steady players, with the same 10 players alone for comparison). Saturation is in
+ * saturation.ts. Every load starts a fresh server.
+ */
+import type { PublisherKind } from "./feeds.ts";
+import { type LoadRequest, type LoadRun, runLoadOn } from "./harness.ts";
+import type { ServerTarget } from "./servers.ts";
+
+export const SHAPES = ["fanout", "publishers", "churn", "saturation"] as const;
+export type ShapeName = (typeof SHAPES)[number];
+/** What a run without --shape measures. */
+export const DEFAULT_SHAPES: ShapeName[] = ["fanout", "publishers", "churn"];
+
+export interface Plan {
+  targets: ServerTarget[];
+  /** Measured window of the fan-out and publishers loads, seconds. */
+  seconds: number;
+  publisher: PublisherKind;
+  /** Real FFmpeg publishers: the FLV file they loop. */
+  source?: string;
+  /** Fan-out player counts. */
+  fanoutPlayers: number[];
+  publishers: { streams: number; players: number };
+}
+
+export interface LoadRow {
+  shape: "fanout" | "publishers";
+  run: LoadRun;
+}
+
+export interface ChurnRow {
+  churn: LoadRun;
+  /** The steady players alone, same timeline, no churn. */
+  alone: LoadRun;
+}
+
+export const CHURN = { connections: 2000, seconds: 20, afterSeconds: 10, steadyPlayers: 10 } as const;
+
+/** Prints a progress line on stderr, so stdout holds only the tables. */
+export function progress(line: string): void {
+  process.stderr.write(`  ${line}\n`);
+}
+
+async function timed(what: string, target: ServerTarget, request: LoadRequest): Promise<LoadRun> {
+  const started = performance.now();
+  const run = await runLoadOn(target, request);
+  const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  progress(`${what} on ${target.label}: ${seconds} s${run.result.errors.length > 0 ? " (with errors)" : ""}`);
+  return run;
+}
+
+/** Every load of the fan-out and publishers shapes, server by server within each load size. */
+export async function runLoadShapes(plan: Plan, shapes: ShapeName[]): Promise<LoadRow[]> {
+  const loads: { shape: LoadRow["shape"]; streams: number; players: number }[] = [];
+  if (shapes.includes("fanout")) for (const n of plan.fanoutPlayers) loads.push({ shape: "fanout", streams: 1, players: n });
+  if (shapes.includes("publishers")) loads.push({ shape: "publishers", ...plan.publishers });
+  const rows: LoadRow[] = [];
+  for (const load of loads) {
+    for (const target of plan.targets) {
+      const request = {
+        streams: load.streams,
+        playersPerStream: load.players,
+        seconds: plan.seconds,
+        publisher: plan.publisher,
+        source: plan.source,
+      };
+      rows.push({ shape: load.shape, run: await timed(`${load.shape} ${load.streams}x${load.players}`, target, request) });
+    }
+  }
+  return rows;
+}
+
+export async function runChurn(plan: Plan): Promise<ChurnRow[]> {
+  const rows: ChurnRow[] = [];
+  for (const target of plan.targets) {
+    const request = (connections: number): LoadRequest => ({
+      streams: 1,
+      playersPerStream: CHURN.steadyPlayers,
+      seconds: CHURN.seconds,
+      publisher: plan.publisher,
+      source: plan.source,
+      churn: { connections, afterSeconds: CHURN.afterSeconds },
+    });
+    const churn = await timed(`churn ${CHURN.connections} connections`, target, request(CHURN.connections));
+    const alone = await timed("churn comparison, steady players alone", target, request(0));
+    rows.push({ churn, alone });
+  }
+  return rows;
+}
