@@ -21,9 +21,6 @@ export interface ChurnResult {
 export const CHURN_DEADLINE_MS = 5_000;
 const MAX_GARBAGE_BYTES = 4096;
 
-/** Thrown from onMessage, which makes RtmpClient reset its socket: the player that vanishes mid-stream. */
-class Reset extends Error {}
-
 /** Opens `count` connections evenly over `seconds` against the live stream at `url`; resolves once all ended. */
 export async function churn(url: string, count: number, seconds: number, errors: string[]): Promise<ChurnResult> {
   const result: ChurnResult = { ok: CHURN_KINDS.map(() => 0), failed: CHURN_KINDS.map(() => 0) };
@@ -85,9 +82,9 @@ function connectOnce(kind: ChurnKind, url: string): { done: Promise<void>; abort
     client = await RtmpClient.connect(url, {
       timeoutMs: CHURN_DEADLINE_MS,
       onMessage: (m) => {
-        if (kind === "reset" && isCodedVideo(m)) {
+        if (kind === "reset" && isCodedVideo(m) && !sawFrame) {
           sawFrame = true;
-          throw new Reset("first frame: reset");
+          client?.abort();
         }
       },
       onClose: () => gone(),
