@@ -260,6 +260,8 @@ export class Session implements Peer, Connection {
     this.endStreams();
     this.state = State.Closing;
     this.closingSince = performance.now();
+    // Reading may be paused for an access check: the peer's close is how a closing connection ends.
+    this.socket.resume();
     if (discard) this.outbox.close();
     else this.outbox.flush();
     this.halfCloseWhenFlushed();

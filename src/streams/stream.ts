@@ -279,7 +279,9 @@ export class Stream implements PublishedStream {
     for (const [key, value] of Object.entries(video ?? audio ?? {})) {
       if (value !== undefined) fields[snakeCase(key)] = value;
     }
-    this.log.info("codec detected", fields);
+    // "level" is the logger's own field: the codec's goes in the log as codec_level.
+    const { level, ...logFields } = fields;
+    this.log.info("codec detected", level === undefined ? logFields : { ...logFields, codec_level: level });
     this.context.events.emit("codec_detected", { connId: publication.peer.id, streamKey: this.key }, fields);
   }
 

@@ -231,15 +231,18 @@ export async function run(cmd: string[], options?: ChildOptions): Promise<{ code
 export interface PublishOptions {
   /** Publish only the first `seconds` of the file (an input -t). */
   seconds?: number;
+  /** connect's tcUrl instead of the one FFmpeg derives from the URL (-rtmp_tcurl), e.g. with a ?token= query. */
+  tcUrl?: string;
 }
 
 /** `ffmpeg -re -i FILE -c copy -f flv URL`: publishes at real-time rate, exits 0 once the file is sent. */
 export function publish(children: Children, file: string, url: string, options: PublishOptions = {}): Child {
   const limit = options.seconds === undefined ? [] : ["-t", String(options.seconds)];
+  const tcUrl = options.tcUrl === undefined ? [] : ["-rtmp_tcurl", options.tcUrl];
   return children.spawn(`publisher ${url}`, [
     "ffmpeg", "-nostdin", "-hide_banner", "-v", "error",
     "-re", ...limit, "-i", file,
-    "-c", "copy", "-f", "flv", url,
+    "-c", "copy", ...tcUrl, "-f", "flv", url,
   ]);
 }
 
@@ -284,7 +287,8 @@ export interface Probe {
   duration: number;
 }
 
-async function ffprobeJson(args: string[], file: string): Promise<Record<string, unknown>> {
+/** ffprobe's JSON output (-of json) for `args` on `file`; throws with its stderr if it fails. */
+export async function ffprobeJson(args: string[], file: string): Promise<Record<string, unknown>> {
   const result = await run(["ffprobe", "-v", "error", ...args, "-of", "json", file]);
   if (result.code !== 0) throw new Error(`ffprobe ${args.join(" ")} ${file} failed (exit ${result.code}):\n${result.stderr}`);
   return JSON.parse(result.stdout) as Record<string, unknown>;

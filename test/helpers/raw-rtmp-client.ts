@@ -115,13 +115,19 @@ export class RawRtmpClient {
     return streamId;
   }
 
-  /** createStream + publish; resolves with the info of the first onStatus that follows, refusals included. */
-  async publish(name: string): Promise<{ level?: string; code?: string }> {
+  /**
+   * createStream + publish; resolves with the info of the first onStatus that follows, refusals included.
+   * `after(streamId)`: messages queued right behind the publish command, in the same write, as an encoder
+   * sends its metadata and first frames before it has heard the answer.
+   */
+  async publish(name: string, after?: (streamId: number) => RtmpMessage[]): Promise<{ level?: string; code?: string }> {
     const rtmp = this.connected();
     const streamId = await rtmp.createStream();
     const seen = this.events.length;
     // A refusal rejects; the test asserts on the status the server sent, found in the log.
-    await rtmp.publish(streamId, name).catch(() => undefined);
+    const answered = rtmp.publish(streamId, name).catch(() => undefined);
+    for (const message of after?.(streamId) ?? []) rtmp.send(message);
+    await answered;
     const isStatus = (e: ServerEvent) => e.kind === "command" && e.command.name === "onStatus";
     const status = await this.waitFor(isStatus, 5_000, "onStatus after publish", seen);
     return { level: statusLevel(status), code: statusCode(status) };
@@ -239,4 +245,19 @@ export function isVideoFrame(event: ServerEvent): boolean {
 /** FLV video tag header: frame type 1 = keyframe (0x17 for AVC). */
 export function isKeyframe(event: ServerEvent): boolean {
   return event.kind === "media" && event.type === 9 && event.head[0] >> 4 === 1;
+}
+
+/**
+ * The longest stretch within [from, to] (performance.now() times) in which `client` received no video frame,
+ * the window's edges included: a player that stopped receiving altogether shows the whole rest of the window.
+ */
+export function largestFrameGap(client: RawRtmpClient, from: number, to: number): number {
+  let last = from;
+  let largest = 0;
+  for (const event of client.events) {
+    if (!isVideoFrame(event) || event.at < from || event.at > to) continue;
+    largest = Math.max(largest, event.at - last);
+    last = event.at;
+  }
+  return Math.max(largest, to - last);
 }
