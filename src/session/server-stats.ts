@@ -26,6 +26,8 @@ export class Histogram {
 }
 
 export class ServerStats {
+  /** Every byte read from an RTMP socket (the collection cadence follows it). */
+  bytesRead = 0;
   /** Bytes received from and sent to connections that have closed (live ones are summed at read time). */
   closedBytesIn = 0;
   closedBytesOut = 0;

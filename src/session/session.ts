@@ -175,6 +175,7 @@ export class Session implements Peer, Connection {
     if (this.state >= State.Closing) return;
     this.lastReadAt = performance.now();
     this.control.received(bytes.length);
+    this.context.stats.bytesRead += bytes.length;
     try {
       if (this.state === State.Handshake) {
         const step = this.handshake.push(bytes);
