@@ -23,6 +23,7 @@ export interface AuthSettings {
   file: string;
   callbackUrl: string;
   callbackTimeoutMs: number;
+  /** sign mode: the HMAC-SHA256 key of signed URLs. */
   secret: string;
 }
 

@@ -2,6 +2,7 @@
  * The one typed Config every part of the server is handed, its built-in defaults (exactly the operator
  * contract's), and ConfigError, the error for operator mistakes that the CLI turns into exit code 2.
  */
+import type { AuthSettings } from "../auth/authorizer.ts";
 import { EVENT_TYPES, type EventType } from "../events/events.ts";
 import type { LogFormat, LogLevel } from "../logger.ts";
 
@@ -9,10 +10,8 @@ export const PUBLISH_CONFLICTS = ["reject", "replace"] as const;
 export type PublishConflict = (typeof PUBLISH_CONFLICTS)[number];
 
 export const AUTH_MODES = ["none", "token", "file", "callback", "sign"] as const;
-export type AuthMode = (typeof AUTH_MODES)[number];
 
 export const AUTH_ACTIONS = ["publish", "play"] as const;
-export type AuthAction = (typeof AUTH_ACTIONS)[number];
 
 /** Every event of the contract: hooks subscribe to one of these, or "*". */
 export const HOOK_EVENTS = EVENT_TYPES;
@@ -66,17 +65,7 @@ export interface Config {
     streams: string[];
   };
   relay: { destinations: RelayDestination[] };
-  auth: {
-    mode: AuthMode;
-    actions: AuthAction[];
-    /** "app/name" -> token. */
-    tokens: Record<string, string>;
-    file: string;
-    callbackUrl: string;
-    callbackTimeoutMs: number;
-    /** sign mode: the HMAC-SHA256 key of signed URLs. */
-    secret: string;
-  };
+  auth: AuthSettings;
   hooks: {
     timeoutMs: number;
     concurrency: number;
