@@ -176,7 +176,15 @@ export async function startServer(config: Config, log: Logger, environment: Serv
       ? null
       : listenOrExplain(httpAddress, "http", () =>
           startHttp({
-            config,
+            settings: {
+              listen: httpAddress,
+              apiToken: config.http.apiToken,
+              flv: config.http.flv,
+              handshakeMs: config.timeouts.handshakeMs,
+              writeMs: config.timeouts.writeMs,
+              readMs: config.timeouts.readMs,
+              maxConnections: config.maxConnections,
+            },
             log,
             registry,
             connections,

@@ -3,6 +3,7 @@
  * contract's), and ConfigError, the error for operator mistakes that the CLI turns into exit code 2.
  */
 import type { AuthSettings } from "../auth/authorizer.ts";
+import type { RelayDestination } from "../relay/relay.ts";
 import { EVENT_TYPES, type EventType } from "../events/events.ts";
 import type { LogFormat, LogLevel } from "../logger.ts";
 
@@ -79,13 +80,6 @@ export interface Config {
   http: { listen: ListenAddress | null; apiToken: string; flv: boolean };
   /** RTMPS ingest and play; off when listen is null. cert and key are PEM file paths. */
   tls: { listen: ListenAddress | null; cert: string; key: string };
-}
-
-export interface RelayDestination {
-  /** rtmp:// or rtmps:// URL as written, possibly holding "{app}" / "{name}" placeholders. */
-  url: string;
-  /** Stream keys or globs this destination receives; empty = every stream. */
-  streams: string[];
 }
 
 /**

@@ -20,6 +20,7 @@ import {
 } from "yaml";
 import { readTokenFile } from "../auth/token-file.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../logger.ts";
+import type { RelayDestination } from "../relay/relay.ts";
 import {
   AUTH_ACTIONS,
   AUTH_MODES,
@@ -33,7 +34,6 @@ import {
   type HookStdio,
   type ListenAddress,
   PUBLISH_CONFLICTS,
-  type RelayDestination,
 } from "./config.ts";
 import {
   describeValue,

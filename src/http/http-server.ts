@@ -5,7 +5,6 @@
  * MAX_REQUEST_BODY (413 past it: no path takes a body).
  */
 import type { Server } from "bun";
-import type { Config } from "../config/config.ts";
 import type { EventChannel } from "../events/events.ts";
 import type { HookRunner } from "../hooks/hook-runner.ts";
 import type { Logger } from "../logger.ts";
@@ -32,8 +31,20 @@ export const MAX_WEBSOCKET_MESSAGE = 4096;
  */
 const WEBSOCKET_BACKPRESSURE_LIMIT = 1024 * 1024;
 
+/** What the HTTP listener is configured with (http.*, and the timeouts and limits its players share). */
+export interface HttpSettings {
+  listen: { host: string; port: number };
+  apiToken: string;
+  /** Serve live streams as /{app}/{name}.flv. */
+  flv: boolean;
+  handshakeMs: number;
+  writeMs: number;
+  readMs: number;
+  maxConnections: number;
+}
+
 export interface HttpContext {
-  config: Config;
+  settings: HttpSettings;
   log: Logger;
   registry: StreamRegistry;
   connections: ConnectionTable;
@@ -57,17 +68,11 @@ export interface HttpServer {
 }
 
 export function startHttp(context: HttpContext): HttpServer {
-  const { config, log } = context;
-  const address = config.http.listen;
-  if (address === null) throw new Error("startHttp: http.listen is off");
+  const { settings, log } = context;
+  const address = settings.listen;
   const startedAt = Date.now();
-  const flv = new FlvEndpoint(context, {
-    handshakeMs: config.timeouts.handshakeMs,
-    writeMs: config.timeouts.writeMs,
-    readMs: config.timeouts.readMs,
-    maxConnections: config.maxConnections,
-  });
-  const api = new Api(context, config.http.apiToken);
+  const flv = new FlvEndpoint(context, settings);
+  const api = new Api(context, settings.apiToken);
   let stopping: Promise<void> | null = null;
 
   const route = (request: Request, server: Server<FlvSocketData>): Response | Promise<Response | undefined> => {
@@ -81,12 +86,12 @@ export function startHttp(context: HttpContext): HttpServer {
     }
     if (path === "/metrics") {
       if (!read) return methodNotAllowed("GET, HEAD");
-      return new Response(renderMetrics({ ...context, maxConnections: config.maxConnections, startedAt }), {
+      return new Response(renderMetrics({ ...context, maxConnections: settings.maxConnections, startedAt }), {
         headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
       });
     }
     if (path === "/") return read ? dashboardResponse() : methodNotAllowed("GET, HEAD");
-    if (config.http.flv && path.endsWith(".flv")) {
+    if (settings.flv && path.endsWith(".flv")) {
       return request.method === "GET" ? flv.handle(request, url, server) : methodNotAllowed("GET");
     }
     return textResponse(404, "not found");

@@ -3,7 +3,6 @@
  * destination, made when publishing starts and ended when it stops. Keeps the per-destination state and
  * counters for the API and /metrics, and stops relay loops with a hop count carried in connect.
  */
-import type { RelayDestination } from "../config/config.ts";
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
 import { ServerStats } from "../session/server-stats.ts";
@@ -22,6 +21,13 @@ export const MAX_RELAY_HOPS = 3;
 
 /** Deadline for a destination's TCP connect + handshake + connect reply, and for each later reply. */
 const DEFAULT_REPLY_TIMEOUT_MS = 5_000;
+
+export interface RelayDestination {
+  /** rtmp:// or rtmps:// URL as written, possibly holding "{app}" / "{name}" placeholders. */
+  url: string;
+  /** Stream keys or globs this destination receives; empty = every stream. */
+  streams: string[];
+}
 
 export interface RelaySettings {
   destinations: RelayDestination[];
