@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
 import { Children, decodeErrors, freePort, play, probe, publish, requireFfmpeg, scratchDir, testSource, waitFor } from "../helpers/media.ts";
-import { type TestCertificate, selfSignedCertificate } from "./tls-certificate.ts";
+import { type TestCertificate, selfSignedCertificate } from "../helpers/tls-certificate.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 

@@ -15,7 +15,7 @@ import type { FlvTag } from "../helpers/flv.ts";
 import { Children, freePort, requireFfmpeg, run, scratchDir, testSource } from "../helpers/media.ts";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
 import { scriptedServer, statusMessage } from "./scripted-server.ts";
-import { type TestCertificate, selfSignedCertificate } from "./tls-certificate.ts";
+import { type TestCertificate, selfSignedCertificate } from "../helpers/tls-certificate.ts";
 
 describe("parseRtmpUrl", () => {
   const at = (host: string, port: number, app: string, name: string, tcUrl: string): RtmpUrl => ({
