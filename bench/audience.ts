@@ -1,21 +1,35 @@
 /**
  * The players of an end-to-end load and what they measure: latency from the send time stamped in each
- * synthetic payload, loss against the stream's measured window, time to the first video frame. Real FFmpeg
- * feeds carry no stamps, so their loss is counted per media type against the timestamps the stream's
- * players saw, and their latency is not measured.
+ * synthetic payload, loss against the stream's measured window, time to the first video frame. Players play
+ * over RTMP, or over HTTP-FLV or WS-FLV, whose tags carry the same payloads. Real FFmpeg feeds carry no
+ * stamps, so their loss is counted per media type against the timestamps the stream's players saw, and their
+ * latency is not measured.
  */
 import { MessageType, type RtmpMessage } from "../src/protocol/message.ts";
-import { RtmpClient } from "../src/relay/rtmp-client.ts";
+import { RtmpClient, parseRtmpUrl } from "../src/relay/rtmp-client.ts";
+import { FlvClient } from "./flv-client.ts";
 import type { Feed } from "./feeds.ts";
 import { readStamp, wallClock } from "./stamps.ts";
 
+export type PlayerProtocol = "rtmp" | "http-flv" | "ws-flv";
+
+/** What a player reads of a message, whether it came in RTMP chunks or in an FLV tag. */
+export type MediaMessage = Pick<RtmpMessage, "type" | "timestamp" | "payload">;
+
+/** A player's connection, whatever its protocol. */
+export interface PlayConnection {
+  /** Bytes received so far, framing included. */
+  readonly bytesReceived: number;
+  close(): Promise<void>;
+}
+
 /** A coded frame (AVC packet type 1), not the sequence header that comes before it. */
-export function isCodedVideo(m: RtmpMessage): boolean {
+export function isCodedVideo(m: MediaMessage): boolean {
   return m.type === MessageType.Video && m.payload[1] === 1;
 }
 
 /** Audio and video frames (AAC raw, AVC NALUs), which is what the feeds stamp; sequence headers are not. */
-function isCodedFrame(m: RtmpMessage): boolean {
+function isCodedFrame(m: MediaMessage): boolean {
   return (m.type === MessageType.Video || m.type === MessageType.Audio) && m.payload[1] === 1;
 }
 
@@ -23,7 +37,7 @@ function isCodedFrame(m: RtmpMessage): boolean {
 export const JOIN_TIMEOUT_MS = 10_000;
 
 /** Index of a media type in the per-type arrays: audio 0, video 1. */
-const typeIndex = (m: RtmpMessage): number => (m.type === MessageType.Audio ? 0 : 1);
+const typeIndex = (m: MediaMessage): number => (m.type === MessageType.Audio ? 0 : 1);
 
 /** One stream's measured window and its players. */
 export class StreamWindow {
@@ -71,7 +85,7 @@ export class StreamWindow {
 }
 
 export class Player {
-  client: RtmpClient | null = null;
+  client: PlayConnection | null = null;
   playRequestedAt = 0;
   firstVideoAt = 0;
   /** Stamped feeds: window messages received, the last sequence number seen, latencies (ms). */
@@ -86,25 +100,31 @@ export class Player {
     window.players.push(this);
   }
 
-  /** Connects and plays; failures are reported through `errors` and leave `client` null. */
-  async join(url: string, name: string, errors: string[], label: string): Promise<void> {
+  /** Connects and plays `url`; failures are reported through `errors` and leave `client` null. */
+  async join(protocol: PlayerProtocol, url: string, errors: string[], label: string): Promise<void> {
+    const options = {
+      timeoutMs: JOIN_TIMEOUT_MS,
+      onClose: (err?: Error) => err && errors.push(`${label}: ${err.message}`),
+    };
     try {
-      const client = await RtmpClient.connect(url, {
-        timeoutMs: JOIN_TIMEOUT_MS,
-        onMessage: (m) => this.onMessage(m),
-        onClose: (err) => err && errors.push(`${label}: ${err.message}`),
-      });
-      this.client = client;
-      const id = await client.createStream();
-      this.playRequestedAt = wallClock();
-      await client.play(id, name);
+      if (protocol === "rtmp") {
+        const client = await RtmpClient.connect(url, { ...options, onMessage: (m) => this.onMessage(m) });
+        this.client = client;
+        const id = await client.createStream();
+        this.playRequestedAt = wallClock();
+        await client.play(id, parseRtmpUrl(url).name);
+      } else {
+        // The GET (or the upgrade) is the play request.
+        this.playRequestedAt = wallClock();
+        this.client = await FlvClient.connect(url, protocol, { ...options, onTag: (tag) => this.onMessage(tag) });
+      }
     } catch (err) {
       errors.push(`${label}: ${(err as Error).message}`);
       this.client = null;
     }
   }
 
-  private onMessage(m: RtmpMessage): void {
+  private onMessage(m: MediaMessage): void {
     if (!isCodedFrame(m)) return;
     const arrived = wallClock();
     if (this.firstVideoAt === 0 && m.type === MessageType.Video) this.firstVideoAt = arrived;
@@ -117,7 +137,7 @@ export class Player {
     this.latencies.push(arrived - stamps.sentAt);
   }
 
-  private countByTimestamp(m: RtmpMessage): void {
+  private countByTimestamp(m: MediaMessage): void {
     const t = typeIndex(m);
     this.lastTimestamp[t] = m.timestamp;
     if (m.timestamp > this.window.from[t]) this.windowTimestamps[t].push(m.timestamp);

@@ -1,7 +1,8 @@
 /**
  * Runs one load against one server: the server as a child pinned to CPU 0, the clients (load.ts, with any
- * FFmpeg publishers it starts) as a second child pinned to CPU 1, each load on a fresh server. Every child
- * is killed on error, Ctrl-C or exit, and scratch directories are removed.
+ * FFmpeg publishers it starts) as a second child pinned to CPU 1, each load on a fresh server. A variant's
+ * outputs get their helpers on CPU 1 too, and are checked once the server has stopped. Every child is killed
+ * on error, Ctrl-C or exit, and scratch directories are removed.
  */
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,11 +10,12 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { freePort } from "../test/helpers/media.ts";
 import type { LoadResult, LoadSpec } from "./load.ts";
+import { type OutputsCheck, RunOutputs } from "./outputs.ts";
 import { peakRssMiB } from "./proc-stats.ts";
 import { ROOT, type ServerTarget, serverCommand } from "./servers.ts";
 
-/** What a shape asks of the clients; the harness adds the port and the server's pid. */
-export type LoadRequest = Omit<LoadSpec, "port" | "serverPid">;
+/** What a shape asks of the clients; the harness adds where the server is and how to play it. */
+export type LoadRequest = Omit<LoadSpec, "port" | "serverPid" | "protocol" | "httpPort" | "helperPids">;
 
 export interface LoadRun {
   target: ServerTarget;
@@ -21,12 +23,16 @@ export interface LoadRun {
   result: LoadResult;
   /** The server's highest RSS over its life (it serves this load only). */
   peakRssMiB: number;
+  /** A variant with outputs: what they were checked to have done. */
+  outputs?: OutputsCheck;
 }
 
 export const SERVER_CPU = 0;
 export const CLIENT_CPU = 1;
 const START_DEADLINE_MS = 10_000;
 const STOP_GRACE_MS = 3_000;
+/** A server with outputs finishes them when it stops: its timeouts.shutdown (10 s), and a margin. */
+const OUTPUTS_STOP_GRACE_MS = 12_000;
 /** Beyond the load's own length: setup, joins, drain, teardown. */
 const CLIENTS_SLACK_MS = 120_000;
 
@@ -70,27 +76,42 @@ export function pinned(cpu: number): string[] {
   return Bun.which("taskset") === null ? [] : ["taskset", "-c", String(cpu)];
 }
 
-async function waitForPort(port: number, server: Subprocess): Promise<void> {
+async function waitForPort(port: number, proc: Subprocess, what = "the server"): Promise<void> {
   const deadline = performance.now() + START_DEADLINE_MS;
   for (;;) {
-    if (server.exitCode !== null) throw new Error(`the server exited with code ${server.exitCode} before listening`);
+    if (proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode} before listening on ${port}`);
     try {
       const probe = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
       probe.end();
       return;
     } catch {
       if (performance.now() > deadline) {
-        throw new Error(`the server is not listening on ${port} after ${START_DEADLINE_MS} ms`);
+        throw new Error(`${what} is not listening on ${port} after ${START_DEADLINE_MS} ms`);
       }
       await Bun.sleep(50);
     }
   }
 }
 
-async function stop(proc: Subprocess): Promise<void> {
+/** SIGTERM, then SIGKILL after `graceMs`; says whether it exited on its own. */
+async function stop(proc: Subprocess, graceMs = STOP_GRACE_MS): Promise<boolean> {
   proc.kill("SIGTERM");
-  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(STOP_GRACE_MS).then(() => false)]);
+  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
   if (!exited) proc.kill("SIGKILL");
+  return exited;
+}
+
+/** A helper of the outputs (relay sink, webhook receiver) on the clients' core, tracked like every child. */
+async function startHelper(cmd: string[], port: number, cwd = ROOT): Promise<Subprocess> {
+  const proc = Bun.spawn([...pinned(CLIENT_CPU), ...cmd], { cwd, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+  track(proc, () => proc.kill("SIGKILL"));
+  try {
+    await waitForPort(port, proc, cmd.slice(0, 2).join(" "));
+  } catch (err) {
+    proc.kill("SIGKILL");
+    throw err;
+  }
+  return proc;
 }
 
 /** load.ts in its own process group, so that killing the group also ends the FFmpeg publishers it started. */
@@ -124,24 +145,56 @@ async function runClients(spec: LoadSpec): Promise<LoadResult> {
   }
 }
 
-/** Starts a fresh `target`, runs `request` against it, stops it. */
+/** The server's configuration beyond its RTMP port: the HTTP listener and the outputs, when it has them. */
+function extraConfig(httpPort: number | undefined, outputs: RunOutputs | undefined): string[] {
+  const http = httpPort === undefined ? [] : ["http:", `  listen: "127.0.0.1:${httpPort}"`];
+  return [...http, ...(outputs?.yaml ?? [])];
+}
+
+/** Reads the server's counters, stops it (so that it finishes its outputs), then checks what they did. */
+async function checkOutputs(run: LoadRun, outputs: RunOutputs, server: Subprocess, httpPort: number): Promise<OutputsCheck> {
+  await outputs.scrape(httpPort);
+  const stopped = await stop(server, OUTPUTS_STOP_GRACE_MS);
+  const streams = Array.from({ length: run.request.streams }, (_, s) => `s${s}`);
+  // A recording or relayed publication spans more than the window: half of one player's window is a floor.
+  const minBytes = Math.floor(run.result.bytes / Math.max(1, run.result.playing) / 2);
+  const check = await outputs.check({ streams, minBytes });
+  if (!stopped) check.problems.push(`the server did not stop within ${OUTPUTS_STOP_GRACE_MS} ms of SIGTERM`);
+  return check;
+}
+
+/** Starts a fresh `target` (and its outputs' helpers), runs `request` against it, stops it. */
 export async function runLoadOn(target: ServerTarget, request: LoadRequest): Promise<LoadRun> {
   const dir = mkdtempSync(join(tmpdir(), "rtmp-bench-"));
   scratch.add(dir);
   const logPath = join(dir, "server.log");
   const logFd = openSync(logPath, "w");
   const port = freePort();
+  const rtmpServer = target.kind === "rtmp-server" ? target : undefined;
+  const httpPort = rtmpServer?.http ? freePort() : undefined;
   let server: Subprocess | undefined;
+  let outputs: RunOutputs | undefined;
   try {
-    const { cmd, cwd } = serverCommand(target, dir, port);
+    if (rtmpServer?.outputs.length) outputs = await RunOutputs.start(rtmpServer.outputs, dir, startHelper);
+    const { cmd, cwd } = serverCommand(target, dir, port, extraConfig(httpPort, outputs));
     // Output goes to a file, never to a pipe nobody reads: a full pipe would stall the server mid-run.
     server = Bun.spawn([...pinned(SERVER_CPU), ...cmd], { cwd, stdin: "ignore", stdout: logFd, stderr: logFd });
     const proc = server;
     track(proc, () => proc.kill("SIGKILL"));
     await waitForPort(port, server);
-    const result = await runClients({ ...request, port, serverPid: server.pid });
+    if (httpPort !== undefined) await waitForPort(httpPort, server);
+    const result = await runClients({
+      ...request,
+      port,
+      serverPid: server.pid,
+      protocol: rtmpServer?.protocol ?? "rtmp",
+      httpPort,
+      helperPids: outputs?.pids ?? [],
+    });
     if (server.exitCode !== null) throw new Error(`the server exited with code ${server.exitCode} during the run`);
-    return { target, request, result, peakRssMiB: peakRssMiB(server.pid) };
+    const run: LoadRun = { target, request, result, peakRssMiB: peakRssMiB(server.pid) };
+    if (outputs !== undefined && httpPort !== undefined) run.outputs = await checkOutputs(run, outputs, server, httpPort);
+    return run;
   } catch (err) {
     // nginx writes its errors to logs/error.log, not to its output.
     const logs = [logPath, join(dir, "logs", "error.log")].filter((p) => existsSync(p));
@@ -151,6 +204,7 @@ export async function runLoadOn(target: ServerTarget, request: LoadRequest): Pro
     throw new Error(`${target.label}, ${load}: ${(err as Error).message}${tail === "" ? "" : `\nserver log:\n${tail}`}`);
   } finally {
     if (server !== undefined) await stop(server);
+    await outputs?.stop();
     closeSync(logFd);
     rmSync(dir, { recursive: true, force: true });
     scratch.delete(dir);

@@ -8,21 +8,25 @@ function spec(port: number, change: Partial<LoadSpec>): LoadSpec {
   return { port, serverPid: process.pid, streams: 1, playersPerStream: 2, seconds: 2, publisher: "ffmpeg", ...change };
 }
 
+/** Two streams of two players each for 2 s: every window message arrived, latency and first frame stamped. */
+function expectStampedLoad(r: Awaited<ReturnType<typeof runLoad>>): void {
+  expect(r.errors).toEqual([]);
+  expect(r.playing).toBe(4);
+  expect(r.received).toEqual(r.expected);
+  // 2 s of ~73 messages a second per stream.
+  expect(Math.min(...r.expected)).toBeGreaterThan(100);
+  expect(r.bytes).toBeGreaterThan(4 * 500_000);
+  expect(r.latencyMs!.p50).toBeGreaterThan(0);
+  expect(r.latencyMs!.max).toBeGreaterThanOrEqual(r.latencyMs!.p99);
+  expect(r.firstFrameMs).toBeGreaterThan(0);
+}
+
 describe("runLoad", () => {
   const live = liveTest("bench-load");
 
   for (const publisher of ["ffmpeg", "coalesced"] as const) {
     it(`measures players of ${publisher} publishers: every window message arrives, latency is stamped`, async () => {
-      const r = await runLoad(spec(live.server.port, { streams: 2, publisher }));
-      expect(r.errors).toEqual([]);
-      expect(r.playing).toBe(4);
-      expect(r.received).toEqual(r.expected);
-      // 2 s of ~73 messages a second per stream.
-      expect(Math.min(...r.expected)).toBeGreaterThan(100);
-      expect(r.bytes).toBeGreaterThan(4 * 500_000);
-      expect(r.latencyMs!.p50).toBeGreaterThan(0);
-      expect(r.latencyMs!.max).toBeGreaterThanOrEqual(r.latencyMs!.p99);
-      expect(r.firstFrameMs).toBeGreaterThan(0);
+      expectStampedLoad(await runLoad(spec(live.server.port, { streams: 2, publisher })));
     }, 30_000);
   }
 
@@ -45,4 +49,19 @@ describe("runLoad", () => {
     // 2 s of 25 fps video and 43 AAC frames a second, give or take the window's edges.
     expect(Math.min(...r.expected)).toBeGreaterThan(50);
   }, 40_000);
+});
+
+describe("runLoad over FLV", () => {
+  const live = liveTest("bench-load-flv", {
+    adjust: (config) => {
+      config.http.listen = { host: "127.0.0.1", port: 0 };
+    },
+  });
+
+  for (const protocol of ["http-flv", "ws-flv"] as const) {
+    it(`measures ${protocol} players with the same stamps: every window message arrives`, async () => {
+      const httpPort = live.server.server.httpPort!;
+      expectStampedLoad(await runLoad(spec(live.server.port, { streams: 2, protocol, httpPort })));
+    }, 30_000);
+  }
 });

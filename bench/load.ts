@@ -5,7 +5,7 @@
  *
  *   bun bench/load.ts '<LoadSpec as JSON>'
  */
-import { Player, StreamWindow, median, percentile } from "./audience.ts";
+import { Player, type PlayerProtocol, StreamWindow, median, percentile } from "./audience.ts";
 import { CHURN_DEADLINE_MS, type ChurnResult, churn } from "./churn.ts";
 import { CYCLE_MS, Feeds, type PublisherKind } from "./feeds.ts";
 import { machineBusySeconds, processCpuSeconds, rssMiB } from "./proc-stats.ts";
@@ -20,6 +20,11 @@ export interface LoadSpec {
   publisher: PublisherKind;
   /** Real FFmpeg publishers: the FLV file they loop. */
   source?: string;
+  /** How players play (default RTMP); HTTP-FLV and WS-FLV from the server's http.listen at `httpPort`. */
+  protocol?: PlayerProtocol;
+  httpPort?: number;
+  /** Processes serving the load on the clients' core (a relay sink, a webhook receiver): client CPU too. */
+  helperPids?: number[];
   /**
    * Churn shape: `connections` churned evenly over the window (0 for the comparison run), then the server's
    * memory is sampled until `afterSeconds` past the window's end.
@@ -38,9 +43,9 @@ export interface LoadResult {
   expected: number[];
   /** Bytes all playing players received during the window. */
   bytes: number;
-  /** Server utime + stime during the window, seconds. */
+  /** Server utime + stime during the window (with hook scripts it ran), seconds. */
   serverCpuSeconds: number;
-  /** This process's CPU during the window plus that of real FFmpeg publishers, seconds. */
+  /** This process's CPU during the window plus that of real FFmpeg publishers and helpers, seconds. */
   clientCpuSeconds: number;
   /** CPU the rest of the machine used during the window (other processes, the kernel, steal), seconds. */
   otherCpuSeconds: number;
@@ -112,15 +117,23 @@ async function openStreams(spec: LoadSpec, feeds: Feeds, base: string, errors: s
   return windows.filter((w) => w !== null);
 }
 
+/** Where a player of stream `name` plays it. */
+function playUrl(spec: LoadSpec, name: string): string {
+  const protocol = spec.protocol ?? "rtmp";
+  if (protocol === "rtmp") return `rtmp://127.0.0.1:${spec.port}/${APP}/${name}`;
+  if (spec.httpPort === undefined) throw new Error(`${protocol} players need the server's httpPort`);
+  return `${protocol === "ws-flv" ? "ws" : "http"}://127.0.0.1:${spec.httpPort}/${APP}/${name}.flv`;
+}
+
 /** Every player joins its stream, joins spread evenly over one GOP so that time to first frame shows what a
  * GOP cache saves on average. Resolves once each player has played or failed. */
-async function joinPlayers(spec: LoadSpec, windows: StreamWindow[], base: string, errors: string[]): Promise<Player[]> {
+async function joinPlayers(spec: LoadSpec, windows: StreamWindow[], errors: string[]): Promise<Player[]> {
   const players = windows.flatMap((w) => Array.from({ length: spec.playersPerStream }, () => new Player(w)));
   await Promise.all(
     players.map(async (player, i) => {
       await Bun.sleep(((i + 0.5) / players.length) * CYCLE_MS);
       const name = player.window.feed.name;
-      await player.join(`${base}/${name}`, name, errors, `player ${i} of ${name}`);
+      await player.join(spec.protocol ?? "rtmp", playUrl(spec, name), errors, `player ${i} of ${name}`);
     }),
   );
   return players;
@@ -153,9 +166,11 @@ async function measure(
   const received = () => watching.reduce((n, p) => n + p.client!.bytesReceived, 0);
   const start = performance.now();
   const machine0 = machineBusySeconds();
-  const cpu0 = processCpuSeconds(spec.serverPid);
+  const serverCpu = () => processCpuSeconds(spec.serverPid, { reapedChildren: true });
+  const othersCpu = () => feeds.cpuSeconds() + (spec.helperPids ?? []).reduce((n, pid) => n + processCpuSeconds(pid), 0);
+  const cpu0 = serverCpu();
   const self0 = process.cpuUsage();
-  const feedCpu0 = feeds.cpuSeconds();
+  const others0 = othersCpu();
   const bytes0 = received();
   for (const w of windows) w.open();
   const memory = spec.churn === undefined ? undefined : watchMemory(spec.serverPid);
@@ -165,8 +180,8 @@ async function measure(
   for (const w of windows) w.close();
   await waitUntil(() => windows.every((w) => w.drained()), DRAIN_DEADLINE_MS);
   const self = process.cpuUsage(self0);
-  const serverCpuSeconds = processCpuSeconds(spec.serverPid) - cpu0;
-  const clientCpuSeconds = (self.user + self.system) / 1e6 + feeds.cpuSeconds() - feedCpu0;
+  const serverCpuSeconds = serverCpu() - cpu0;
+  const clientCpuSeconds = (self.user + self.system) / 1e6 + othersCpu() - others0;
   const measured: Measured = {
     windowSeconds: (performance.now() - start) / 1000,
     bytes: received() - bytes0,
@@ -189,7 +204,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const players: Player[] = [];
   try {
     const windows = await openStreams(spec, feeds, base, errors);
-    players.push(...(await joinPlayers(spec, windows, base, errors)));
+    players.push(...(await joinPlayers(spec, windows, errors)));
     const watching = await watchingPlayers(players, windows, errors);
     const measured = await measure(spec, `${base}/s0`, feeds, windows, watching, errors);
     const latencies = Float64Array.from(watching.flatMap((p) => p.latencies)).sort();

@@ -1,6 +1,6 @@
 /**
- * What the benchmark reads from /proc: a process's CPU time (utime + stime) and resident memory, current and
- * peak, and the whole machine's busy time. Linux only, like the rest of the end-to-end benchmark.
+ * What the benchmark reads from /proc: a process's CPU time (utime + stime, and that of its reaped children)
+ * and resident memory, current and peak, and the whole machine's busy time. Linux only, like the rest of the end-to-end benchmark.
  */
 import { readFileSync } from "node:fs";
 
@@ -12,12 +12,16 @@ function clockTicks(): number {
   return ticks;
 }
 
-/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat, after the parenthesised name). */
-export function processCpuSeconds(pid: number): number {
+/**
+ * utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat, after the parenthesised name),
+ * plus with `reapedChildren` cutime + cstime (16 and 17): the children it has waited for, such as hook scripts.
+ */
+export function processCpuSeconds(pid: number, { reapedChildren = false } = {}): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state), so utime (14) and stime (15) are at 11 and 12.
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks();
+  // fields[0] is field 3 (state), so utime (14) to cstime (17) are at 11 to 14.
+  const ticks = Number(fields[11]) + Number(fields[12]) + (reapedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
+  return ticks / clockTicks();
 }
 
 function statusMiB(pid: number, field: "VmRSS" | "VmHWM"): number {

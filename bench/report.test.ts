@@ -1,7 +1,9 @@
 import { describe, expect, it } from "bun:test";
 import type { LoadRun } from "./harness.ts";
 import type { LoadResult } from "./load.ts";
-import { loadTable } from "./report.ts";
+import type { OutputsCheck } from "./outputs.ts";
+import { comparisonTable, loadTable, outputsNotes } from "./report.ts";
+import type { RtmpServerTarget } from "./servers.ts";
 
 function run(change: Partial<LoadResult>): LoadRun {
   const result: LoadResult = {
@@ -41,5 +43,65 @@ describe("loadTable", () => {
 
   it("prints '-' for latency that real FFmpeg publishers cannot give", () => {
     expect(rowOf(run({ latencyMs: null }))[6]).toBe("-");
+  });
+});
+
+const plain: RtmpServerTarget = { kind: "rtmp-server", root: "/r", label: "main@abc", outputs: [], protocol: "rtmp", http: true };
+const recRelay: RtmpServerTarget = { ...plain, label: "main@abc +rec+relay", outputs: ["recording", "relay"] };
+const httpFlv: RtmpServerTarget = { ...plain, label: "main@abc (http-flv)", protocol: "http-flv" };
+const hooksHttpFlv: RtmpServerTarget = { ...plain, label: "main@abc +hooks (http-flv)", outputs: ["hooks"], protocol: "http-flv" };
+
+function on(target: RtmpServerTarget, cpu: number, p99: number, outputs?: OutputsCheck): LoadRun {
+  const r = run({ serverCpuSeconds: cpu, latencyMs: { p50: 1, p99, max: 9 } });
+  return { ...r, target, outputs };
+}
+
+describe("comparisonTable", () => {
+  const rows = [
+    { shape: "fanout" as const, run: on(plain, 2, 4.5) },
+    { shape: "fanout" as const, run: on(recRelay, 2.2, 5) },
+    { shape: "fanout" as const, run: on(httpFlv, 1.9, 4) },
+    { shape: "fanout" as const, run: on(hooksHttpFlv, 1.9, 4.2) },
+  ];
+  const lines = comparisonTable(rows, []).split("\n").slice(2);
+  const cells = (line: string) => line.split("|").map((c) => c.trim()).slice(1, -1);
+
+  it("compares outputs with the same players without them, and FLV players with RTMP ones", () => {
+    expect(lines.map(cells)).toEqual([
+      ["fanout 1x2", "main@abc +rec+relay", "main@abc", "1", "1.00 -> 1.10 s/GB", "+10.0%", "4.5 -> 5.0", "+0.5 ms", "5% / 5%"],
+      ["fanout 1x2", "main@abc (http-flv)", "main@abc", "1", "1.00 -> 0.95 s/GB", "-5.0%", "4.5 -> 4.0", "-0.5 ms", "5% / 5%"],
+      ["fanout 1x2", "main@abc +hooks (http-flv)", "main@abc (http-flv)", "1", "0.95 -> 0.95 s/GB", "+0.0%", "4.0 -> 4.2", "+0.2 ms", "5% / 5%"],
+    ]);
+  });
+
+  it("compares the medians of repeated runs, the targets having taken turns", () => {
+    const repeated = [2, 2.4, 1.6].flatMap((cpu, i) => [
+      { shape: "fanout" as const, run: on(plain, cpu, 4 + i) },
+      { shape: "fanout" as const, run: on(recRelay, cpu * 1.1, 4.5 + i) },
+    ]);
+    expect(comparisonTable(repeated, []).split("\n").slice(2).map(cells)).toEqual([
+      ["fanout 1x2", "main@abc +rec+relay", "main@abc", "3", "1.00 -> 1.10 s/GB", "+10.0%", "5.0 -> 5.5", "+0.5 ms", "5% / 5%"],
+    ]);
+  });
+
+  it("is empty without variants", () => {
+    expect(comparisonTable([{ shape: "fanout", run: on(plain, 2, 4.5) }], [])).toBe("");
+  });
+});
+
+describe("outputsNotes", () => {
+  it("lists what each run's outputs did, with what was wrong in bold, and flags the run's row", () => {
+    const broken = on(recRelay, 2.2, 5, { summary: "recording: 0 files, 0.0 MB", problems: ["recording of s0: 0 files"] });
+    const fine = on(recRelay, 2.2, 5, { summary: "recording: 1 files, 5.0 MB", problems: [] });
+    const rows = [{ shape: "fanout" as const, run: fine }, { shape: "publishers" as const, run: broken }];
+    expect(outputsNotes(rows, [])).toBe(
+      [
+        "outputs checked after each run:",
+        "- fanout 1x2 on main@abc +rec+relay: recording: 1 files, 5.0 MB",
+        "- publishers 1x2 on main@abc +rec+relay: recording: 0 files, 0.0 MB **recording of s0: 0 files**",
+      ].join("\n"),
+    );
+    expect(rowOf(broken)[2]).toBe("main@abc +rec+relay **(outputs broken)**");
+    expect(rowOf(fine)[2]).toBe("main@abc +rec+relay");
   });
 });

@@ -1,9 +1,12 @@
 /**
  * The benchmark's tables, in Markdown so that a note can paste them: one row per shape x server for the
- * fan-out and publishers loads, the churn table, the saturation table, and the legend under them.
+ * fan-out and publishers loads, the churn table, the saturation table, each variant against the run it
+ * pairs with, what the variants' outputs were checked to have done, and the legend under them.
  */
+import { median } from "./audience.ts";
 import { type LoadResult, lostMessages } from "./load.ts";
 import type { LoadRun } from "./harness.ts";
+import type { ServerTarget } from "./servers.ts";
 import { CHURN_DEADLINE_MS, CHURN_KINDS } from "./churn.ts";
 import { MAX_P99_MS, type SaturationRow } from "./saturation.ts";
 import { CHURN, type ChurnRow, type LoadRow } from "./shapes.ts";
@@ -30,14 +33,15 @@ function load(r: LoadResult, streams: number, players: number): string {
   return `${streams}x${players}${playing}`;
 }
 
+/** The label of the runs' server, flagged when any run's outputs were found broken (the notes say how). */
+function server(...runs: LoadRun[]): string {
+  const broken = runs.some((run) => (run.outputs?.problems.length ?? 0) > 0);
+  return `${runs[0].target.label}${broken ? " **(outputs broken)**" : ""}`;
+}
+
 function latency(r: LoadResult): string {
   const l = r.latencyMs;
   return l === null ? "-" : `${num(l.p50, 1)} / ${num(l.p99, 1)} / ${num(l.max, 1)}`;
-}
-
-function sortedMedian(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)];
 }
 
 export function loadTable(rows: LoadRow[]): string {
@@ -51,7 +55,7 @@ export function loadTable(rows: LoadRow[]): string {
     const received = [...r.received].sort((a, b) => a - b);
     return [
       shape,
-      run.target.label,
+      server(run),
       load(r, run.request.streams, run.request.playersPerStream),
       num(r.serverCpuSeconds / gb, 2),
       num(gb, 3),
@@ -61,20 +65,20 @@ export function loadTable(rows: LoadRow[]): string {
       percent(r.serverCpuSeconds, r.windowSeconds),
       percent(r.clientCpuSeconds, r.windowSeconds),
       percent(r.otherCpuSeconds, r.windowSeconds),
-      `${received[0] ?? 0} / ${sortedMedian(received)} / ${sortedMedian(r.expected)}`,
+      `${received[0] ?? 0} / ${median(received)} / ${median(r.expected)}`,
       lost(r),
     ];
   });
   return table(header, cells);
 }
 
-function churnRow(label: string, what: string, run: LoadRun): string[] {
+function churnRow(what: string, run: LoadRun): string[] {
   const r = run.result;
   const m = r.rss;
   const churned = r.churn === undefined ? "-" : CHURN_KINDS.map((_, k) => `${r.churn!.ok[k]}`).join(" / ");
   const failed = r.churn === undefined ? 0 : r.churn.failed.reduce((a, b) => a + b, 0);
   return [
-    label,
+    server(run),
     what,
     `${num(r.serverCpuSeconds, 2)} / ${num(r.windowSeconds, 1)}`,
     percent(r.otherCpuSeconds, r.windowSeconds),
@@ -92,8 +96,8 @@ export function churnTable(rows: ChurnRow[]): string {
     `done: ${CHURN_KINDS.join(" / ")}`,
   ];
   const cells = rows.flatMap(({ churn, alone }) => [
-    churnRow(churn.target.label, `${CHURN.connections} churned + ${CHURN.steadyPlayers} players`, churn),
-    churnRow(alone.target.label, `${CHURN.steadyPlayers} players alone`, alone),
+    churnRow(`${CHURN.connections} churned + ${CHURN.steadyPlayers} players`, churn),
+    churnRow(`${CHURN.steadyPlayers} players alone`, alone),
   ]);
   return table(header, cells);
 }
@@ -118,6 +122,111 @@ export function saturationTable(rows: SaturationRow[]): string {
   });
   return table(header, cells);
 }
+
+/** A target that runs with outputs on, or with players over FLV: it pairs with another run of its server. */
+const isVariant = (t: ServerTarget): boolean => t.kind === "rtmp-server" && (t.outputs.length > 0 || t.protocol !== "rtmp");
+
+/**
+ * What a variant is compared with: with outputs, the same server and players without them; with players
+ * over FLV only, the plain run with RTMP players.
+ */
+function isBaseOf(base: ServerTarget, variant: ServerTarget): boolean {
+  if (base.kind !== "rtmp-server" || variant.kind !== "rtmp-server" || base.root !== variant.root) return false;
+  const protocol = variant.outputs.length > 0 ? variant.protocol : "rtmp";
+  return base.outputs.length === 0 && base.protocol === protocol;
+}
+
+/** Runs of one load: how the table names it, and how server CPU compares on it (per GB, or in all). */
+interface LoadGroup {
+  what: string;
+  perGB: boolean;
+  runs: LoadRun[];
+}
+
+function groupsOf(loadRows: LoadRow[], churnRows: ChurnRow[]): LoadGroup[] {
+  const groups = new Map<string, LoadGroup>();
+  const add = (what: string, perGB: boolean, run: LoadRun) => {
+    const group = groups.get(what) ?? { what, perGB, runs: [] };
+    group.runs.push(run);
+    groups.set(what, group);
+  };
+  for (const { shape, run } of loadRows) add(`${shape} ${run.request.streams}x${run.request.playersPerStream}`, true, run);
+  for (const { churn, alone } of churnRows) {
+    add(`churn ${CHURN.connections} + ${CHURN.steadyPlayers}`, false, churn);
+    add(`${CHURN.steadyPlayers} players alone`, false, alone);
+  }
+  return [...groups.values()];
+}
+
+/** The runs of one load by target, in the order they first ran. */
+function byTarget(runs: LoadRun[]): LoadRun[][] {
+  const targets = new Map<string, LoadRun[]>();
+  for (const run of runs) targets.set(run.target.label, [...(targets.get(run.target.label) ?? []), run]);
+  return [...targets.values()];
+}
+
+/** A variant's runs against its base's on one load, on medians when the load ran more than once. */
+function comparisonRow({ what, perGB }: LoadGroup, base: LoadRun[], variant: LoadRun[]): string[] {
+  const cpu = (runs: LoadRun[]) =>
+    median(runs.map(({ result: r }) => (perGB ? r.serverCpuSeconds / (r.bytes / 1e9) : r.serverCpuSeconds)));
+  const p99 = (runs: LoadRun[]) => median(runs.map(({ result: r }) => r.latencyMs?.p99 ?? NaN));
+  const other = (runs: LoadRun[]) => percent(Math.max(...runs.map(({ result: r }) => r.otherCpuSeconds / r.windowSeconds)), 1);
+  const sign = (x: number) => (x >= 0 ? "+" : "");
+  const cpuChange = (100 * (cpu(variant) - cpu(base))) / cpu(base);
+  const p99Change = p99(variant) - p99(base);
+  return [
+    what,
+    server(...variant),
+    base[0].target.label,
+    String(Math.min(base.length, variant.length)),
+    `${num(cpu(base), 2)} -> ${num(cpu(variant), 2)} ${perGB ? "s/GB" : "s"}`,
+    `${sign(cpuChange)}${num(cpuChange, 1)}%`,
+    `${num(p99(base), 1)} -> ${num(p99(variant), 1)}`,
+    `${sign(p99Change)}${num(p99Change, 1)} ms`,
+    `${other(base)} / ${other(variant)}`,
+  ];
+}
+
+/** Each variant against its base (isBaseOf) on the same load; "" when there are none. */
+export function comparisonTable(loadRows: LoadRow[], churnRows: ChurnRow[]): string {
+  const header = [
+    "load", "variant", "base", "runs", "server CPU, base -> variant", "CPU change", "p99 ms", "p99 change",
+    "other CPU (highest)",
+  ];
+  const cells = groupsOf(loadRows, churnRows).flatMap((group) => {
+    const targets = byTarget(group.runs);
+    return targets.flatMap((variant) => {
+      const base = targets.find((runs) => isBaseOf(runs[0].target, variant[0].target));
+      return isVariant(variant[0].target) && base !== undefined ? [comparisonRow(group, base, variant)] : [];
+    });
+  });
+  return cells.length === 0 ? "" : table(header, cells);
+}
+
+/** What each run's outputs were checked to have done, with what was wrong in bold; "" when no run had any. */
+export function outputsNotes(loadRows: LoadRow[], churnRows: ChurnRow[]): string {
+  const lines = groupsOf(loadRows, churnRows).flatMap(({ what, runs }) =>
+    runs.flatMap(({ target, outputs }) => {
+      if (outputs === undefined) return [];
+      const problems = outputs.problems.length === 0 ? "" : ` **${outputs.problems.join("; ")}**`;
+      return [`- ${what} on ${target.label}: ${outputs.summary}${problems}`];
+    }),
+  );
+  return lines.length === 0 ? "" : `outputs checked after each run:\n${lines.join("\n")}`;
+}
+
+export const VARIANTS_LEGEND = [
+  "- variants: +rec records every stream (recording.enabled, files in the run's scratch directory under the OS",
+  "  temp dir); +relay pushes every stream to one nginx-rtmp sink on its own port, pinned to CPU 1 with the",
+  "  clients; +hooks sends every event to a webhook (a Bun.serve receiver, its own process on CPU 1) and to a",
+  "  script (`exit 0`), hooks.concurrency 10. The sink's and the receiver's CPU count as client CPU; the",
+  "  scripts run on the server's core and count as server CPU",
+  "- (http-flv) / (ws-flv): players play /live/NAME.flv from http.listen; latency from the same stamps (an FLV",
+  "  tag's data is the RTMP payload); bytes count the HTTP head and chunk framing, not WebSocket frame headers",
+  "- with variants, every rtmp-server run listens on HTTP (FLV players, /metrics for the checks), the plain ones too",
+  "- goals: +rec+relay at most +15% CPU s/GB and +1 ms p99 at 50 players; +hooks within noise; (http-flv)",
+  "  within 20% of RTMP CPU s/GB. Only rows of one invocation compare; a high other CPU means a busy machine",
+].join("\n");
 
 export const LEGEND = [
   "- CPU s/GB: server utime+stime over the bytes all players received in the window",

@@ -1,7 +1,9 @@
 /**
  * `bun run bench`: mitata micro-benchmarks of the protocol core (with MB/s where a benchmark processes a
  * known number of bytes), then the end-to-end shapes of load, printed as one Markdown table with a row per
- * shape x server, plus the churn and saturation tables. `bun run bench -- --help` lists the flags.
+ * shape x server, plus the churn and saturation tables; with variants (--with, --protocol), a table of each
+ * against its plain run and what its outputs were checked to have done. `bun run bench -- --help` lists the
+ * flags.
  */
 import { run } from "mitata";
 import { testSource } from "../test/helpers/media.ts";
@@ -9,10 +11,21 @@ import { registerAmf0Benches } from "./amf0.bench.ts";
 import { chunkBenchBytes, registerChunkBenches } from "./chunk.bench.ts";
 import type { PublisherKind } from "./feeds.ts";
 import { CLIENT_CPU, type LoadRun, SERVER_CPU, pinned, withCleanupOnExit } from "./harness.ts";
-import { LEGEND, churnTable, loadTable, saturationTable } from "./report.ts";
+import { OUTPUTS, type Output } from "./outputs.ts";
+import {
+  LEGEND,
+  VARIANTS_LEGEND,
+  churnTable,
+  comparisonTable,
+  loadTable,
+  outputsNotes,
+  saturationTable,
+} from "./report.ts";
 import { runSaturation } from "./saturation.ts";
-import { ROOT, type ServerTarget, nginxTarget, rtmpServerTarget } from "./servers.ts";
+import { ROOT, type ServerTarget, type Variant, nginxTarget, rtmpServerTarget, withVariants } from "./servers.ts";
 import { DEFAULT_SHAPES, type Plan, SHAPES, type ShapeName, runChurn, runLoadShapes } from "./shapes.ts";
+
+const FLV_PROTOCOLS = ["http-flv", "ws-flv"] as const;
 
 const USAGE = `usage: bun run bench [-- FLAGS]
   --micro                micro-benchmarks only
@@ -26,7 +39,15 @@ const USAGE = `usage: bun run bench [-- FLAGS]
   --real-ffmpeg          real "ffmpeg -re -stream_loop -1 -c copy" publishers of a generated 720p file
   --seconds S            measured window of the fan-out and publishers loads (default 15)
   --players N[,N...]     fan-out player counts (default 50,200)
-  --publishers PxK       publishers shape: P publishers with K players each (default 50x2)`;
+  --publishers PxK       publishers shape: P publishers with K players each (default 50x2)
+  --repeat N             run each fan-out, publishers and churn load N times per server, the servers taking
+                         turns; variants are compared on the medians (default 1)
+  --with OUTPUTS         ${OUTPUTS.join(",")} or some of them: every rtmp-server run is also made with these
+                         outputs on for every stream (relay to an nginx-rtmp sink, hooks to a webhook receiver
+                         and an "exit 0" script; sink and receiver on the clients' CPU), rows "+rec+relay"
+                         beside the plain ones, outputs checked after each run; repeatable
+  --protocol P           ${FLV_PROTOCOLS.join(" | ")}: every rtmp-server run is also made with its players on FLV from
+                         http.listen, rows "(${FLV_PROTOCOLS[0]})"; repeatable; with --with, every combination`;
 
 interface Options {
   micro: boolean;
@@ -37,6 +58,8 @@ interface Options {
   seconds: number;
   players: number[];
   publishers: { streams: number; players: number };
+  variants: Variant[];
+  repeat: number;
 }
 
 function usage(problem: string): never {
@@ -50,6 +73,20 @@ function positive(value: string | undefined, flag: string): number {
   return n;
 }
 
+/** --with's value: outputs in their canonical order, each once. */
+function outputsFlag(value: string): Output[] {
+  const named = value.split(",");
+  const unknown = named.filter((o) => !(OUTPUTS as readonly string[]).includes(o));
+  if (unknown.length > 0) usage(`--with: unknown output "${unknown[0]}" (expected ${OUTPUTS.join(", ")})`);
+  return OUTPUTS.filter((o) => named.includes(o));
+}
+
+/** Every combination of a protocol (RTMP first) and a set of outputs (none first) but the plain one. */
+function variants(withs: Output[][], protocols: Variant["protocol"][]): Variant[] {
+  const all = ["rtmp" as const, ...protocols].flatMap((protocol) => [[], ...withs].map((outputs) => ({ outputs, protocol })));
+  return all.slice(1);
+}
+
 function parseFlags(args: string[]): Options {
   const o: Options = {
     micro: false,
@@ -60,8 +97,12 @@ function parseFlags(args: string[]): Options {
     seconds: 15,
     players: [50, 200],
     publishers: { streams: 50, players: 2 },
+    variants: [],
+    repeat: 1,
   };
   let saturation = false;
+  const withs: Output[][] = [];
+  const protocols: Variant["protocol"][] = [];
   for (let i = 0; i < args.length; i++) {
     const flag = args[i];
     const value = () => args[++i] ?? usage(`${flag} needs a value`);
@@ -72,6 +113,7 @@ function parseFlags(args: string[]): Options {
     else if (flag === "--server-root") o.roots[0] = value();
     else if (flag === "--compare") o.roots[1] = value();
     else if (flag === "--seconds") o.seconds = positive(value(), flag);
+    else if (flag === "--repeat") o.repeat = positive(value(), flag);
     else if (flag === "--players") o.players = value().split(",").map((n) => positive(n, flag));
     else if (flag === "--shape") {
       const name = value();
@@ -85,11 +127,20 @@ function parseFlags(args: string[]): Options {
       const match = /^(\d+)x(\d+)$/.exec(value());
       if (match === null) usage("--publishers: expected PxK, e.g. 50x2");
       o.publishers = { streams: positive(match[1], flag), players: positive(match[2], flag) };
+    } else if (flag === "--with") {
+      withs.push(outputsFlag(value()));
+    } else if (flag === "--protocol") {
+      const protocol = value();
+      if (!(FLV_PROTOCOLS as readonly string[]).includes(protocol)) {
+        usage(`--protocol: expected ${FLV_PROTOCOLS.join(" or ")}, got "${protocol}"`);
+      }
+      protocols.push(protocol as (typeof FLV_PROTOCOLS)[number]);
     } else if (flag === "--help" || flag === "-h") {
       console.log(USAGE);
       process.exit(0);
     } else usage(`unknown flag ${flag}`);
   }
+  o.variants = variants(withs, protocols);
   const explicit = o.shapes.length > 0;
   if (!explicit) o.shapes = [...DEFAULT_SHAPES];
   if (saturation && !o.shapes.includes("saturation")) o.shapes.push("saturation");
@@ -129,7 +180,7 @@ function errorNotes(runs: { what: string; run: LoadRun }[]): string {
 }
 
 async function runShapes(o: Options): Promise<void> {
-  const targets: ServerTarget[] = o.roots.map(rtmpServerTarget);
+  const targets: ServerTarget[] = o.roots.flatMap((root) => withVariants(rtmpServerTarget(root), o.variants));
   if (o.nginx) targets.push(nginxTarget());
   const plan: Plan = {
     targets,
@@ -137,6 +188,7 @@ async function runShapes(o: Options): Promise<void> {
     publisher: o.publisher,
     fanoutPlayers: o.players,
     publishers: o.publishers,
+    repeat: o.repeat,
   };
   if (o.publisher === "real") {
     plan.source = await testSource({ size: "1280x720", cbr: "2500k", seconds: 10 });
@@ -152,16 +204,15 @@ async function runShapes(o: Options): Promise<void> {
   const loadRows = await runLoadShapes(plan, o.shapes);
   if (loadRows.length > 0) output.push(loadTable(loadRows));
   notes.push(...loadRows.map((row) => ({ what: row.shape, run: row.run })));
-  if (o.shapes.includes("churn")) {
-    const rows = await runChurn(plan);
-    output.push(churnTable(rows));
-    notes.push(...rows.flatMap((row) => [{ what: "churn", run: row.churn }, { what: "churn alone", run: row.alone }]));
-  }
+  const churnRows = o.shapes.includes("churn") ? await runChurn(plan) : [];
+  if (churnRows.length > 0) output.push(churnTable(churnRows));
+  notes.push(...churnRows.flatMap((row) => [{ what: "churn", run: row.churn }, { what: "churn alone", run: row.alone }]));
   if (o.shapes.includes("saturation")) {
     const rows = await runSaturation(plan);
     output.push(saturationTable(rows));
   }
-  output.push(LEGEND);
+  output.push(...[comparisonTable(loadRows, churnRows), outputsNotes(loadRows, churnRows)].filter((t) => t !== ""));
+  output.push(o.variants.length > 0 ? `${LEGEND}\n${VARIANTS_LEGEND}` : LEGEND);
   const errors = errorNotes(notes);
   if (errors !== "") output.push(`errors reported by the clients:\n${errors}`);
   console.log(output.join("\n\n"));

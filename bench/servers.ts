@@ -1,14 +1,33 @@
 /**
  * The servers a benchmark runs against: rtmp-server from a checkout (this one, or another worktree given with
- * --server-root / --compare, so that half-done edits here cannot break a run), and nginx-rtmp. Each gets a
- * label for the tables and a command line with its configuration written into a scratch directory.
+ * --server-root / --compare, so that half-done edits here cannot break a run), plainly or in a variant (with
+ * outputs on, or played over HTTP-FLV / WS-FLV), and nginx-rtmp. Each gets a label for the tables and a
+ * command line with its configuration written into a scratch directory.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
+import type { PlayerProtocol } from "./audience.ts";
+import { OUTPUT_TAGS, type Output } from "./outputs.ts";
 
-export type ServerTarget =
-  | { kind: "rtmp-server"; root: string; label: string }
-  | { kind: "nginx"; label: string };
+export interface RtmpServerTarget {
+  kind: "rtmp-server";
+  root: string;
+  label: string;
+  /** Outputs every stream gets (--with): none in a plain run. */
+  outputs: Output[];
+  /** How its players play (--protocol). */
+  protocol: PlayerProtocol;
+  /** Whether it listens on HTTP too: for FLV players and the outputs' /metrics, and on the rows they pair with. */
+  http: boolean;
+}
+
+export type ServerTarget = RtmpServerTarget | { kind: "nginx"; label: string };
+
+/** One way of running the same server: what outputs it has on, and how its players play. */
+export interface Variant {
+  outputs: Output[];
+  protocol: PlayerProtocol;
+}
 
 /** This checkout: the default server root. */
 export const ROOT = resolve(import.meta.dir, "..");
@@ -17,14 +36,32 @@ const NGINX_RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 const NGINX_CONNECTIONS = 16_384;
 
 /** rtmp-server run from `root`, labelled `<dir>@<commit>`, with `+` when its src/ differs from that commit. */
-export function rtmpServerTarget(root: string): ServerTarget {
+export function rtmpServerTarget(root: string): RtmpServerTarget {
   const dir = resolve(root);
   if (!existsSync(join(dir, "src", "cli.ts"))) throw new Error(`${dir} is not an rtmp-server checkout (no src/cli.ts)`);
   const git = (...args: string[]) => Bun.spawnSync(["git", "-C", dir, ...args], { stdout: "pipe", stderr: "ignore" });
   const head = git("rev-parse", "--short", "HEAD");
-  if (!head.success) return { kind: "rtmp-server", root: dir, label: basename(dir) };
+  const target = (label: string): RtmpServerTarget => {
+    return { kind: "rtmp-server", root: dir, label, outputs: [], protocol: "rtmp", http: false };
+  };
+  if (!head.success) return target(basename(dir));
   const changed = git("diff", "--quiet", "HEAD", "--", "src").exitCode === 1;
-  return { kind: "rtmp-server", root: dir, label: `${basename(dir)}@${head.stdout.toString().trim()}${changed ? "+" : ""}` };
+  return target(`${basename(dir)}@${head.stdout.toString().trim()}${changed ? "+" : ""}`);
+}
+
+/**
+ * `target` run plainly, then once per variant, labelled e.g. `main@abc +rec+relay` or `main@abc (http-flv)`.
+ * With variants, every one of them listens on HTTP, the plain run included, so that paired rows differ only
+ * in what they compare.
+ */
+export function withVariants(target: RtmpServerTarget, variants: Variant[]): RtmpServerTarget[] {
+  if (variants.length === 0) return [target];
+  const variant = ({ outputs, protocol }: Variant): RtmpServerTarget => {
+    const tags = outputs.map((o) => `+${OUTPUT_TAGS[o]}`).join("");
+    const label = [target.label, tags, protocol === "rtmp" ? "" : `(${protocol})`].filter((s) => s !== "").join(" ");
+    return { ...target, outputs, protocol, label, http: true };
+  };
+  return [{ ...target, http: true }, ...variants.map(variant)];
 }
 
 export function nginxTarget(): ServerTarget {
@@ -34,15 +71,26 @@ export function nginxTarget(): ServerTarget {
   return { kind: "nginx", label: "nginx-rtmp" };
 }
 
-/** The command that runs `target` on 127.0.0.1:`port`, its working directory, and its config in `dir`. */
-export function serverCommand(target: ServerTarget, dir: string, port: number): { cmd: string[]; cwd: string } {
-  if (target.kind === "rtmp-server") {
-    const config = join(dir, "server.yaml");
-    writeFileSync(config, `listen: "127.0.0.1:${port}"\nlog:\n  level: warn\n`);
-    return { cmd: [process.execPath, "src/cli.ts", "--config", config], cwd: target.root };
-  }
+/**
+ * The command that runs `target` on 127.0.0.1:`port`, its working directory, and its config in `dir`;
+ * `yaml`: further top-level configuration for rtmp-server (HTTP listener, outputs).
+ */
+export function serverCommand(
+  target: ServerTarget,
+  dir: string,
+  port: number,
+  yaml: string[] = [],
+): { cmd: string[]; cwd: string } {
+  if (target.kind === "nginx") return nginxCommand(dir, port);
+  const config = join(dir, "server.yaml");
+  writeFileSync(config, [`listen: "127.0.0.1:${port}"`, "log:", "  level: warn", ...yaml, ""].join("\n"));
+  return { cmd: [process.execPath, "src/cli.ts", "--config", config], cwd: target.root };
+}
+
+/** nginx-rtmp on 127.0.0.1:`port` with its files in `dir`; `rtmp`: further directives of its rtmp block. */
+export function nginxCommand(dir: string, port: number, rtmp: string[] = []): { cmd: string[]; cwd: string } {
   // nginx opens <prefix>/logs/error.log before it reads the configuration.
-  mkdirSync(join(dir, "logs"));
+  mkdirSync(join(dir, "logs"), { recursive: true });
   const conf = join(dir, "nginx.conf");
   writeFileSync(
     conf,
@@ -53,7 +101,7 @@ export function serverCommand(target: ServerTarget, dir: string, port: number): 
       `worker_rlimit_nofile ${NGINX_CONNECTIONS + 1024};`,
       `events { worker_connections ${NGINX_CONNECTIONS}; }`,
       // wait_key: a joining player starts at a keyframe, as ours does from its GOP cache.
-      `rtmp { server { listen 127.0.0.1:${port}; chunk_size 4096; application live { live on; wait_key on; } } }`,
+      `rtmp { ${rtmp.map((d) => `${d} `).join("")}server { listen 127.0.0.1:${port}; chunk_size 4096; application live { live on; wait_key on; } } }`,
       "",
     ].join("\n"),
   );

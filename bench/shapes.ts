@@ -23,6 +23,8 @@ export interface Plan {
   /** Fan-out player counts. */
   fanoutPlayers: number[];
   publishers: { streams: number; players: number };
+  /** Runs of each load per target, the targets taking turns (so that a noisy minute hits all of them). */
+  repeat: number;
 }
 
 export interface LoadRow {
@@ -43,6 +45,11 @@ export function progress(line: string): void {
   process.stderr.write(`  ${line}\n`);
 }
 
+/** The plan's targets in turn, plan.repeat times over. */
+function rounds(plan: Plan): ServerTarget[] {
+  return Array.from({ length: plan.repeat }, () => plan.targets).flat();
+}
+
 async function timed(what: string, target: ServerTarget, request: LoadRequest): Promise<LoadRun> {
   const started = performance.now();
   const run = await runLoadOn(target, request);
@@ -51,14 +58,14 @@ async function timed(what: string, target: ServerTarget, request: LoadRequest): 
   return run;
 }
 
-/** Every load of the fan-out and publishers shapes, server by server within each load size. */
+/** Every load of the fan-out and publishers shapes, server by server (plan.repeat rounds) within each load size. */
 export async function runLoadShapes(plan: Plan, shapes: ShapeName[]): Promise<LoadRow[]> {
   const loads: { shape: LoadRow["shape"]; streams: number; players: number }[] = [];
   if (shapes.includes("fanout")) for (const n of plan.fanoutPlayers) loads.push({ shape: "fanout", streams: 1, players: n });
   if (shapes.includes("publishers")) loads.push({ shape: "publishers", ...plan.publishers });
   const rows: LoadRow[] = [];
   for (const load of loads) {
-    for (const target of plan.targets) {
+    for (const target of rounds(plan)) {
       const request = {
         streams: load.streams,
         playersPerStream: load.players,
@@ -74,7 +81,7 @@ export async function runLoadShapes(plan: Plan, shapes: ShapeName[]): Promise<Lo
 
 export async function runChurn(plan: Plan): Promise<ChurnRow[]> {
   const rows: ChurnRow[] = [];
-  for (const target of plan.targets) {
+  for (const target of rounds(plan)) {
     const request = (connections: number): LoadRequest => ({
       streams: 1,
       playersPerStream: CHURN.steadyPlayers,

@@ -1,5 +1,5 @@
 /**
- * What recording costs: `bun test/record/measure-cost.ts [GB=1] [streams=4] [speed=8]` records a real
+ * What recording costs: `bun bench/recording-cost.ts [GB=1] [streams=4] [speed=8]` records a real
  * 16 Mbit/s H.264+AAC source, looped with advancing timestamps, through the Recorder into a temp directory,
  * `streams` publications at `speed` times real time, in 20 ms slices with the event loop free in between
  * (as a live server's is). Prints the process CPU seconds per GB written (all threads: the copies on the JS
@@ -10,14 +10,14 @@
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EventChannel } from "../../src/events/events.ts";
-import { createLogger } from "../../src/logger.ts";
-import { FrameArena } from "../../src/media/frame.ts";
-import { isAudioSequenceHeader, isVideoKeyframe, isVideoSequenceHeader } from "../../src/protocol/codec-info.ts";
-import { Recorder } from "../../src/record/recorder.ts";
-import type { StreamOutput } from "../../src/streams/output.ts";
-import { testSource } from "../helpers/media.ts";
-import { FedStream, flvTags } from "./feed.ts";
+import { EventChannel } from "../src/events/events.ts";
+import { createLogger } from "../src/logger.ts";
+import { FrameArena } from "../src/media/frame.ts";
+import { isAudioSequenceHeader, isVideoKeyframe, isVideoSequenceHeader } from "../src/protocol/codec-info.ts";
+import { Recorder } from "../src/record/recorder.ts";
+import type { StreamOutput } from "../src/streams/output.ts";
+import { testSource } from "../test/helpers/media.ts";
+import { FedStream, flvTags } from "../test/record/feed.ts";
 
 const gigabytes = Number(process.argv[2] ?? 1);
 const streams = Number(process.argv[3] ?? 4);
