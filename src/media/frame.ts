@@ -150,6 +150,11 @@ export class FrameArena {
     return new Frame(type, timestamp, view, keyframe, false, slab);
   }
 
+  /** A copy of `frame` in this arena's current slab (a frame kept longer than the frames around it). */
+  copy(frame: Frame): Frame {
+    return this.frame(frame.type, frame.timestamp, frame.payload, frame.keyframe);
+  }
+
   /** The publication ended: its current slab goes back to the pool once its frames are released. */
   close(): void {
     this.detach();

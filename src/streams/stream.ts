@@ -242,7 +242,7 @@ export class Stream implements PublishedStream {
     // Codecs without a sequence header (MP3, Speex, ...) describe themselves in every frame.
     if (!video && !publication.audioKnown) this.detectAudio(payload, publication);
     const frame = publication.arena.frame(m.type, m.timestamp, payload, keyframe);
-    if (this.settings.gopCache) this.gop.add(frame);
+    if (this.settings.gopCache) this.gop.add(frame, publication.arena);
     const hasVideo = this.hasVideo;
     const subs = this.subscribers;
     for (let i = 0; i < subs.length; i++) subs[i].sendMedia(frame, now, hasVideo);
