@@ -120,6 +120,7 @@ export class FlvPlayer implements Peer, Connection, SinkOwner {
   received(bytes: number): void {
     this.lastReadAt = performance.now();
     this.bytesIn += bytes;
+    this.context.stats.bytesIn += bytes;
   }
 
   /**
@@ -181,7 +182,6 @@ export class FlvPlayer implements Peer, Connection, SinkOwner {
     this.playback = null;
     this.state = State.Closed;
     const { stats, events } = this.context;
-    stats.closedBytesIn += this.bytesIn;
     stats.closedBytesOut += this.bytesOut;
     this.outbox.close();
     events.emit(

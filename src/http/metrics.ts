@@ -45,12 +45,10 @@ export function renderMetrics(s: MetricsSources): string {
 
 function connectionMetrics(out: Exposition, s: MetricsSources): void {
   const byType = new Map<string, number>();
-  let bytesIn = s.stats.closedBytesIn;
   let bytesOut = s.stats.closedBytesOut;
   for (const c of s.connections.values()) {
     const key = `${c.protocol}\u0000${c.role === "" ? "none" : c.role}`;
     byType.set(key, (byType.get(key) ?? 0) + 1);
-    bytesIn += c.bytesIn;
     bytesOut += c.bytesOut;
   }
   const samples: Sample[] = [...byType].map(([key, n]) => {
@@ -60,7 +58,7 @@ function connectionMetrics(out: Exposition, s: MetricsSources): void {
   out.gauge("rtmp_connections", "Open connections, every protocol.", s.connections.size);
   out.gauge("rtmp_connections_by_type", "Open connections by protocol and role (none: neither published nor played yet).", samples);
   out.gauge("rtmp_max_connections", "Configured max_connections.", s.maxConnections);
-  out.counter("rtmp_bytes_received_total", "Bytes received from all connections.", bytesIn);
+  out.counter("rtmp_bytes_received_total", "Bytes received from all connections.", s.stats.bytesIn);
   out.counter("rtmp_bytes_sent_total", "Bytes sent to all connections.", bytesOut);
 }
 

@@ -26,10 +26,9 @@ export class Histogram {
 }
 
 export class ServerStats {
-  /** Every byte read from an RTMP socket (the collection cadence follows it). */
-  bytesRead = 0;
-  /** Bytes received from and sent to connections that have closed (live ones are summed at read time). */
-  closedBytesIn = 0;
+  /** Every byte received from any connection, counted as it arrives (the collection cadence follows it too). */
+  bytesIn = 0;
+  /** Bytes sent to connections that have closed (live ones are summed at read time). */
   closedBytesOut = 0;
   /** Media frames players did not get: skipped past the lag bound or waiting for a keyframe. */
   framesDropped = 0;

@@ -175,7 +175,7 @@ export class Session implements Peer, Connection {
     if (this.state >= State.Closing) return;
     this.lastReadAt = performance.now();
     this.control.received(bytes.length);
-    this.context.stats.bytesRead += bytes.length;
+    this.context.stats.bytesIn += bytes.length;
     try {
       if (this.state === State.Handshake) {
         const step = this.handshake.push(bytes);
@@ -287,7 +287,6 @@ export class Session implements Peer, Connection {
       this.endStreams();
     }
     this.state = State.Closed;
-    this.context.stats.closedBytesIn += this.bytesIn;
     this.context.stats.closedBytesOut += this.bytesOut;
     this.outbox.close();
     this.events.emit(
