@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { expect } from "bun:test";
 
 // ---------------------------------------------------------------------------------------------------------
 // Availability
@@ -317,6 +318,14 @@ export async function probe(file: string): Promise<Probe> {
     audio: streams.find((s) => s.codecType === "audio"),
     duration: Number(format.duration ?? 0),
   };
+}
+
+/** Probes a copy of the default test source and checks that its H.264 320x240 video and AAC audio came through. */
+export async function probeTestSourceCopy(file: string): Promise<Probe> {
+  const copy = await probe(file);
+  expect(copy.video, JSON.stringify(copy)).toMatchObject({ codecName: "h264", width: 320, height: 240 });
+  expect(copy.audio, JSON.stringify(copy)).toMatchObject({ codecName: "aac" });
+  return copy;
 }
 
 /** The container's view of the first video packet: keyframe flag (FLV frame type) and time. */
