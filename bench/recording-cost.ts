@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { EventChannel } from "../src/events/events.ts";
 import { createLogger } from "../src/logger.ts";
 import { FrameArena } from "../src/media/frame.ts";
-import { isAudioSequenceHeader, isVideoKeyframe, isVideoSequenceHeader } from "../src/protocol/codec-info.ts";
+import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../src/protocol/codec-info.ts";
 import { Recorder } from "../src/record/recorder.ts";
 import type { StreamOutput } from "../src/streams/output.ts";
 import { testSource } from "../test/helpers/media.ts";
@@ -60,7 +60,7 @@ for (let loop = 0; loop < loops; loop++) {
       const timestamp = tag.timestamp + loop * loopMs;
       for (let s = 0; s < streams; s++) {
         // The stream's own copy into its slab, as src/streams/stream.ts makes it, is not the recorder's cost.
-        const frame = arena.frame(tag.type, timestamp, tag.data, tag.type === 9 && isVideoKeyframe(tag.data));
+        const frame = arena.frame(tag.type, timestamp, tag.data, tag.type === 9 && opensGop(tag.data));
         const t0 = performance.now();
         outputs[s].frame(frame);
         const took = performance.now() - t0;

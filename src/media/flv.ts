@@ -3,7 +3,6 @@
  * per message (11-byte tag header, the RTMP payload unchanged, PreviousTagSize). FlvLayout lays a shared
  * frame out as a tag while it is copied into a player's write buffer, as RtmpLayout does with chunks.
  */
-import { PacketType, readExHeader } from "./ex-header.ts";
 import type { Frame, FrameLayout } from "./frame.ts";
 
 export const FLV_TAG_HEADER_SIZE = 11;
@@ -77,20 +76,4 @@ export class FlvLayout implements FrameLayout {
     }
     return out - at;
   }
-}
-
-/** AVC/HEVC packet type 2 and Enhanced RTMP's SequenceEnd: an end-of-stream marker, not a picture. */
-const SEQUENCE_END = 2;
-const VIDEO_AVC = 7;
-const VIDEO_HEVC_LEGACY = 12;
-
-/**
- * Whether a video tag body is an end-of-sequence marker. Encoders flag it as a keyframe (FFmpeg ends every
- * H.264 stream with one), but it holds no picture: nothing can start from it, and no index may point to it.
- */
-export function isVideoSequenceEnd(payload: Uint8Array): boolean {
-  if (payload.length < 2) return false;
-  if ((payload[0] & 0x80) !== 0) return readExHeader(payload, PacketType.VideoMultitrack)?.packetType === SEQUENCE_END;
-  const codecId = payload[0] & 0x0f;
-  return (codecId === VIDEO_AVC || codecId === VIDEO_HEVC_LEGACY) && payload[1] === SEQUENCE_END;
 }

@@ -6,6 +6,8 @@
 
 /** Enhanced RTMP packet types that change the layout, and the ones we look for. */
 const SEQUENCE_START = 0;
+/** AVC/HEVC packet type 2 and Enhanced RTMP's SequenceEnd: an end-of-stream marker. */
+const SEQUENCE_END = 2;
 /** Video only: an AV1 configuration carried as an MPEG-2 TS descriptor, a sequence start all the same. */
 const MPEG2TS_SEQUENCE_START = 5;
 const VIDEO_METADATA = 4;
@@ -126,6 +128,28 @@ function exVideoFourCcOffset(p: Uint8Array): number {
  */
 export function isVideoKeyframe(payload: Uint8Array): boolean {
   return payload.length >= 2 && videoFrameType(payload) === VIDEO_KEYFRAME;
+}
+
+/**
+ * Whether a video body is an end-of-sequence marker. Encoders flag it as a keyframe (FFmpeg ends every H.264
+ * stream with one), but it holds no picture: nothing can start from it, and no index may point to it.
+ */
+export function isVideoSequenceEnd(payload: Uint8Array): boolean {
+  if (payload.length < 2 || videoFrameType(payload) === VIDEO_COMMAND) return false;
+  if (isExVideo(payload)) {
+    const at = exVideoFourCcOffset(payload);
+    return at > 0 && (payload[at - 1] & 0x0f) === SEQUENCE_END;
+  }
+  const codecId = payload[0] & 0x0f;
+  return (codecId === VIDEO_AVC || codecId === VIDEO_HEVC_LEGACY) && payload[1] === SEQUENCE_END;
+}
+
+/**
+ * A keyframe with a picture in it (sequence headers excluded by the caller, as for isVideoKeyframe): where a
+ * player, a recording, a segment or a seek may start, and where the GOP cache starts over.
+ */
+export function opensGop(payload: Uint8Array): boolean {
+  return isVideoKeyframe(payload) && !isVideoSequenceEnd(payload);
 }
 
 /** Decoder configuration: AVC/HEVC packet type 0, or Enhanced RTMP SequenceStart. */

@@ -9,7 +9,6 @@ import {
   FLV_FILE_HEADER_SIZE,
   FLV_TAG_HEADER_SIZE,
   flvFileHeader,
-  isVideoSequenceEnd,
   writeTagHeader,
   writeU32,
 } from "../media/flv.ts";
@@ -58,11 +57,6 @@ export interface FlvFileListener {
   written(bytes: number): void;
   /** Exactly once: finished, failed (open, write, finalize) or aborted. */
   finished(outcome: FileOutcome): void;
-}
-
-/** A video keyframe with a picture in it: where a file, a segment or a seek may start. */
-export function opensGop(frame: Frame): boolean {
-  return frame.keyframe && !isVideoSequenceEnd(frame.payload);
 }
 
 /** Tag header and PreviousTagSize of the tag being appended (appending copies them at once). */
@@ -126,7 +120,7 @@ export class FlvFile {
 
   /** Whether a video frame may be written: the file's video starts at a keyframe. */
   takesVideo(frame: Frame): boolean {
-    return this.videoWritten || opensGop(frame);
+    return this.videoWritten || frame.keyframe;
   }
 
   /** An audio or video frame (check takesVideo first); the first one is file time 0. */
@@ -135,7 +129,7 @@ export class FlvFile {
     const time = this.time(frame.timestamp);
     if (time > this.lastTime) this.lastTime = time;
     if (frame.video) {
-      if (opensGop(frame)) this.index.add(time, this.writer.position);
+      if (frame.keyframe) this.index.add(time, this.writer.position);
       this.videoWritten = true;
     } else {
       this.audioWritten = true;

@@ -12,7 +12,7 @@ import type { Frame } from "../media/frame.ts";
 import { MessageType } from "../protocol/message.ts";
 import type { PublishedStream, StreamOutput } from "../streams/output.ts";
 import { createRecordingFile, recordingStem } from "./file-name.ts";
-import { type FileOutcome, type FileSettings, FlvFile, opensGop } from "./flv-file.ts";
+import { type FileOutcome, type FileSettings, FlvFile } from "./flv-file.ts";
 
 /** Totals over every recording, for /metrics. */
 export interface RecorderCounters {
@@ -78,7 +78,7 @@ export class StreamRecording implements StreamOutput {
     let file = this.file;
     if (file === null) {
       // The first file starts at once with audio, or with video at a keyframe.
-      if (frame.video && !opensGop(frame)) return;
+      if (frame.video && !frame.keyframe) return;
       file = this.open(frame);
     } else if (!this.keepsUp(file, frame)) {
       // No new segment either while the disk is behind: that would pile up one backlog per file.
@@ -101,7 +101,7 @@ export class StreamRecording implements StreamOutput {
 
   /** Where a file may start: a keyframe when the stream has video, any frame of an audio-only stream. */
   private startsFile(frame: Frame): boolean {
-    if (frame.video) return opensGop(frame);
+    if (frame.video) return frame.keyframe;
     return !this.videoSeen && this.stream.videoHeader === null;
   }
 

@@ -14,7 +14,7 @@ import { MessageType, type RtmpMessage } from "../protocol/message.ts";
 import {
   audioCodecName,
   isAudioSequenceHeader,
-  isVideoKeyframe,
+  opensGop,
   isVideoSequenceHeader,
   videoCodecName,
 } from "../protocol/codec-info.ts";
@@ -237,7 +237,7 @@ export class Stream implements PublishedStream {
       this.onSequenceHeader(m, video, publication);
       return;
     }
-    const keyframe = video && isVideoKeyframe(payload);
+    const keyframe = video && opensGop(payload);
     publication.stats.onMedia(video, m.timestamp, payload.length, keyframe, now);
     // Codecs without a sequence header (MP3, Speex, ...) describe themselves in every frame.
     if (!video && !publication.audioKnown) this.detectAudio(payload, publication);

@@ -4,7 +4,7 @@
  * FrameArena released right after delivery, so a recorder that kept a payload view would record garbage.
  */
 import { FrameArena, Frame } from "../../src/media/frame.ts";
-import { isAudioSequenceHeader, isVideoKeyframe, isVideoSequenceHeader } from "../../src/protocol/codec-info.ts";
+import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../../src/protocol/codec-info.ts";
 import { MessageType } from "../../src/protocol/message.ts";
 import type { PublishedStream, StreamOutput } from "../../src/streams/output.ts";
 import { type FlvTag, readFlvTags } from "../helpers/flv.ts";
@@ -43,7 +43,7 @@ export class FedStream implements PublishedStream {
       return;
     }
     this.lastTimestamp = timestamp;
-    const frame = this.arena.frame(tag.type, timestamp, tag.data, video && isVideoKeyframe(tag.data));
+    const frame = this.arena.frame(tag.type, timestamp, tag.data, video && opensGop(tag.data));
     output.frame(frame);
     frame.release();
   }
