@@ -194,7 +194,6 @@ export async function startServer(config: Config, log: Logger, environment: Serv
             hooks,
             recorder,
             relay,
-            sweepMs: sweepInterval(config),
           }),
         );
   if (http !== null && httpAddress !== null) log.info("listening", { address: formatAddress(httpAddress, http.port), protocol: "http" });
@@ -206,6 +205,7 @@ export async function startServer(config: Config, log: Logger, environment: Serv
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const s of sessions) s.tick(now);
+    http?.tick(now);
     trimIdleSlabs(now);
     if (now - lagSampledAt >= 1000) {
       lagSampledAt = now;

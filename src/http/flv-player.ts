@@ -123,16 +123,17 @@ export class FlvPlayer implements Peer, Connection, SinkOwner {
     this.context.stats.bytesIn += bytes;
   }
 
-  /**
-   * A fresh publisher is never announced to an FLV player (it only starts on a live stream); an end ends it,
-   * right after the stream has told every player (ending now would leave the stream's player list mid-loop).
-   */
+  /** A fresh publisher is never announced to an FLV player (it only starts on a live stream); an end ends it. */
   publishChanged(_streamId: number, _streamKey: string, published: boolean): void {
-    if (!published) queueMicrotask(() => this.close("stream ended"));
+    if (!published) this.close("stream ended");
   }
 
-  /** End the stream's playback, hand what is queued to the connection, then end it. */
-  close(reason: string): void {
+  /**
+   * End the stream's playback, hand what is queued to the connection, then end it; with `discard` (a queue
+   * past its hard bound), cut it instead: what is queued is not worth the wait.
+   */
+  close(reason: string, discard = false): void {
+    if (discard) return this.abort(reason);
     if (this.state >= State.Closing) return;
     this.log.info("connection closed", { reason, ...this.summary() });
     this.playback?.end();

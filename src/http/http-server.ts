@@ -54,12 +54,12 @@ export interface HttpContext {
   hooks: Pick<HookRunner, "stats">;
   recorder: Pick<Recorder, "recording" | "stats">;
   relay: Pick<Relay, "status" | "totals">;
-  /** How often players' deadlines are checked (the server's sweep interval). */
-  sweepMs: number;
 }
 
 export interface HttpServer {
   readonly port: number;
+  /** Players' deadlines (write timeout, idle, linger), checked by the server's one sweep. */
+  tick(now: number): void;
   /**
    * Stop accepting, refuse waiting players, let playing ones take what is queued until `deadlineMs` (a
    * performance.now() time), then close every connection.
@@ -117,7 +117,6 @@ export function startHttp(context: HttpContext): HttpServer {
       backpressureLimit: WEBSOCKET_BACKPRESSURE_LIMIT,
     },
   });
-  const sweep = setInterval(() => flv.tick(performance.now()), context.sweepMs);
 
   const stop = (deadlineMs: number): Promise<void> => {
     stopping ??= (async () => {
@@ -125,11 +124,10 @@ export function startHttp(context: HttpContext): HttpServer {
       flv.stop();
       while (flv.players.size > 0 && performance.now() < deadlineMs) await Bun.sleep(20);
       for (const player of [...flv.players]) player.abort("server shutting down");
-      clearInterval(sweep);
       await server.stop(true);
     })();
     return stopping;
   };
 
-  return { port: server.port ?? address.port, stop };
+  return { port: server.port ?? address.port, tick: (now) => flv.tick(now), stop };
 }
