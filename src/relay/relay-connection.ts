@@ -4,16 +4,14 @@
  * as a player (Subscriber). Nothing stamped before that keyframe follows it, and headers and metadata sent
  * later are never stamped behind what the destination already has.
  */
-import type { Logger } from "../logger.ts";
 import { Frame } from "../media/frame.ts";
 import { RtmpLayout } from "../media/rtmp-layout.ts";
 import { encodeData } from "../protocol/command.ts";
 import { MessageType } from "../protocol/message.ts";
-import type { Peer } from "../session/hub.ts";
 import type { Outbox } from "../session/outbox.ts";
 import type { ServerStats } from "../session/server-stats.ts";
 import type { PublishedStream } from "../streams/output.ts";
-import { Subscriber } from "../streams/subscriber.ts";
+import { Subscriber, type SubscriberPeer } from "../streams/subscriber.ts";
 import type { RtmpClient } from "./rtmp-client.ts";
 
 /** A publisher hands metadata to a server wrapped in @setDataFrame, as FFmpeg and OBS do. */
@@ -39,23 +37,18 @@ export interface RelayConnectionOptions {
   source: PublishedStream;
   chunkSize: number;
   maxLagMs: number;
-  log: Logger;
   /** Where the lag policy counts drops: the relay's own, not the players'. */
   stats: ServerStats;
   /** The connection must go (its queue passed the hard bound): the owner drops it. */
   onFailure: (reason: string) => void;
 }
 
-/** The Peer surface is what Subscriber, the player lag policy, needs of a connection. */
-export class RelayConnection implements Peer {
+/** A destination's connection as a player of the source, under the players' lag policy (Subscriber). */
+export class RelayConnection implements SubscriberPeer {
   readonly id: string;
-  readonly protocol: string;
-  /** Nothing reaches us through this connection: it only sends. */
-  readonly relayHops = 0;
-  readonly log: Logger;
   readonly client: RtmpClient;
   readonly streamId: number;
-  private readonly subscriber: Subscriber;
+  private readonly subscriber: Subscriber<RelayConnection>;
   private readonly source: PublishedStream;
   private readonly onFailure: (reason: string) => void;
   /** Waiting for the keyframe to start at; nothing is sent before it. */
@@ -69,8 +62,6 @@ export class RelayConnection implements Peer {
   constructor(options: RelayConnectionOptions) {
     this.id = options.id;
     this.client = options.client;
-    this.protocol = options.client.url.tls ? "rtmps" : "rtmp";
-    this.log = options.log;
     this.streamId = options.streamId;
     this.source = options.source;
     this.onFailure = options.onFailure;
@@ -82,10 +73,6 @@ export class RelayConnection implements Peer {
     return this.client.sendQueue;
   }
 
-  get lastReadAt(): number {
-    return this.client.lastReadAt;
-  }
-
   /** Media frames the lag policy dropped. */
   get dropped(): number {
     return this.subscriber.dropped;
@@ -95,9 +82,6 @@ export class RelayConnection implements Peer {
   get blockedSince(): number {
     return this.outbox.blockedSince;
   }
-
-  /** For players waiting on a stream; a relay connection lives and dies with one publication. */
-  publishChanged(): void {}
 
   /** Only ever asked to discard (the queue overflowed): the connection is dropped, queue and all. */
   close(reason: string): void {

@@ -13,8 +13,8 @@ import { type ResolvedDestination, redactQuery } from "./destination.ts";
 import { RelayConnection } from "./relay-connection.ts";
 import { RtmpClient, RtmpStatusError } from "./rtmp-client.ts";
 
-export const BACKOFF_MIN_MS = 1_000;
-export const BACKOFF_MAX_MS = 30_000;
+const BACKOFF_MIN_MS = 1_000;
+const BACKOFF_MAX_MS = 30_000;
 
 /** connecting: an attempt is under way; live: publishing; retrying: waiting out the backoff; stopped: ended. */
 export type RelayState = "connecting" | "live" | "retrying" | "stopped";
@@ -40,13 +40,11 @@ export interface RelayCounters {
 
 export class RelayPush implements StreamOutput {
   state: RelayState = "connecting";
-  reconnects = 0;
   private connection: RelayConnection | null = null;
   /** Established clients not closed yet (live, or finishing): their bytes still count. */
   private readonly clients = new Set<RtmpClient>();
   private retiredBytes = 0;
   private retiredDrops = 0;
-  private hasVideo = false;
   private delayMs = BACKOFF_MIN_MS;
   private liveSince = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -83,12 +81,11 @@ export class RelayPush implements StreamOutput {
     let bytesSent = this.retiredBytes;
     for (const client of this.clients) bytesSent += client.bytesSent;
     const framesDropped = this.retiredDrops + (this.connection?.dropped ?? 0);
-    return { reconnects: this.reconnects, framesDropped, bytesSent };
+    return { reconnects: Math.max(0, this.attempts - 1), framesDropped, bytesSent };
   }
 
   frame(frame: Frame): void {
-    if (frame.video) this.hasVideo = true;
-    this.connection?.frame(frame, this.hasVideo || this.source.videoHeader !== null);
+    this.connection?.frame(frame, this.source.hasVideo);
   }
 
   end(): void {
@@ -165,7 +162,6 @@ export class RelayPush implements StreamOutput {
       source: this.source,
       chunkSize: this.settings.chunkSize,
       maxLagMs: this.settings.maxLagMs,
-      log: this.log,
       stats: this.stats,
       onFailure: (reason: string) => this.drop(reason),
     };
@@ -226,7 +222,6 @@ export class RelayPush implements StreamOutput {
     this.delayMs = Math.min(this.delayMs * 2, BACKOFF_MAX_MS);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      this.reconnects++;
       this.attempting = this.attempt();
     }, delay);
   }

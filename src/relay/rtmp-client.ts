@@ -128,8 +128,6 @@ export class RtmpClient {
   private readonly byStream = new Map<number, Waiter>();
 
   private readonly control = new PeerControl();
-  /** performance.now() of the last read from the socket. */
-  private lastRead = 0;
 
   /** close() was called: send what is queued, then end. */
   private ending = false;
@@ -172,10 +170,6 @@ export class RtmpClient {
     return this.control.bytesReceived;
   }
 
-  /** performance.now() of the last bytes received. */
-  get lastReadAt(): number {
-    return this.lastRead;
-  }
 
   /** Bytes the socket has taken. */
   get bytesSent(): number {
@@ -332,7 +326,6 @@ export class RtmpClient {
 
   private onData(bytes: Uint8Array): void {
     this.control.received(bytes.length);
-    this.lastRead = performance.now();
     if (!this.handshake.done) {
       const step = this.handshake.push(bytes);
       if (step.send !== null) this.enqueue(step.send);

@@ -14,6 +14,8 @@ export interface PublishedStream {
   readonly metadata: Frame | null;
   readonly videoHeader: Frame | null;
   readonly audioHeader: Frame | null;
+  /** The publication has carried video (a frame or a sequence header), counting the frame being handed out. */
+  readonly hasVideo: boolean;
   /** Timestamp of the last media frame, for restamping headers sent mid-stream. */
   readonly lastTimestamp: number;
   /** Relays the publisher's media came through before reaching us: relays stop a loop with it. */

@@ -53,7 +53,7 @@ export class Stream implements PublishedStream {
   videoHeader: Frame | null = null;
   audioHeader: Frame | null = null;
   private readonly gop: GopCache;
-  private hasVideo = false;
+  hasVideo = false;
   lastTimestamp = 0;
   private readonly log: Logger;
 

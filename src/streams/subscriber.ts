@@ -15,7 +15,10 @@ import type { ServerStats } from "../session/server-stats.ts";
  */
 export const MAX_QUEUE_BYTES = 64 * 1024 * 1024;
 
-export class Subscriber {
+/** What the drop policy needs of a connection: its send queue, and a way to end it. */
+export type SubscriberPeer = Pick<Peer, "outbox" | "close">;
+
+export class Subscriber<P extends SubscriberPeer = Peer> {
   /** Dropping frames until the next video keyframe (after a skip, or when joining without a GOP). */
   waitKeyframe = true;
   /** About to get the GOP cache, which will cover the live frames it skips meanwhile. */
@@ -27,7 +30,7 @@ export class Subscriber {
   private started = false;
 
   constructor(
-    readonly peer: Peer,
+    readonly peer: P,
     /** The player's message stream id (RTMP), for control messages and statuses. */
     readonly streamId: number,
     private readonly layout: FrameLayout,

@@ -14,6 +14,7 @@ export class FedStream implements PublishedStream {
   videoHeader: Frame | null = null;
   audioHeader: Frame | null = null;
   lastTimestamp = 0;
+  hasVideo = false;
   readonly relayHops = 0;
   private readonly arena = new FrameArena();
 
@@ -35,6 +36,7 @@ export class FedStream implements PublishedStream {
       return;
     }
     const video = tag.type === MessageType.Video;
+    if (video) this.hasVideo = true;
     if (video ? isVideoSequenceHeader(tag.data) : isAudioSequenceHeader(tag.data)) {
       const header = new Frame(tag.type, timestamp, tag.data.slice(), false, true);
       if (video) this.videoHeader = header;
