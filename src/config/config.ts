@@ -3,6 +3,7 @@
  * contract's), and ConfigError, the error for operator mistakes that the CLI turns into exit code 2.
  */
 import type { AuthSettings } from "../auth/authorizer.ts";
+import type { RecordingSettings } from "../record/recorder.ts";
 import type { RelayDestination } from "../relay/relay.ts";
 import { EVENT_TYPES, type EventType } from "../events/events.ts";
 import type { LogFormat, LogLevel } from "../logger.ts";
@@ -56,15 +57,7 @@ export interface Config {
   /** statsIntervalMs: a `media stats` line per publishing stream this often; 0 = off. */
   log: { level: LogLevel; format: LogFormat; statsIntervalMs: number };
   timeouts: { handshakeMs: number; readMs: number; writeMs: number; publisherIdleMs: number; shutdownMs: number };
-  recording: {
-    enabled: boolean;
-    /** As written: a relative path is relative to the working directory. */
-    dir: string;
-    /** 0 = one file per publish; else a new file at the first keyframe past this duration. */
-    segmentMs: number;
-    /** Stream keys or globs ("live/*") to record; empty = every stream. */
-    streams: string[];
-  };
+  recording: RecordingSettings;
   relay: { destinations: RelayDestination[] };
   auth: AuthSettings;
   hooks: {

@@ -33,7 +33,8 @@ export class TypedObject {
   ) {}
 }
 
-const Marker = {
+/** AMF0 type markers. */
+export const Marker = {
   Number: 0x00,
   Boolean: 0x01,
   String: 0x02,

@@ -109,11 +109,6 @@ export class FlvFile {
     for (const header of start.headers) this.appendTag(header.type, 0, header.payload);
   }
 
-  /** Milliseconds of media since the file's first frame, at publisher timestamp `timestamp`. */
-  elapsed(timestamp: number): number {
-    return this.base === null ? 0 : (timestamp - this.base) | 0;
-  }
-
   get congested(): boolean {
     return this.writer.congested;
   }
@@ -162,8 +157,11 @@ export class FlvFile {
     this.report(new Error("the shutdown deadline passed before the file was finalized"));
   }
 
-  /** Publisher time to file time; a frame stamped just before the first (audio after a keyframe) gets 0. */
-  private time(timestamp: number): number {
+  /**
+   * Publisher time to file time (milliseconds since the file's first frame); a frame stamped just before the
+   * first (audio after a keyframe) gets 0.
+   */
+  time(timestamp: number): number {
     return this.base === null ? 0 : Math.max(0, (timestamp - this.base) | 0);
   }
 

@@ -5,7 +5,7 @@
  * after it moves. Our fields come first: libavformat stops reading metadata at the first value it cannot
  * parse, and the publisher's values come after ours.
  */
-import { EcmaArray, TypedObject, type Amf0Object, type Amf0Value, decodeAmf0, encodeAmf0 } from "../protocol/amf0.ts";
+import { EcmaArray, Marker, TypedObject, type Amf0Object, type Amf0Value, decodeAmf0, encodeAmf0 } from "../protocol/amf0.ts";
 
 /** The null array that pads the tag; libavformat skips arrays in metadata, so players never show it. */
 export const PADDING_KEY = "padding";
@@ -63,14 +63,8 @@ function scalar(v: Amf0Value): boolean {
   return typeof v === "number" || typeof v === "boolean" || (typeof v === "string" && shortText(v));
 }
 
-/** AMF0 markers and sizes of the fixed layout below. */
-const NUMBER = 0x00;
-const STRING = 0x02;
-const OBJECT = 0x03;
-const NULL = 0x05;
-const ECMA_ARRAY = 0x08;
-const STRICT_ARRAY = 0x0a;
-const OBJECT_END = [0x00, 0x00, 0x09];
+/** Sizes of the fixed layout below: an object's end (empty key, end marker), a number (marker, float64). */
+const OBJECT_END = [0x00, 0x00, Marker.ObjectEnd];
 const NUMBER_SIZE = 9;
 
 /**
@@ -110,21 +104,21 @@ export class RecordingMetadata {
       at += 2 + text.length;
     };
     const number = (n: number) => {
-      byte(NUMBER);
+      byte(Marker.Number);
       view.setFloat64(at, n);
       at += 8;
     };
     const numbers = (name: string, values: readonly number[]) => {
       key(name);
-      byte(STRICT_ARRAY);
+      byte(Marker.StrictArray);
       view.setUint32(at, values.length);
       at += 4;
       for (const v of values) number(v);
     };
 
-    byte(STRING);
+    byte(Marker.String);
     key("onMetaData");
-    byte(ECMA_ARRAY);
+    byte(Marker.EcmaArray);
     view.setUint32(at, 3 + this.pairCount + (entries > 0 ? 1 : 0));
     at += 4;
     key("duration");
@@ -133,7 +127,7 @@ export class RecordingMetadata {
     number(facts.fileSize);
     if (entries > 0) {
       key("keyframes");
-      byte(OBJECT);
+      byte(Marker.Object);
       numbers("times", facts.times);
       numbers("filepositions", facts.positions);
       for (const b of OBJECT_END) byte(b);
@@ -143,10 +137,10 @@ export class RecordingMetadata {
     // Each null of the padding array is one byte, so any gap is filled exactly.
     const padding = this.size - this.unpaddedSize(entries);
     key(PADDING_KEY);
-    byte(STRICT_ARRAY);
+    byte(Marker.StrictArray);
     view.setUint32(at, padding);
     at += 4;
-    out.fill(NULL, at, at + padding);
+    out.fill(Marker.Null, at, at + padding);
     at += padding;
     for (const b of OBJECT_END) byte(b);
     return out;

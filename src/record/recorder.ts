@@ -15,8 +15,11 @@ import { type RecorderCounters, type RecordingContext, StreamRecording } from ".
 
 export interface RecordingSettings {
   enabled: boolean;
+  /** As written: a relative path is relative to the working directory. */
   dir: string;
+  /** 0 = one file per publish; else a new file at the first keyframe past this duration. */
   segmentMs: number;
+  /** Stream keys or globs ("live/*") to record; empty = every stream. */
   streams: string[];
 }
 

@@ -106,7 +106,7 @@ export class StreamRecording implements StreamOutput {
   }
 
   private segmentDue(file: FlvFile, frame: Frame): boolean {
-    return this.context.segmentMs > 0 && file.elapsed(frame.timestamp) >= this.context.segmentMs;
+    return this.context.segmentMs > 0 && file.time(frame.timestamp) >= this.context.segmentMs;
   }
 
   /** False while the disk is behind: frames are dropped, and writing resumes where a file could start. */
