@@ -8,7 +8,7 @@ import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
 import { flvFileHeader } from "../media/flv.ts";
 import type { AccessCheck, AuthDecision } from "../session/access.ts";
-import type { ConnectionTable } from "../session/connections.ts";
+import { type ConnectionTable, formatRemoteAddress } from "../session/connections.ts";
 import type { ServerStats } from "../session/server-stats.ts";
 import { parseStreamName, type StreamName } from "../session/stream-name.ts";
 import type { StreamRegistry } from "../streams/registry.ts";
@@ -92,7 +92,7 @@ export class FlvEndpoint {
     const { connections, events, log } = this.context;
     const id = this.stopping ? null : connections.reserve();
     const address = server.requestIP(request);
-    const remote = address === null ? "" : formatRemote(address.address, address.port);
+    const remote = address === null ? "" : formatRemoteAddress(address.address, address.port);
     if (id === null) {
       if (!this.stopping) log.warn("connection refused: max_connections reached", { remote_addr: remote, max: this.settings.maxConnections });
       return textResponse(503, this.stopping ? "server shutting down" : "server full", { "retry-after": "5" });
@@ -218,9 +218,4 @@ export class FlvEndpoint {
     const video = stream.videoHeader !== null || stats.video_packets > 0;
     return audio || video ? flvFileHeader(audio, video) : flvFileHeader(true, true);
   }
-}
-
-/** "ip:port", "[v6]:port" for IPv6, as sessions show addresses. */
-function formatRemote(ip: string, port: number): string {
-  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 }

@@ -22,9 +22,9 @@ import { PROMETHEUS_CONTENT_TYPE } from "./prometheus-text.ts";
 import { methodNotAllowed, textResponse } from "./responses.ts";
 
 /** Largest request body accepted; no path takes one. */
-export const MAX_REQUEST_BODY = 4096;
+const MAX_REQUEST_BODY = 4096;
 /** Largest message a WS-FLV client may send (players send nothing; this only bounds what a bad one can). */
-export const MAX_WEBSOCKET_MESSAGE = 4096;
+const MAX_WEBSOCKET_MESSAGE = 4096;
 /**
  * Bun's own queue per WebSocket: above one coalesced write (256 KiB), which is the most a WS-FLV player
  * ever leaves there, so it is never reached.

@@ -40,12 +40,8 @@ export class PublishWaiters {
   }
 
   /** Every waiter gives up now (shutdown). */
-  cancelAll(): void {
-    for (const set of [...this.waiting.values()]) for (const done of [...set]) done(false);
-  }
-
   close(): void {
-    this.cancelAll();
+    for (const set of [...this.waiting.values()]) for (const done of [...set]) done(false);
     this.unsubscribe();
   }
 

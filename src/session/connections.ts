@@ -22,6 +22,11 @@ export interface Connection {
   close(reason: string): void;
 }
 
+/** A peer's address as connections show it: "ip:port", "[v6]:port" for IPv6. */
+export function formatRemoteAddress(ip: string, port: number): string {
+  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
 export class ConnectionTable {
   private readonly byId = new Map<string, Connection>();
   private nextId = 1;

@@ -34,7 +34,7 @@ import { ServerHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType, type RtmpMessage } from "../protocol/message.ts";
 import { PeerControl } from "../protocol/peer-control.ts";
 import type { AccessCheck, AuthAction, AuthDecision } from "./access.ts";
-import type { Connection } from "./connections.ts";
+import { type Connection, formatRemoteAddress } from "./connections.ts";
 import type { Peer, Playback, Publication, StreamHub } from "./hub.ts";
 import type { ServerStats } from "./server-stats.ts";
 import { Outbox, type Writable } from "./outbox.ts";
@@ -157,7 +157,7 @@ export class Session implements Peer, Connection {
     private readonly settings: SessionSettings,
   ) {
     this.protocol = settings.protocol;
-    this.remoteAddress = remote.ip.includes(":") ? `[${remote.ip}]:${remote.port}` : `${remote.ip}:${remote.port}`;
+    this.remoteAddress = formatRemoteAddress(remote.ip, remote.port);
     this.hub = context.hub;
     this.events = context.events;
     this.log = context.log.child({ conn_id: id });
