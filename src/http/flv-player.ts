@@ -6,7 +6,7 @@
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
 import { FlvLayout } from "../media/flv.ts";
-import type { Connection } from "../session/connections.ts";
+import { type Connection, connectionSummary, LINGER_MS, reportConnectionClosed } from "../session/connections.ts";
 import type { Peer, Playback, StreamHub } from "../session/hub.ts";
 import { Outbox, type Writable } from "../session/outbox.ts";
 import type { ServerStats } from "../session/server-stats.ts";
@@ -44,9 +44,6 @@ export interface PlayerContext {
   /** The connection is gone: forget it. */
   onClosed(player: FlvPlayer): void;
 }
-
-/** How long a closing player may take to hand over what is queued before it is cut. */
-const LINGER_MS = 5000;
 
 /** Every FLV player lays frames out the same way, and the layout holds no state: one for all. */
 const FLV_LAYOUT = new FlvLayout();
@@ -182,20 +179,8 @@ export class FlvPlayer implements Peer, Connection, SinkOwner {
     this.playback?.end();
     this.playback = null;
     this.state = State.Closed;
-    const { stats, events } = this.context;
-    stats.closedBytesOut += this.bytesOut;
     this.outbox.close();
-    events.emit(
-      "connection_close",
-      { connId: this.id, streamKey: this.name.key },
-      {
-        role: this.role,
-        protocol: this.protocol,
-        duration_sec: Math.round(performance.now() - this.startedAt) / 1000,
-        bytes_in: this.bytesIn,
-        bytes_out: this.bytesOut,
-      },
-    );
+    reportConnectionClosed(this, this.startedAt, this.context.stats, this.context.events);
     this.context.onClosed(this);
     this.closed.resolve();
   }
@@ -207,6 +192,6 @@ export class FlvPlayer implements Peer, Connection, SinkOwner {
   }
 
   private summary(): Record<string, unknown> {
-    return { duration_ms: Math.round(performance.now() - this.startedAt), bytes_in: this.bytesIn, bytes_out: this.bytesOut };
+    return connectionSummary(this, this.startedAt);
   }
 }

@@ -1,7 +1,10 @@
 /**
  * Every live connection of every protocol (RTMP, RTMPS, HTTP-FLV, WS-FLV) in one table: one id sequence,
- * one max_connections budget, one list for the API, and closing any of them by id.
+ * one max_connections budget, one list for the API, and closing any of them by id; and what every
+ * connection reports the same way, whatever its protocol (its address, its summary, its end).
  */
+import type { EventChannel } from "../events/events.ts";
+import type { ServerStats } from "./server-stats.ts";
 
 /** What the table (and the API) knows of a connection, whatever its protocol. */
 export interface Connection {
@@ -25,6 +28,30 @@ export interface Connection {
 /** A peer's address as connections show it: "ip:port", "[v6]:port" for IPv6. */
 export function formatRemoteAddress(ip: string, port: number): string {
   return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+/** How long a closing connection may take to hand over what is queued (and see the peer close) before it is cut. */
+export const LINGER_MS = 5000;
+
+/** A connection's figures for its log lines; `startedAt` is its performance.now() at accept. */
+export function connectionSummary(c: Connection, startedAt: number): Record<string, unknown> {
+  return { duration_ms: Math.round(performance.now() - startedAt), bytes_in: c.bytesIn, bytes_out: c.bytesOut };
+}
+
+/** A connection ended, told once: its bytes sent join the closed total, and connection_close goes out. */
+export function reportConnectionClosed(c: Connection, startedAt: number, stats: ServerStats, events: EventChannel): void {
+  stats.closedBytesOut += c.bytesOut;
+  events.emit(
+    "connection_close",
+    { connId: c.id, streamKey: c.streamKey === "" ? undefined : c.streamKey },
+    {
+      role: c.role,
+      protocol: c.protocol,
+      duration_sec: Math.round(performance.now() - startedAt) / 1000,
+      bytes_in: c.bytesIn,
+      bytes_out: c.bytesOut,
+    },
+  );
 }
 
 export class ConnectionTable {

@@ -34,7 +34,13 @@ import { ServerHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType, type RtmpMessage } from "../protocol/message.ts";
 import { PeerControl } from "../protocol/peer-control.ts";
 import type { AccessCheck, AuthAction, AuthDecision } from "./access.ts";
-import { type Connection, formatRemoteAddress } from "./connections.ts";
+import {
+  type Connection,
+  connectionSummary,
+  formatRemoteAddress,
+  LINGER_MS,
+  reportConnectionClosed,
+} from "./connections.ts";
 import type { Peer, Playback, Publication, StreamHub } from "./hub.ts";
 import type { ServerStats } from "./server-stats.ts";
 import { Outbox, type Writable } from "./outbox.ts";
@@ -95,8 +101,6 @@ function isEnhancedClient(obj: Amf0Value): boolean {
 
 /** createStream calls one connection may make; real clients make one or two. */
 const MAX_STREAMS = 16;
-/** How long a closing connection may take to hand over what is queued and see the peer close, before it is cut. */
-const LINGER_MS = 5000;
 
 const enum State {
   Handshake,
@@ -287,19 +291,8 @@ export class Session implements Peer, Connection {
       this.endStreams();
     }
     this.state = State.Closed;
-    this.context.stats.closedBytesOut += this.bytesOut;
     this.outbox.close();
-    this.events.emit(
-      "connection_close",
-      { connId: this.id, streamKey: this.streamKey === "" ? undefined : this.streamKey },
-      {
-        role: this.role,
-        protocol: this.protocol,
-        duration_sec: Math.round(performance.now() - this.startedAt) / 1000,
-        bytes_in: this.control.bytesReceived,
-        bytes_out: this.outbox.bytesSent,
-      },
-    );
+    reportConnectionClosed(this, this.startedAt, this.context.stats, this.events);
     this.context.onClosed(this);
   }
 
@@ -309,11 +302,7 @@ export class Session implements Peer, Connection {
   }
 
   private summary(): Record<string, unknown> {
-    return {
-      duration_ms: Math.round(performance.now() - this.startedAt),
-      bytes_in: this.control.bytesReceived,
-      bytes_out: this.outbox.bytesSent,
-    };
+    return connectionSummary(this, this.startedAt);
   }
 
   private fail(e: unknown): void {
