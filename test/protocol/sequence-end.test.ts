@@ -3,7 +3,7 @@
  * not start a recording, a segment or an index entry. Exact video tag bodies, legacy and Enhanced RTMP.
  */
 import { describe, expect, it } from "bun:test";
-import { isVideoSequenceEnd } from "../../src/protocol/codec-info.ts";
+import { isVideoSequenceEnd, opensGop } from "../../src/protocol/codec-info.ts";
 import { hex } from "../helpers/hex.ts";
 
 describe("the video end-of-sequence marker", () => {
@@ -24,6 +24,21 @@ describe("the video end-of-sequence marker", () => {
   for (const [what, bytes, expected] of vectors) {
     it(`${expected ? "is" : "is not"} one: ${what}`, () => {
       expect(isVideoSequenceEnd(hex(bytes))).toBe(expected);
+    });
+  }
+});
+
+describe("opensGop: the keyframe flag every output starts at (the stream computes it once)", () => {
+  const vectors: Array<[string, string, boolean]> = [
+    ["AVC keyframe", "17 01 000000 00000002 0910", true],
+    ["AVC end of sequence, flagged keyframe", "17 02 000000", false],
+    ["AVC inter frame", "27 01 000000 00000002 0910", false],
+    ["Enhanced HEVC CodedFrames keyframe", '91 "hvc1" 000000 00000002 2601', true],
+    ["Enhanced HEVC SequenceEnd, flagged keyframe", '92 "hvc1"', false],
+  ];
+  for (const [what, bytes, expected] of vectors) {
+    it(`${expected ? "opens" : "does not open"} a GOP: ${what}`, () => {
+      expect(opensGop(hex(bytes))).toBe(expected);
     });
   }
 });
