@@ -9,8 +9,11 @@
  * (with a TLB flush) when the allocator returns it, and that churn profiled at a third of the server's CPU
  * with 50 real-time publishers. So a frame is reference-counted: whoever keeps it (a cache, a send queue)
  * calls retain() and later release() exactly once; the creator's reference is released by the creator.
+ *
+ * A publisher's messages can be assembled straight into a slab (reserve(), the chunk reader's PayloadStore):
+ * the room counts as a frame of its slab until the reader releases it, and frame() over it copies nothing.
  */
-import { MessageType } from "../protocol/message.ts";
+import { MessageType, type StoredPayload } from "../protocol/message.ts";
 
 /** Slab size: a few slabs hold a stream's GOP, and a half-used slab wastes little. */
 const SLAB_BYTES = 128 * 1024;
@@ -128,26 +131,55 @@ export function idleSlabCount(): number {
   return idle.count;
 }
 
+/** Room in a slab for a message being assembled; it holds its slab like a frame until released. */
+class Reservation implements StoredPayload {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly slab: Slab,
+  ) {}
+
+  release(): void {
+    this.slab.frameReleased();
+  }
+}
+
 /** Where one publication's frames are allocated: consecutive frames share slabs, so they free together. */
 export class FrameArena {
   private slab: Slab | null = null;
 
-  /** A media frame holding a copy of `payload` (which may be a view into a socket read or a reused buffer). */
-  frame(type: number, timestamp: number, payload: Uint8Array, keyframe: boolean): Frame {
-    const n = payload.length;
-    if (n > MAX_POOLED_FRAME) return new Frame(type, timestamp, payload.slice(), keyframe, false);
+  /**
+   * A media frame holding `payload`: the bytes themselves when `stored` is room this module reserved for
+   * them, else a copy (of a view into a socket read or a reused buffer).
+   */
+  frame(type: number, timestamp: number, payload: Uint8Array, keyframe: boolean, stored?: StoredPayload): Frame {
+    if (stored instanceof Reservation && stored.bytes === payload) {
+      stored.slab.live++;
+      return new Frame(type, timestamp, payload, keyframe, false, stored.slab);
+    }
+    if (payload.length > MAX_POOLED_FRAME) return new Frame(type, timestamp, payload.slice(), keyframe, false);
+    const bytes = this.allocate(payload.length);
+    bytes.set(payload);
+    return new Frame(type, timestamp, bytes, keyframe, false, this.slab);
+  }
+
+  /** Room for a message of `length` bytes assembled in place (the chunk reader's PayloadStore); null when too large. */
+  reserve(length: number): Reservation | null {
+    return length > MAX_POOLED_FRAME ? null : new Reservation(this.allocate(length), this.slab!);
+  }
+
+  /** `n` bytes of the current slab (a fresh one when they do not fit: this.slab after), counted as a frame of it. */
+  private allocate(n: number): Uint8Array {
     let slab = this.slab;
     if (slab === null || slab.used + n > SLAB_BYTES) {
       this.detach();
       slab = this.slab = idle.take();
       slab.arena = this;
     }
-    const view = slab.bytes.subarray(slab.used, slab.used + n);
-    view.set(payload);
+    const bytes = slab.bytes.subarray(slab.used, slab.used + n);
     // 8-byte alignment keeps DataView reads over a payload aligned.
     slab.used += (n + 7) & ~7;
     slab.live++;
-    return new Frame(type, timestamp, view, keyframe, false, slab);
+    return bytes;
   }
 
   /** A copy of `frame` in this arena's current slab (a frame kept longer than the frames around it). */

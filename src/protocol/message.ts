@@ -3,6 +3,13 @@
  * and the chunk streams we send on. Shared by every other protocol module.
  */
 
+/** Room a message was assembled in for its receiver (see chunk-reader.ts's PayloadStore). */
+export interface StoredPayload {
+  /** Exactly the message's length. */
+  readonly bytes: Uint8Array;
+  release(): void;
+}
+
 export interface RtmpMessage {
   /** Chunk stream id it arrived on, or the one to send it on. */
   csid: number;
@@ -14,6 +21,11 @@ export interface RtmpMessage {
   timestamp: number;
   /** The message body. May be a view into a larger buffer: copy it before keeping it long. */
   payload: Uint8Array;
+  /**
+   * Set when the payload was assembled in room its receiver provided (chunk-reader.ts's PayloadStore): that
+   * room, which the receiver may keep by taking a reference instead of copying. Valid during delivery only.
+   */
+  stored?: StoredPayload;
 }
 
 export const MessageType = {

@@ -4,7 +4,7 @@
  */
 import type { Logger } from "../logger.ts";
 import type { FrameLayout } from "../media/frame.ts";
-import type { RtmpMessage } from "../protocol/message.ts";
+import type { RtmpMessage, StoredPayload } from "../protocol/message.ts";
 import type { Outbox } from "./outbox.ts";
 import type { StreamName } from "./stream-name.ts";
 
@@ -33,6 +33,8 @@ export interface Peer {
 
 /** A live publish: media flows in through it until it ends. */
 export interface Publication {
+  /** Room for a media message of `length` bytes in the publication's own storage, or null (see PayloadStore). */
+  reserve(length: number): StoredPayload | null;
   media(message: RtmpMessage): void;
   /** A data message (type 18): @setDataFrame/onMetaData and friends, name already decoded. */
   data(message: RtmpMessage, name: string): void;

@@ -31,7 +31,7 @@ import {
 } from "../protocol/control.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { ServerHandshake } from "../protocol/handshake.ts";
-import { Csid, MessageType, type RtmpMessage } from "../protocol/message.ts";
+import { Csid, MessageType, type RtmpMessage, type StoredPayload } from "../protocol/message.ts";
 import { PeerControl } from "../protocol/peer-control.ts";
 import type { AccessCheck, AuthAction, AuthDecision } from "./access.ts";
 import {
@@ -168,10 +168,11 @@ export class Session implements Peer, Connection {
     this.outbox = new Outbox(socket);
     this.startedAt = this.lastReadAt = performance.now();
     // Two messages of the largest size may be in flight at once (a video frame interleaved with another).
-    this.reader = new ChunkReader((m) => this.onMessage(m), {
-      maxMessageSize: settings.maxMessageSize,
-      maxPartialBytes: 2 * settings.maxMessageSize,
-    });
+    this.reader = new ChunkReader(
+      (m) => this.onMessage(m),
+      { maxMessageSize: settings.maxMessageSize, maxPartialBytes: 2 * settings.maxMessageSize },
+      { reserve: (type, streamId, length) => this.reserve(type, streamId, length) },
+    );
   }
 
   /** Bytes from the socket. Never throws: a failure closes this session. */
@@ -291,6 +292,7 @@ export class Session implements Peer, Connection {
       this.endStreams();
     }
     this.state = State.Closed;
+    this.reader.close();
     this.outbox.close();
     reportConnectionClosed(this, this.startedAt, this.context.stats, this.events);
     this.context.onClosed(this);
@@ -329,7 +331,7 @@ export class Session implements Peer, Connection {
     if (this.state !== State.Ready) return;
     if (this.pendingChecks > 0) {
       // The payload is only valid during this call (the reader reuses its buffers): keep a copy.
-      this.held.push({ ...m, payload: m.payload.slice() });
+      this.held.push({ ...m, payload: m.payload.slice(), stored: undefined });
       return;
     }
     switch (m.type) {
@@ -368,6 +370,17 @@ export class Session implements Peer, Connection {
         // Set Chunk Size and Abort are applied by the chunk reader; acks, bandwidth and the rest need nothing.
         return;
     }
+  }
+
+  /**
+   * Room for audio or video being assembled, in the frame slabs of the publication it is for, so that it is
+   * copied there once (chunk-reader.ts's PayloadStore). Null while media would be held for a check, or for
+   * a stream this connection does not publish: the reader's own buffer then.
+   */
+  private reserve(type: number, streamId: number, length: number): StoredPayload | null {
+    if (type !== MessageType.Audio && type !== MessageType.Video) return null;
+    if (this.state !== State.Ready || this.pendingChecks > 0) return null;
+    return this.publicationFor(streamId)?.reserve(length) ?? null;
   }
 
   /**

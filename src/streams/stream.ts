@@ -10,7 +10,7 @@ import { type AudioDetails, audioDetails, type VideoDetails, videoDetails } from
 import { Frame, FrameArena, type FrameLayout } from "../media/frame.ts";
 import { MediaStats, type StatsSnapshot } from "../media/stats.ts";
 import { dataArgsOffset } from "../protocol/command.ts";
-import { MessageType, type RtmpMessage } from "../protocol/message.ts";
+import { MessageType, type RtmpMessage, type StoredPayload } from "../protocol/message.ts";
 import {
   audioCodecName,
   isAudioSequenceHeader,
@@ -241,7 +241,7 @@ export class Stream implements PublishedStream {
     publication.stats.onMedia(video, m.timestamp, payload.length, keyframe, now);
     // Codecs without a sequence header (MP3, Speex, ...) describe themselves in every frame.
     if (!video && !publication.audioKnown) this.detectAudio(payload, publication);
-    const frame = publication.arena.frame(m.type, m.timestamp, payload, keyframe);
+    const frame = publication.arena.frame(m.type, m.timestamp, payload, keyframe, m.stored);
     if (this.settings.gopCache) this.gop.add(frame, publication.arena);
     const hasVideo = this.hasVideo;
     const subs = this.subscribers;
@@ -326,6 +326,10 @@ class LivePublication implements Publication {
     private readonly stream: Stream,
     readonly peer: Peer,
   ) {}
+
+  reserve(length: number): StoredPayload | null {
+    return this.active ? this.arena.reserve(length) : null;
+  }
 
   media(m: RtmpMessage): void {
     if (this.active) this.stream.onMedia(m, this);

@@ -7,6 +7,9 @@ import { Csid, MessageType } from "../../src/protocol/message.ts";
 import { ramp } from "../helpers/bytes.ts";
 import { hex, toHex } from "../helpers/hex.ts";
 
+/** Larger than a slab: such messages are assembled by the chunk reader itself. */
+const MAX_TOO_LARGE = 128 * 1024 + 1;
+
 function laidOut(layout: RtmpLayout | FlvLayout, frame: Frame): Uint8Array {
   const out = new Uint8Array(layout.size(frame));
   expect(layout.copy(frame, out, 0, 0, out.length)).toBe(out.length);
@@ -55,6 +58,31 @@ describe("FrameArena (frames in recycled slabs)", () => {
     expect(kept.holders).toBe(0);
     expect(() => kept.release()).toThrow("released more often than retained");
     arena.close();
+  });
+});
+
+describe("FrameArena.reserve (a message assembled in place)", () => {
+  it("makes the frame over reserved room without copying, and frees the slab once both let go", () => {
+    trimIdleSlabs(Number.POSITIVE_INFINITY);
+    const arena = new FrameArena();
+    const room = arena.reserve(100_000)!;
+    room.bytes.set(ramp(3, 100_000));
+    const frame = arena.frame(MessageType.Video, 40, room.bytes, true, room);
+    expect(frame.payload).toBe(room.bytes);
+    // The reader lets go of its room; the frame still holds the slab, which the next allocation must not reuse.
+    room.release();
+    const next = arena.frame(MessageType.Video, 80, new Uint8Array(100_000), false);
+    expect(next.payload.buffer === frame.payload.buffer).toBe(false);
+    expect(toHex(frame.payload.subarray(0, 8))).toBe(toHex(ramp(3, 8)));
+    // Another arena's or a plain buffer's bytes are copied as before.
+    const copied = arena.frame(MessageType.Audio, 81, ramp(1, 10), false, { bytes: ramp(1, 10), release() {} });
+    expect(copied.payload.buffer === frame.payload.buffer || copied.payload.buffer === next.payload.buffer).toBe(true);
+    frame.release();
+    expect(idleSlabCount()).toBe(1);
+    next.release();
+    copied.release();
+    arena.close();
+    expect(arena.reserve(MAX_TOO_LARGE)).toBeNull();
   });
 });
 

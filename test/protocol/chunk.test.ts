@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ChunkReader, type ChunkReaderLimits } from "../../src/protocol/chunk-reader.ts";
+import { ChunkReader, type ChunkReaderLimits, type PayloadStore } from "../../src/protocol/chunk-reader.ts";
 import { ChunkWriter, copySelfContained, encodeMessage, selfContainedSize } from "../../src/protocol/chunk-writer.ts";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 import type { RtmpMessage } from "../../src/protocol/message.ts";
@@ -160,6 +160,46 @@ describe("ChunkReader header semantics", () => {
     new ChunkReader((m) => views.push(m.payload)).push(wire);
     expect(views).toHaveLength(2);
     for (const v of views) expect(v.buffer).toBe(wire.buffer);
+  });
+
+  it("assembles a multi-chunk message in room its store gives, releasing the room once delivered or abandoned", () => {
+    const events: string[] = [];
+    const store: PayloadStore = {
+      reserve(type, streamId, length) {
+        if (type !== 9) return null;
+        const n = events.push(`reserve ${streamId}:${length}`);
+        return { bytes: new Uint8Array(length), release: () => events.push(`release ${n}`) };
+      },
+    };
+    const delivered: RtmpMessage[] = [];
+    const reader = new ChunkReader((m) => {
+      events.push(`deliver ${m.type}`);
+      delivered.push(m);
+    }, {}, store);
+    const video = ramp(0, 300);
+    const audio = ramp(9, 200);
+    // Video and audio of 300 and 200 bytes at chunk size 128, split across slices: only the video is stored.
+    const wire = concat(
+      encodeMessage(msg(6, 9, 1, 40, video), 128),
+      encodeMessage(msg(4, 8, 1, 41, audio), 128),
+    );
+    reader.push(wire.subarray(0, 100));
+    reader.push(wire.subarray(100));
+    expect(events).toEqual(["reserve 1:300", "deliver 9", "release 1", "deliver 8"]);
+    // The stored payload is the store's room itself, and the message says so.
+    expect(delivered[0].payload).toBe(delivered[0].stored!.bytes);
+    expect(toHex(delivered[0].payload)).toBe(toHex(video));
+    expect(delivered[1].stored).toBeUndefined();
+    expect(toHex(delivered[1].payload)).toBe(toHex(audio));
+    // A message cut short by a new full header, or left unfinished when the reader closes, gives its room back.
+    events.length = 0;
+    const cut = encodeMessage(msg(6, 9, 1, 80, video), 128);
+    reader.push(cut.subarray(0, 12 + 128)); // header and first chunk
+
+    reader.push(encodeMessage(msg(6, 9, 1, 90, hex("1700")), 128));
+    reader.push(cut.subarray(0, 50));
+    reader.close();
+    expect(events).toEqual(["reserve 1:300", "release 1", "deliver 9", "reserve 1:300", "release 4"]);
   });
 
   it("delivers nothing for zero-length messages but keeps their header state", () => {
