@@ -22,7 +22,15 @@ import {
   saturationTable,
 } from "./report.ts";
 import { runSaturation } from "./saturation.ts";
-import { ROOT, type ServerTarget, type Variant, nginxTarget, rtmpServerTarget, withVariants } from "./servers.ts";
+import {
+  ROOT,
+  type ServerTarget,
+  type Variant,
+  floorTarget,
+  nginxTarget,
+  rtmpServerTarget,
+  withVariants,
+} from "./servers.ts";
 import { DEFAULT_SHAPES, type Plan, SHAPES, type ShapeName, runChurn, runLoadShapes } from "./shapes.ts";
 
 const FLV_PROTOCOLS = ["http-flv", "ws-flv"] as const;
@@ -33,6 +41,8 @@ const USAGE = `usage: bun run bench [-- FLAGS]
                          (default: micro-benchmarks, then ${DEFAULT_SHAPES.join(", ")})
   --saturation           add the saturation search (long: several minutes per server)
   --nginx                run every shape on nginx-rtmp too
+  --floor                run every shape on bench/floor-server.ts too: the least an RTMP fan-out on Bun does
+                         (no GOP cache, stats, limits, ...), what Bun's sockets plus the RTMP codecs cost
   --server-root DIR      the rtmp-server checkout to run (default: this one)
   --compare DIR          also run every shape on the checkout in DIR (e.g. a git worktree of an older commit)
   --publisher KIND       ffmpeg (default: piecewise writes, Nagle on, like FFmpeg) | coalesced (one write per 10 ms)
@@ -53,6 +63,7 @@ interface Options {
   micro: boolean;
   shapes: ShapeName[];
   nginx: boolean;
+  floor: boolean;
   roots: string[];
   publisher: PublisherKind;
   seconds: number;
@@ -92,6 +103,7 @@ function parseFlags(args: string[]): Options {
     micro: false,
     shapes: [],
     nginx: false,
+    floor: false,
     roots: [ROOT],
     publisher: "ffmpeg",
     seconds: 15,
@@ -108,6 +120,7 @@ function parseFlags(args: string[]): Options {
     const value = () => args[++i] ?? usage(`${flag} needs a value`);
     if (flag === "--micro") o.micro = true;
     else if (flag === "--nginx") o.nginx = true;
+    else if (flag === "--floor") o.floor = true;
     else if (flag === "--saturation") saturation = true;
     else if (flag === "--real-ffmpeg") o.publisher = "real";
     else if (flag === "--server-root") o.roots[0] = value();
@@ -182,6 +195,7 @@ function errorNotes(runs: { what: string; run: LoadRun }[]): string {
 async function runShapes(o: Options): Promise<void> {
   const targets: ServerTarget[] = o.roots.flatMap((root) => withVariants(rtmpServerTarget(root), o.variants));
   if (o.nginx) targets.push(nginxTarget());
+  if (o.floor) targets.push(floorTarget());
   const plan: Plan = {
     targets,
     seconds: o.seconds,

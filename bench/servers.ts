@@ -1,7 +1,7 @@
 /**
  * The servers a benchmark runs against: rtmp-server from a checkout (this one, or another worktree given with
  * --server-root / --compare, so that half-done edits here cannot break a run), plainly or in a variant (with
- * outputs on, or played over HTTP-FLV / WS-FLV), and nginx-rtmp. Each gets a label for the tables and a
+ * outputs on, or played over HTTP-FLV / WS-FLV), nginx-rtmp, and the floor (floor-server.ts). Each gets a label for the tables and a
  * command line with its configuration written into a scratch directory.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -21,7 +21,7 @@ export interface RtmpServerTarget {
   http: boolean;
 }
 
-export type ServerTarget = RtmpServerTarget | { kind: "nginx"; label: string };
+export type ServerTarget = RtmpServerTarget | { kind: "nginx"; label: string } | { kind: "floor"; label: string };
 
 /** One way of running the same server: what outputs it has on, and how its players play. */
 export interface Variant {
@@ -71,6 +71,11 @@ export function nginxTarget(): ServerTarget {
   return { kind: "nginx", label: "nginx-rtmp" };
 }
 
+/** floor-server.ts: the least an RTMP fan-out on Bun does, to tell Bun's own cost from rtmp-server's. */
+export function floorTarget(): ServerTarget {
+  return { kind: "floor", label: "floor (Bun)" };
+}
+
 /**
  * The command that runs `target` on 127.0.0.1:`port`, its working directory, and its config in `dir`;
  * `yaml`: further top-level configuration for rtmp-server (HTTP listener, outputs).
@@ -82,6 +87,7 @@ export function serverCommand(
   yaml: string[] = [],
 ): { cmd: string[]; cwd: string } {
   if (target.kind === "nginx") return nginxCommand(dir, port);
+  if (target.kind === "floor") return { cmd: [process.execPath, "bench/floor-server.ts", String(port)], cwd: ROOT };
   const config = join(dir, "server.yaml");
   writeFileSync(config, [`listen: "127.0.0.1:${port}"`, "log:", "  level: warn", ...yaml, ""].join("\n"));
   return { cmd: [process.execPath, "src/cli.ts", "--config", config], cwd: target.root };
