@@ -1,23 +1,13 @@
 /**
  * YAML config file -> validated Config, and Config -> YAML for --check-config. Every problem in a file is
  * reported at once, each as `file:line: key.path: message` in the contract's snake_case key names.
+ *
+ * Bun.YAML reads the values. It gives no positions and lets the last of two equal keys win, so the `yaml`
+ * package is loaded only when there is something to report (a problem to place on its line, a syntax error,
+ * a key that may repeat) or a config to print: a server started with a valid file never holds it, which is
+ * about 8 MB less resident memory.
  */
-import {
-  type Document,
-  isAlias,
-  isMap,
-  isNode,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Pair,
-  parseDocument,
-  type Range,
-  type Scalar,
-  stringify,
-  type YAMLMap,
-  type YAMLSeq,
-} from "yaml";
+import type { Node, Pair } from "yaml";
 import { readTokenFile } from "../auth/token-file.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../logger.ts";
 import type { RelayDestination } from "../relay/relay.ts";
@@ -79,29 +69,26 @@ export function loadConfigFile(path: string, displayName = path): Config {
  * listing every problem found.
  */
 export function parseConfigText(text: string, fileName: string): Config {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((error) => ({
-        file: fileName,
-        line: lines.linePos(error.pos[0]).line,
-        message: `invalid YAML: ${error.message}`,
-      })),
-    );
+  let contents: unknown;
+  try {
+    if (mayRepeatKey(text)) throwYamlErrors(text, fileName);
+    contents = Bun.YAML.parse(text);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    // Bun.YAML does not say where: the yaml package does, and its message is kept only if it finds nothing.
+    throwYamlErrors(text, fileName);
+    const message = error instanceof Error ? error.message.replace(/^YAML Parse error: /, "") : String(error);
+    throw new ConfigError([{ file: fileName, message: `invalid YAML: ${message}` }]);
   }
-  const source = new Source(fileName, lines, doc);
-  const contents = source.resolve(doc.contents);
-  if (contents !== null && !isMap(contents) && !isEmpty(contents)) {
-    source.report(contents, "", `expected a mapping of settings (key: value lines), got ${describeNode(contents)}`);
-    throw new ConfigError(source.problems);
+  const source = new Source(fileName, text);
+  if (contents !== null && !isMapping(contents)) {
+    source.report(ROOT, "", `expected a mapping of settings (key: value lines), got ${describeValue(contents)}`);
+    throw new ConfigError(source.locatedProblems());
   }
-  const root = new MapReader(source, "", isMap(contents) ? contents : undefined, undefined);
+  const root = new MapReader(source, [], isMapping(contents) ? contents : undefined, undefined);
   const config = readConfig(root);
   root.finish();
-  if (source.problems.length > 0) {
-    throw new ConfigError(source.problems.toSorted((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity)));
-  }
+  if (source.problems.length > 0) throw new ConfigError(source.locatedProblems());
   return config;
 }
 
@@ -334,7 +321,7 @@ export function formatConfig(config: Config): string {
     tls: { listen: listenOrEmpty(tls.listen), cert: tls.cert, key: tls.key },
   };
   // lineWidth 0: never fold a long URL or path across lines.
-  return stringify(document, { lineWidth: 0 });
+  return yamlPackage().stringify(document, { lineWidth: 0 });
 }
 
 function listenOrEmpty(address: ListenAddress | null): string {
@@ -347,47 +334,153 @@ function yamlSize(bytes: number): string | number {
   return /^\d+$/.test(text) ? bytes : text;
 }
 
-type Value = Scalar | YAMLMap | YAMLSeq;
-type Located = { range?: Range | null } | null | undefined;
+/** The yaml package, loaded on first use (see the top of this file). */
+function yamlPackage(): typeof import("yaml") {
+  return require("yaml") as typeof import("yaml");
+}
 
-/** The parsed file: resolves aliases, turns node offsets into line numbers, and collects problems. */
+/** Throws a ConfigError listing what the yaml package finds wrong in `text` (syntax, repeated keys), each on its line. */
+function throwYamlErrors(text: string, fileName: string): void {
+  const yaml = yamlPackage();
+  const lines = new yaml.LineCounter();
+  const { errors } = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (errors.length === 0) return;
+  throw new ConfigError(
+    errors.map((error) => ({ file: fileName, line: lines.linePos(error.pos[0]).line, message: `invalid YAML: ${error.message}` })),
+  );
+}
+
+const ITEM_MARKER = /^-(?:\s+|$)/;
+const KEY = /^("[^"]*"|'[^']*'|[^\s#"'{[\]},&*!|>%@`][^#]*?)\s*:(?:\s+|$)(.*)$/;
+
+/**
+ * Whether a block mapping in `text` may have some key twice, which YAML forbids and Bun.YAML lets the last
+ * one win. A line scanner that errs towards yes, since yes only has the yaml package check the file: keys at
+ * the start of a line (after any `- ` item markers) are collected per mapping, by column; the text of block
+ * scalars is skipped, and flow collections are not looked into.
+ */
+function mayRepeatKey(text: string): boolean {
+  // The mappings open at the current line, innermost last.
+  const open: { column: number; keys: Set<string> }[] = [];
+  let scalarIndent = -1;
+  for (const line of text.split("\n")) {
+    const indent = line.search(/\S/);
+    if (indent < 0 || line[indent] === "#") continue;
+    if (scalarIndent >= 0 && indent > scalarIndent) continue;
+    scalarIndent = -1;
+    let column = indent;
+    let rest = line.slice(indent);
+    let item = false;
+    for (let m = ITEM_MARKER.exec(rest); m !== null; m = ITEM_MARKER.exec(rest)) {
+      item = true;
+      column += m[0].length;
+      rest = rest.slice(m[0].length);
+    }
+    // A new item closes whatever was open inside the previous one.
+    if (item) while (open.length > 0 && open[open.length - 1].column > indent) open.pop();
+    const key = KEY.exec(rest);
+    if (key === null) continue;
+    while (open.length > 0 && open[open.length - 1].column > column) open.pop();
+    let mapping = open.at(-1);
+    if (mapping === undefined || mapping.column < column) open.push((mapping = { column, keys: new Set() }));
+    const name = key[1].replace(/^(["'])(.*)\1$/, "$2");
+    if (mapping.keys.has(name)) return true;
+    mapping.keys.add(name);
+    if (/^[|>]/.test(key[2])) scalarIndent = indent;
+  }
+  return false;
+}
+
+/** Where a problem is in the file: the key path to it, and whether it is about the key rather than its value. */
+interface Where {
+  path: readonly (string | number)[];
+  key: boolean;
+}
+
+/** The whole file. */
+const ROOT: Where = { path: [], key: false };
+
+type Mapping = Record<string, unknown>;
+
+function isMapping(value: unknown): value is Mapping {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** An empty value (`key:` with nothing after it, or `~`). */
+function isEmpty(value: unknown): boolean {
+  return value === null || value === undefined;
+}
+
+/** The file being read: collects problems, and places them on their lines once reading is done. */
 class Source {
-  readonly problems: ConfigProblem[] = [];
+  readonly problems: { where: Where | undefined; path: string; message: string }[] = [];
 
   constructor(
     private readonly file: string,
-    private readonly lines: LineCounter,
-    private readonly doc: Document.Parsed,
+    private readonly text: string,
   ) {}
 
-  resolve(node: unknown): Value | null {
-    const target = isAlias(node) ? node.resolve(this.doc) : node;
-    return isScalar(target) || isMap(target) || isSeq(target) ? target : null;
-  }
-
-  report(at: Located, path: string, message: string): void {
-    const offset = at?.range?.[0];
-    const line = offset === undefined ? undefined : this.lines.linePos(offset).line;
-    this.problems.push({ file: this.file, line, path: path === "" ? undefined : path, message });
+  report(where: Where | undefined, path: string, message: string): void {
+    this.problems.push({ where, path, message });
   }
 
   /** The parsed value, or undefined once the problem is reported. */
-  convert<T>(node: Value | null, at: Located, path: string, parse: (value: unknown) => T): T | undefined {
+  convert<T>(value: unknown, where: Where, path: string, parse: (value: unknown) => T): T | undefined {
     try {
-      return parse(plainValue(node));
+      return parse(value);
     } catch (error) {
       if (!(error instanceof ValueError)) throw error;
-      this.report(at, path, error.message);
+      this.report(where, path, error.message);
       return undefined;
     }
   }
+
+  /** The problems with their lines, in line order. */
+  locatedProblems(): ConfigProblem[] {
+    const lineOf = lineLocator(this.text);
+    return this.problems
+      .map(({ where, path, message }) => ({
+        file: this.file,
+        line: where === undefined ? undefined : lineOf(where),
+        path: path === "" ? undefined : path,
+        message,
+      }))
+      .toSorted((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+  }
 }
 
-interface Found {
-  key: Located;
-  node: Value | null;
-  /** Where a problem with the value is reported: the value itself, or its key when it has none. */
-  at: Located;
+/** Finds where a key path is in the yaml package's syntax tree of `text`: its line, or undefined. */
+function lineLocator(text: string): (where: Where) => number | undefined {
+  const yaml = yamlPackage();
+  const lines = new yaml.LineCounter();
+  const doc = yaml.parseDocument(text, { lineCounter: lines });
+  const resolve = (node: unknown): unknown => (yaml.isAlias(node) ? node.resolve(doc) : node);
+  const keyName = (key: unknown) => (yaml.isScalar(key) ? String(key.value) : String(key));
+  return ({ path, key }) => {
+    let node = resolve(doc.contents);
+    let pair: Pair<unknown, unknown> | undefined;
+    // The last node with a position on the way: for a list item that has none (`-` alone), the list.
+    let near: unknown = node;
+    for (const step of path) {
+      if (typeof step === "number") {
+        if (!yaml.isSeq(node)) return undefined;
+        pair = undefined;
+        node = resolve(node.items[step]);
+      } else {
+        if (!yaml.isMap(node)) return undefined;
+        pair = node.items.find((p) => keyName(p.key) === step);
+        if (pair === undefined) return undefined;
+        near = pair.key;
+        node = resolve(pair.value);
+      }
+      if (yaml.isNode(node)) near = node;
+    }
+    // An empty value sits at the end of its line: point at its key instead.
+    const empty = !yaml.isNode(node) || (yaml.isScalar(node) && node.value === null);
+    const at = key || empty ? (pair?.key ?? near) : node;
+    const offset = yaml.isNode(at) ? (at as Node).range?.[0] : undefined;
+    return offset === undefined ? undefined : lines.linePos(offset).line;
+  };
 }
 
 /**
@@ -399,22 +492,20 @@ class MapReader {
   private readonly known: string[] = [];
   /** Keys whose value was reported invalid: a cross-key problem() about them would only repeat it. */
   private readonly invalid = new Set<string>();
-  private readonly pairs = new Map<string, Pair<unknown, unknown>>();
 
   constructor(
     private readonly source: Source,
-    private readonly path: string,
-    map: YAMLMap<unknown, unknown> | undefined,
+    /** Where this mapping is in the file. */
+    private readonly steps: readonly (string | number)[],
+    private readonly map: Mapping | undefined,
     /** Where the section itself is, for problems about keys it lacks. */
-    private readonly at: Located,
-  ) {
-    for (const pair of map?.items ?? []) this.pairs.set(keyName(pair.key), pair);
-  }
+    private readonly at: Where | undefined,
+  ) {}
 
   value<T>(key: string, fallback: T, parse: (value: unknown) => T): T {
     const found = this.take(key);
     if (found === undefined) return fallback;
-    const value = this.source.convert(found.node, found.at, this.pathOf(key), parse);
+    const value = this.source.convert(found, this.valueAt(key), this.pathOf(key), parse);
     if (value === undefined) this.invalid.add(key);
     return value ?? fallback;
   }
@@ -426,17 +517,18 @@ class MapReader {
       this.source.report(this.at, this.pathOf(key), "required key is missing");
       return undefined;
     }
-    return this.source.convert(found.node, found.at, this.pathOf(key), parse);
+    return this.source.convert(found, this.valueAt(key), this.pathOf(key), parse);
   }
 
   /** A nested mapping; absent or empty, its keys all take their defaults. */
   section<T>(key: string, build: (reader: MapReader) => T): T {
     const found = this.take(key);
     const path = this.pathOf(key);
-    if (found !== undefined && !isMap(found.node) && !isEmpty(found.node)) {
-      this.source.report(found.at, path, `expected a mapping of settings, got ${describeNode(found.node)}`);
+    if (found !== undefined && !isMapping(found) && !isEmpty(found)) {
+      this.source.report(this.valueAt(key), path, `expected a mapping of settings, got ${describeValue(found)}`);
     }
-    const reader = new MapReader(this.source, path, isMap(found?.node) ? found.node : undefined, found?.key);
+    const at = found === undefined ? undefined : this.keyAt(key);
+    const reader = new MapReader(this.source, [...this.steps, key], isMapping(found) ? found : undefined, at);
     const result = build(reader);
     reader.finish();
     return result;
@@ -447,8 +539,8 @@ class MapReader {
     const items = this.items(key);
     if (items === undefined) return fallback;
     const result: T[] = [];
-    items.nodes.forEach((node, i) => {
-      const value = this.source.convert(node, node ?? items.at, `${items.path}[${i}]`, parseItem);
+    items.forEach((item, i) => {
+      const value = this.source.convert(item, this.itemAt(key, i), `${this.pathOf(key)}[${i}]`, parseItem);
       if (value !== undefined) result.push(value);
     });
     return result;
@@ -466,17 +558,18 @@ class MapReader {
     const items = this.items(key);
     if (items === undefined) return [];
     const result: T[] = [];
-    items.nodes.forEach((node, i) => {
-      const path = `${items.path}[${i}]`;
+    items.forEach((item, i) => {
+      const path = `${this.pathOf(key)}[${i}]`;
+      const at = this.itemAt(key, i);
       let value: T | undefined;
-      if (isMap(node)) {
-        const reader = new MapReader(this.source, path, node, node);
+      if (isMapping(item)) {
+        const reader = new MapReader(this.source, at.path, item, at);
         value = build(reader);
         reader.finish();
       } else if (fromScalar !== undefined) {
-        value = this.source.convert(node, node ?? items.at, path, fromScalar);
+        value = this.source.convert(item, at, path, fromScalar);
       } else {
-        this.source.report(node ?? items.at, path, `expected a mapping, got ${describeNode(node)}`);
+        this.source.report(at, path, `expected a mapping, got ${describeValue(item)}`);
       }
       if (value !== undefined) result.push(value);
     });
@@ -493,19 +586,18 @@ class MapReader {
     const found = this.take(key);
     if (found === undefined) return fallback;
     const path = this.pathOf(key);
-    if (isEmpty(found.node)) return {};
-    if (!isMap(found.node)) {
-      this.source.report(found.at, path, `expected a mapping, got ${describeNode(found.node)}`);
+    if (isEmpty(found)) return {};
+    if (!isMapping(found)) {
+      this.source.report(this.valueAt(key), path, `expected a mapping, got ${describeValue(found)}`);
       this.invalid.add(key);
       return fallback;
     }
     const entries: [string, T][] = [];
-    for (const pair of found.node.items) {
-      const entryPath = `${path}.${keyName(pair.key)}`;
-      const parsedKey = this.source.convert(this.source.resolve(pair.key), located(pair.key), entryPath, parseKey);
-      const node = this.source.resolve(pair.value);
-      const value = this.source.convert(node, valueLocation(pair, node), entryPath, parseValue);
-      if (parsedKey !== undefined && value !== undefined) entries.push([parsedKey, value]);
+    for (const [name, value] of Object.entries(found)) {
+      const steps = [...this.steps, key, name];
+      const parsedKey = this.source.convert(name, { path: steps, key: true }, `${path}.${name}`, parseKey);
+      const parsedValue = this.source.convert(value, { path: steps, key: false }, `${path}.${name}`, parseValue);
+      if (parsedKey !== undefined && parsedValue !== undefined) entries.push([parsedKey, parsedValue]);
       else this.invalid.add(key);
     }
     // fromEntries defines own properties, so even a "__proto__" key could not reach the prototype.
@@ -518,7 +610,7 @@ class MapReader {
    */
   problem(key: string, message: string, near: string): void {
     if (this.invalid.has(key)) return;
-    const at = located(this.pairs.get(key)?.key) ?? located(this.pairs.get(near)?.key) ?? this.at;
+    const at = this.has(key) ? this.keyAt(key) : this.has(near) ? this.keyAt(near) : this.at;
     this.source.report(at, this.pathOf(key), message);
   }
 
@@ -532,72 +624,57 @@ class MapReader {
       return read();
     } catch (error) {
       if (!(error instanceof Error)) throw error;
-      const pair = this.pairs.get(key);
-      const at = pair === undefined ? this.at : valueLocation(pair, this.source.resolve(pair.value));
-      this.source.report(at, this.pathOf(key), error.message);
+      this.source.report(this.has(key) ? this.valueAt(key) : this.at, this.pathOf(key), error.message);
       this.invalid.add(key);
       return undefined;
     }
   }
 
   finish(): void {
-    for (const [name, pair] of this.pairs) {
+    for (const name of Object.keys(this.map ?? {})) {
       if (this.known.includes(name)) continue;
       const near = suggest(name, this.known);
       const hint = near === undefined ? "" : ` (did you mean ${near}?)`;
-      this.source.report(located(pair.key), this.pathOf(name), `unknown key${hint}`);
+      this.source.report(this.keyAt(name), this.pathOf(name), `unknown key${hint}`);
     }
   }
 
-  private take(key: string): Found | undefined {
+  /** The value of `key`, recorded as known; undefined when the mapping does not have it. */
+  private take(key: string): unknown {
     this.known.push(key);
-    const pair = this.pairs.get(key);
-    if (pair === undefined) return undefined;
-    const node = this.source.resolve(pair.value);
-    return { key: located(pair.key), node, at: valueLocation(pair, node) };
+    return this.has(key) ? this.map![key] : undefined;
   }
 
-  private items(key: string): { path: string; at: Located; nodes: (Value | null)[] } | undefined {
+  /** An own key: a key such as "constructor" is not inherited from Object. */
+  private has(key: string): boolean {
+    return this.map !== undefined && Object.hasOwn(this.map, key);
+  }
+
+  private items(key: string): unknown[] | undefined {
     const found = this.take(key);
     if (found === undefined) return undefined;
-    const path = this.pathOf(key);
-    if (isEmpty(found.node)) return { path, at: found.at, nodes: [] };
-    if (!isSeq(found.node)) {
-      this.source.report(found.at, path, `expected a list, got ${describeNode(found.node)}`);
+    if (isEmpty(found)) return [];
+    if (!Array.isArray(found)) {
+      this.source.report(this.valueAt(key), this.pathOf(key), `expected a list, got ${describeValue(found)}`);
       return undefined;
     }
-    return { path, at: found.at, nodes: found.node.items.map((item) => this.source.resolve(item)) };
+    return found;
+  }
+
+  private keyAt(key: string): Where {
+    return { path: [...this.steps, key], key: true };
+  }
+
+  private valueAt(key: string): Where {
+    return { path: [...this.steps, key], key: false };
+  }
+
+  private itemAt(key: string, i: number): Where {
+    return { path: [...this.steps, key, i], key: false };
   }
 
   private pathOf(key: string): string {
-    return this.path === "" ? key : `${this.path}.${key}`;
+    const path = this.steps.map((s) => (typeof s === "number" ? `[${s}]` : `.${s}`)).join("");
+    return `${path}.${key}`.replace(/^\./, "");
   }
-}
-
-/** yaml types pair keys as unknown; in a parsed document they are nodes, which carry the position. */
-function located(node: unknown): Located {
-  return isNode(node) ? node : undefined;
-}
-
-function keyName(key: unknown): string {
-  return isScalar(key) ? String(key.value) : String(key);
-}
-
-/** An empty value (`key:` with nothing after it) sits at the end of its line: point at the key instead. */
-function valueLocation(pair: Pair<unknown, unknown>, node: Value | null): Located {
-  return node === null || isEmpty(node) ? (located(pair.key)) : node;
-}
-
-function isEmpty(node: Value | null): boolean {
-  return node === null || (isScalar(node) && node.value === null);
-}
-
-function plainValue(node: Value | null): unknown {
-  if (node === null) return null;
-  if (isScalar(node)) return node.value;
-  return isSeq(node) ? [] : {};
-}
-
-function describeNode(node: Value | null): string {
-  return describeValue(plainValue(node));
 }

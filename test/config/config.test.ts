@@ -515,6 +515,42 @@ tls:
     ]);
   });
 
+  it("reports a key repeated in a nested mapping or a list item, but not the same key in two items", () => {
+    expect(problemsOf("timeouts:\n  read: 10s\n  write: 5s\n  read: 20s\n")).toEqual([
+      "config.yaml:4: invalid YAML: Map keys must be unique",
+    ]);
+    const hooks = (second: string) =>
+      `hooks:\n  webhooks:\n    - event: publish_start\n      url: http://127.0.0.1:1/a\n    - event: play_start\n      ${second}: http://127.0.0.1:1/b\n`;
+    expect(problemsOf(hooks("event"))).toEqual(["config.yaml:6: invalid YAML: Map keys must be unique"]);
+    expect(parseConfigText(hooks("url"), "c.yaml").hooks.webhooks.map((w) => w.event)).toEqual(["publish_start", "play_start"]);
+    // Lines that look like keys inside a block scalar are its text.
+    expect(problemsOf("log:\n  level: |\n    a: 1\n    a: 2\n")).toEqual([
+      'config.yaml:2: log.level: expected debug, info, warn or error, got "a: 1\\na: 2\\n"',
+    ]);
+  });
+
+  it("never loads the yaml package for a valid file: only to place a problem on its line", async () => {
+    const load = join(import.meta.dir, "../../src/config/load.ts");
+    const valid = [
+      readFileSync(EXAMPLE, "utf8"),
+      "hooks:\n  webhooks:\n    - event: publish_start\n      url: http://127.0.0.1:1/a\n    - event: play_start\n      url: http://127.0.0.1:1/b\n" +
+        "relay:\n  destinations:\n    - url: rtmp://127.0.0.1:1/live\n      streams: [\"live/*\"]\n    - rtmp://127.0.0.1:2/live\n" +
+        "auth:\n  mode: token\n  tokens:\n    live/a: one\n    live/b: two\n",
+    ];
+    const script = [
+      `const { parseConfigText } = await import(${JSON.stringify(load)});`,
+      "const loaded = () => Object.keys(require.cache).filter((k) => k.includes('/node_modules/yaml/')).length;",
+      `for (const text of ${JSON.stringify(valid)}) parseConfigText(text, "c.yaml");`,
+      "const afterValid = loaded();",
+      `try { parseConfigText("chunk_size: 1\\n", "c.yaml"); } catch {}`,
+      "console.log(JSON.stringify([afterValid, loaded() > 0]));",
+    ].join("\n");
+    const child = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+    const [out, err] = [await new Response(child.stdout).text(), await new Response(child.stderr).text()];
+    expect(await child.exited, err).toBe(0);
+    expect(JSON.parse(out)).toEqual([0, true]);
+  });
+
   it("rejects a file that is not a mapping", () => {
     expect(problemsOf("- listen\n- chunk_size\n")).toEqual([
       "config.yaml:1: expected a mapping of settings (key: value lines), got a list",
