@@ -6,9 +6,10 @@
  * gathered per turn as the server's outbox does, keeping what the kernel did not take. A player starts at
  * the next keyframe after the sequence headers, as nginx-rtmp's wait_key does.
  *
- * No GOP cache, statistics, lag policy, limits, timeouts, events, logging or authentication, and it trusts
- * its clients: it is not a server, only a measure of what sockets plus the RTMP codecs cost in Bun, so
- * that rtmp-server's overhead above it and nginx-rtmp's cost can be told apart in one table.
+ * No GOP cache, statistics, lag policy, limits, timeouts, events, logging or authentication (a connection
+ * that sends what it cannot read is just dropped): it is not a server, only a measure of what sockets plus
+ * the RTMP codecs cost in Bun, so that rtmp-server's overhead above it and nginx-rtmp's cost can be told
+ * apart in one table.
  *
  *   bun bench/floor-server.ts PORT
  */
@@ -179,7 +180,11 @@ Bun.listen<Conn>({
       socket.data = new Conn(socket);
     },
     data(socket, bytes) {
-      socket.data.onData(bytes);
+      try {
+        socket.data.onData(bytes);
+      } catch {
+        socket.terminate();
+      }
     },
     drain(socket) {
       socket.data.flush();
