@@ -2,9 +2,9 @@
  * The least an RTMP fan-out on Bun does, as a benchmark target (`bun run bench -- --floor`): what the
  * end-to-end clients need and nothing more. It handshakes, answers connect / createStream / publish / play,
  * reassembles the publishers' messages with the project's chunk reader, encodes each media message once
- * (self-contained chunks at 4096, the same bytes for every player), and writes it to the stream's players,
- * gathered per turn as the server's outbox does, keeping what the kernel did not take. A player starts at
- * the next keyframe after the sequence headers, as nginx-rtmp's wait_key does.
+ * (self-contained chunks at 4096, the same bytes for every player), and queues it on each of the stream's
+ * players in the server's own Outbox (one write per connection per turn, the unsent tail kept for drain). A
+ * player starts at the next keyframe after the sequence headers, as nginx-rtmp's wait_key does.
  *
  * No GOP cache, statistics, lag policy, limits, timeouts, events, logging or authentication (a connection
  * that sends what it cannot read is just dropped): it is not a server, only a measure of what sockets plus
@@ -21,46 +21,40 @@ import { setChunkSize } from "../src/protocol/control.ts";
 import { ServerHandshake } from "../src/protocol/handshake.ts";
 import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../src/protocol/codec-info.ts";
 import { Csid, MessageType, type RtmpMessage } from "../src/protocol/message.ts";
+import { Outbox } from "../src/session/outbox.ts";
 
 const CHUNK_SIZE = 4096;
 /** The one message stream every client gets from createStream. */
 const STREAM_ID = 1;
-const scratch = new Uint8Array(256 * 1024);
-
 
 interface Stream {
   players: Conn[];
-  headers: Uint8Array[];
+  /** The latest sequence header of each message type, encoded. */
+  headers: Map<number, Uint8Array>;
 }
 
 const streams = new Map<string, Stream>();
-const dirty: Conn[] = [];
-let flushScheduled = false;
-
-function flushDirty(): void {
-  flushScheduled = false;
-  for (const c of dirty) c.flush();
-  dirty.length = 0;
-}
 
 class Conn {
   private handshake: ServerHandshake | null = new ServerHandshake();
   private readonly reader = new ChunkReader((m) => this.onMessage(m));
   private readonly writer = new ChunkWriter();
-  private queue: Uint8Array[] = [];
-  private blocked = false;
-  private publishing: Stream | null = null;
+  readonly outbox: Outbox;
+  /** The stream this connection publishes, by name. */
+  private publishing: string | null = null;
   private waitKeyframe = true;
 
-  constructor(private readonly socket: Socket<Conn>) {}
+  constructor(socket: Socket<Conn>) {
+    this.outbox = new Outbox(socket);
+  }
 
   onData(bytes: Uint8Array): void {
     if (this.handshake !== null) {
       const step = this.handshake.push(bytes);
-      if (step.send !== null) this.send(step.send);
+      if (step.send !== null) this.outbox.push(step.send);
       if (!step.done) return;
       this.handshake = null;
-      this.send(this.writer.encode(setChunkSize(CHUNK_SIZE)));
+      this.outbox.push(this.writer.encode(setChunkSize(CHUNK_SIZE)));
       this.writer.chunkSize = CHUNK_SIZE;
       if (step.rest === null) return;
       bytes = step.rest;
@@ -68,55 +62,17 @@ class Conn {
     this.reader.push(bytes);
   }
 
-  /** Queues bytes (not copied: callers hand over buffers they do not reuse) for the end of this turn. */
-  send(bytes: Uint8Array): void {
-    this.queue.push(bytes);
-    if (this.queue.length === 1 && !this.blocked) {
-      dirty.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        queueMicrotask(flushDirty);
-      }
-    }
-  }
-
   /** A media message for a player: from its first keyframe on. */
   sendMedia(encoded: Uint8Array, keyframe: boolean): void {
     if (this.waitKeyframe && !keyframe) return;
     this.waitKeyframe = false;
-    this.send(encoded);
-  }
-
-  flush(): void {
-    this.blocked = false;
-    while (this.queue.length > 0) {
-      let out = this.queue[0];
-      let items = 1;
-      if (this.queue.length > 1) {
-        let at = 0;
-        items = 0;
-        while (items < this.queue.length && at + this.queue[items].length <= scratch.length) {
-          scratch.set(this.queue[items], at);
-          at += this.queue[items++].length;
-        }
-        if (items === 0) items = 1;
-        else out = scratch.subarray(0, at);
-      }
-      const n = this.socket.write(out);
-      if (n < 0) return;
-      if (n < out.length) {
-        // The scratch is shared: keep a copy of what is left, in order, and wait for drain.
-        this.queue.splice(0, items, out.slice(n));
-        this.blocked = true;
-        return;
-      }
-      this.queue.splice(0, items);
-    }
+    this.outbox.push(encoded);
   }
 
   close(): void {
+    this.outbox.close();
     for (const stream of streams.values()) stream.players = stream.players.filter((p) => p !== this);
-    if (this.publishing !== null) for (const key of streams.keys()) if (streams.get(key) === this.publishing) streams.delete(key);
+    if (this.publishing !== null) streams.delete(this.publishing);
   }
 
   private onMessage(m: RtmpMessage): void {
@@ -124,16 +80,14 @@ class Conn {
     if (this.publishing === null) return;
     if (m.type !== MessageType.Audio && m.type !== MessageType.Video) return;
     const video = m.type === MessageType.Video;
-    const csid = video ? Csid.Video : Csid.Audio;
-    const stream = this.publishing;
+    const stream = streamNamed(this.publishing);
+    const encoded = encodeMessage({ ...m, csid: video ? Csid.Video : Csid.Audio, streamId: STREAM_ID }, CHUNK_SIZE);
     if (video ? isVideoSequenceHeader(m.payload) : isAudioSequenceHeader(m.payload)) {
-      const encoded = encodeMessage({ ...m, csid, streamId: STREAM_ID }, CHUNK_SIZE);
-      stream.headers = [...stream.headers.filter((h) => h[7] !== m.type), encoded];
-      for (const p of stream.players) p.send(encoded);
+      stream.headers.set(m.type, encoded);
+      for (const p of stream.players) p.outbox.push(encoded);
       return;
     }
     const keyframe = video && opensGop(m.payload);
-    const encoded = encodeMessage({ ...m, csid, streamId: STREAM_ID }, CHUNK_SIZE);
     for (const p of stream.players) p.sendMedia(encoded, keyframe);
   }
 
@@ -141,7 +95,7 @@ class Conn {
     const cmd = decodeCommand(m.payload);
     const reply = (streamId: number, ...values: Parameters<typeof encodeCommand>) => {
       const csid = streamId === 0 ? Csid.Command : Csid.StreamCommand;
-      this.send(this.writer.encode({ csid, type: MessageType.CommandAmf0, streamId, timestamp: 0, payload: encodeCommand(...values) }));
+      this.outbox.push(this.writer.encode({ csid, type: MessageType.CommandAmf0, streamId, timestamp: 0, payload: encodeCommand(...values) }));
     };
     const status = (code: string) => reply(STREAM_ID, "onStatus", 0, null, statusInfo("status", code, ""));
     const name = typeof cmd.args[0] === "string" ? cmd.args[0] : "";
@@ -150,20 +104,20 @@ class Conn {
     } else if (cmd.name === "createStream") {
       reply(0, "_result", cmd.transactionId, null, STREAM_ID);
     } else if (cmd.name === "publish") {
-      this.publishing = stream(name);
+      this.publishing = name;
       status("NetStream.Publish.Start");
     } else if (cmd.name === "play") {
-      const s = stream(name);
+      const s = streamNamed(name);
       status("NetStream.Play.Start");
-      for (const h of s.headers) this.send(h);
+      for (const h of s.headers.values()) this.outbox.push(h);
       s.players.push(this);
     }
   }
 }
 
-function stream(name: string): Stream {
+function streamNamed(name: string): Stream {
   let s = streams.get(name);
-  if (s === undefined) streams.set(name, (s = { players: [], headers: [] }));
+  if (s === undefined) streams.set(name, (s = { players: [], headers: new Map() }));
   return s;
 }
 
@@ -187,7 +141,7 @@ Bun.listen<Conn>({
       }
     },
     drain(socket) {
-      socket.data.flush();
+      socket.data.outbox.drain(performance.now());
     },
     close(socket) {
       socket.data.close();
