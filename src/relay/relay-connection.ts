@@ -31,7 +31,6 @@ function asSetDataFrame(metadata: Frame, timestamp: number): Frame {
 }
 
 export interface RelayConnectionOptions {
-  id: string;
   client: RtmpClient;
   streamId: number;
   source: PublishedStream;
@@ -45,7 +44,6 @@ export interface RelayConnectionOptions {
 
 /** A destination's connection as a player of the source, under the players' lag policy (Subscriber). */
 export class RelayConnection implements SubscriberPeer {
-  readonly id: string;
   readonly client: RtmpClient;
   readonly streamId: number;
   private readonly subscriber: Subscriber<RelayConnection>;
@@ -60,7 +58,6 @@ export class RelayConnection implements SubscriberPeer {
   private lastTimestamp = 0;
 
   constructor(options: RelayConnectionOptions) {
-    this.id = options.id;
     this.client = options.client;
     this.streamId = options.streamId;
     this.source = options.source;

@@ -156,7 +156,6 @@ export class RelayPush implements StreamOutput {
 
   private connectionOptions(client: RtmpClient, streamId: number) {
     return {
-      id: this.id,
       client,
       streamId,
       source: this.source,

@@ -170,7 +170,6 @@ export class RtmpClient {
     return this.control.bytesReceived;
   }
 
-
   /** Bytes the socket has taken. */
   get bytesSent(): number {
     return this.outbox?.bytesSent ?? 0;
