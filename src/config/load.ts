@@ -339,14 +339,20 @@ function yamlPackage(): typeof import("yaml") {
   return require("yaml") as typeof import("yaml");
 }
 
-/** Throws a ConfigError listing what the yaml package finds wrong in `text` (syntax, repeated keys), each on its line. */
-function throwYamlErrors(text: string, fileName: string): void {
+/** `text` as the yaml package parses it: the syntax tree (with its errors), and the line of an offset. */
+function yamlDocument(text: string) {
   const yaml = yamlPackage();
   const lines = new yaml.LineCounter();
-  const { errors } = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  if (errors.length === 0) return;
+  const doc = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  return { yaml, doc, lineOf: (offset: number) => lines.linePos(offset).line };
+}
+
+/** Throws a ConfigError listing what the yaml package finds wrong in `text` (syntax, repeated keys), each on its line. */
+function throwYamlErrors(text: string, fileName: string): void {
+  const { doc, lineOf } = yamlDocument(text);
+  if (doc.errors.length === 0) return;
   throw new ConfigError(
-    errors.map((error) => ({ file: fileName, line: lines.linePos(error.pos[0]).line, message: `invalid YAML: ${error.message}` })),
+    doc.errors.map((error) => ({ file: fileName, line: lineOf(error.pos[0]), message: `invalid YAML: ${error.message}` })),
   );
 }
 
@@ -451,9 +457,7 @@ class Source {
 
 /** Finds where a key path is in the yaml package's syntax tree of `text`: its line, or undefined. */
 function lineLocator(text: string): (where: Where) => number | undefined {
-  const yaml = yamlPackage();
-  const lines = new yaml.LineCounter();
-  const doc = yaml.parseDocument(text, { lineCounter: lines });
+  const { yaml, doc, lineOf } = yamlDocument(text);
   const resolve = (node: unknown): unknown => (yaml.isAlias(node) ? node.resolve(doc) : node);
   const keyName = (key: unknown) => (yaml.isScalar(key) ? String(key.value) : String(key));
   return ({ path, key }) => {
@@ -479,7 +483,7 @@ function lineLocator(text: string): (where: Where) => number | undefined {
     const empty = !yaml.isNode(node) || (yaml.isScalar(node) && node.value === null);
     const at = key || empty ? (pair?.key ?? near) : node;
     const offset = yaml.isNode(at) ? (at as Node).range?.[0] : undefined;
-    return offset === undefined ? undefined : lines.linePos(offset).line;
+    return offset === undefined ? undefined : lineOf(offset);
   };
 }
 
