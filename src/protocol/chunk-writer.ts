@@ -116,7 +116,7 @@ function copyWire(
   let out = at;
   if (pos < first) {
     const n = Math.min(first, end) - pos;
-    dst.set(firstHeader.subarray(pos, pos + n), out);
+    copyHeader(firstHeader, pos, n, dst, out);
     pos += n;
     out += n;
   }
@@ -129,7 +129,7 @@ function copyWire(
     if (k > 0) {
       if (inChunk < next) {
         const n = Math.min(next - inChunk, end - pos);
-        dst.set(nextHeader.subarray(inChunk, inChunk + n), out);
+        copyHeader(nextHeader, inChunk, n, dst, out);
         pos += n;
         out += n;
         continue;
@@ -143,6 +143,14 @@ function copyWire(
     out += n;
   }
   return out - at;
+}
+
+/**
+ * Header bytes (18 at most) copied one by one: a subarray for set() would be an allocation per chunk per
+ * receiver, on the path every fan-out write takes.
+ */
+function copyHeader(header: Uint8Array, from: number, n: number, dst: Uint8Array, at: number): void {
+  for (let i = 0; i < n; i++) dst[at + i] = header[from + i];
 }
 
 /** Lay one message out in a buffer of its own. */
