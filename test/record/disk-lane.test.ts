@@ -69,15 +69,16 @@ describe("the disk lane", () => {
       "answered",
     );
 
-    // Drain both FIFOs (each read off the event loop too), so no thread stays blocked after the test.
-    for (const [i, path] of fifos.entries()) {
-      const reader = await open(path, "r");
-      const buffer = new Uint8Array(200 * 1024);
-      let got = 0;
-      while (got < buffer.length) got += (await reader.read(buffer, got, buffer.length - got)).bytesRead;
-      await reader.close();
-      await waitFor(() => writers[i].written === buffer.length, 5_000, "the write to complete");
-      writers[i].abort();
+    // Drain both FIFOs at once, so no thread stays blocked after the test. Which writer the lane let through
+    // first depends on timing, and the other's write waits for it: draining one FIFO and then the other hung
+    // this test whenever the second writer went first (one run in four). Blocking readers in child processes
+    // take no fs pool thread.
+    const size = 200 * 1024;
+    const readers = fifos.map((path) => Bun.spawn(["head", "-c", String(size), path], { stdout: "pipe" }));
+    for (const reader of readers) expect((await new Response(reader.stdout).arrayBuffer()).byteLength).toBe(size);
+    for (const writer of writers) {
+      await waitFor(() => writer.written === size, 5_000, "the write to complete");
+      writer.abort();
     }
   });
 });
