@@ -19,9 +19,9 @@ import { ChunkWriter, encodeMessage } from "../src/protocol/chunk-writer.ts";
 import { decodeCommand, encodeCommand, statusInfo } from "../src/protocol/command.ts";
 import { setChunkSize } from "../src/protocol/control.ts";
 import { ServerHandshake } from "../src/protocol/handshake.ts";
-import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../src/protocol/codec-info.ts";
+import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../src/media/codec-info.ts";
 import { Csid, MessageType, type RtmpMessage } from "../src/protocol/message.ts";
-import { Outbox } from "../src/session/outbox.ts";
+import { Outbox } from "../src/shared/outbox.ts";
 
 const CHUNK_SIZE = 4096;
 /** The one message stream every client gets from createStream. */

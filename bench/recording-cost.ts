@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { EventChannel } from "../src/events/events.ts";
 import { createLogger } from "../src/logger.ts";
 import { FrameArena } from "../src/media/frame.ts";
-import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../src/protocol/codec-info.ts";
+import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../src/media/codec-info.ts";
 import { Recorder } from "../src/record/recorder.ts";
 import type { StreamOutput } from "../src/streams/output.ts";
 import { testSource } from "../test/helpers/media.ts";

@@ -14,9 +14,9 @@ import type { Logger } from "./logger.ts";
 import { trimIdleSlabs } from "./media/frame.ts";
 import { Recorder } from "./record/recorder.ts";
 import { Relay } from "./relay/relay.ts";
-import { ConnectionTable } from "./session/connections.ts";
-import { ServerStats } from "./session/server-stats.ts";
-import { Session, type SessionContext, type SessionSettings } from "./session/session.ts";
+import { ConnectionTable } from "./shared/connections.ts";
+import { ServerStats } from "./shared/server-stats.ts";
+import { Session, type SessionContext, type SessionSettings } from "./rtmp/session.ts";
 import type { PublishedStream, StreamOutput } from "./streams/output.ts";
 import { StreamRegistry } from "./streams/registry.ts";
 

@@ -2,7 +2,7 @@
  * What publish/play authorization is made of, whatever the mode: the request a session asks about, the
  * decision it gets back, and the Authorizer that decides.
  */
-import type { AccessCheck, AuthAction, AuthDecision, AuthRequest } from "../session/access.ts";
+import type { AccessCheck, AuthAction, AuthDecision, AuthRequest } from "../shared/access.ts";
 
 export type { AuthAction, AuthDecision, AuthRequest };
 

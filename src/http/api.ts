@@ -4,7 +4,7 @@
  */
 import { secretsEqual } from "../auth/secret-compare.ts";
 import type { StreamRegistry } from "../streams/registry.ts";
-import { jsonResponse, methodNotAllowed, noContent, textResponse } from "./responses.ts";
+import { jsonResponse, methodNotAllowed, noContent, textResponse } from "../shared/http-responses.ts";
 import { connectionView, streamView, type ViewSources } from "./views.ts";
 
 export interface ApiSources extends ViewSources {

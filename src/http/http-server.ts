@@ -10,16 +10,16 @@ import type { HookRunner } from "../hooks/hook-runner.ts";
 import type { Logger } from "../logger.ts";
 import type { Recorder } from "../record/recorder.ts";
 import type { Relay } from "../relay/relay.ts";
-import type { AccessCheck } from "../session/access.ts";
-import type { ConnectionTable } from "../session/connections.ts";
-import type { ServerStats } from "../session/server-stats.ts";
+import type { AccessCheck } from "../shared/access.ts";
+import type { ConnectionTable } from "../shared/connections.ts";
+import type { ServerStats } from "../shared/server-stats.ts";
 import type { StreamRegistry } from "../streams/registry.ts";
 import { Api } from "./api.ts";
 import { dashboardResponse } from "./dashboard.ts";
-import { FlvEndpoint, type FlvSocketData } from "./flv-endpoint.ts";
+import { FlvEndpoint, type FlvSocketData } from "../flv/flv-endpoint.ts";
 import { renderMetrics } from "./metrics.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus-text.ts";
-import { methodNotAllowed, textResponse } from "./responses.ts";
+import { methodNotAllowed, textResponse } from "../shared/http-responses.ts";
 
 /** Largest request body accepted; no path takes one. */
 const MAX_REQUEST_BODY = 4096;

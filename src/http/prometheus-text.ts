@@ -2,7 +2,7 @@
  * The Prometheus text exposition format (version 0.0.4): HELP and TYPE lines, then samples with escaped
  * label values; histograms as cumulative `_bucket{le=...}`, `_sum` and `_count`.
  */
-import type { Histogram } from "../session/server-stats.ts";
+import type { Histogram } from "../shared/server-stats.ts";
 
 export type Labels = Record<string, string>;
 export type Sample = readonly [labels: Labels, value: number];

@@ -2,7 +2,7 @@
  * Streams and connections as the JSON API shows them (snake_case, times as ISO 8601 UTC). Built from what
  * the registry, the connection table, the recorder and the relays hold right now; nothing is kept here.
  */
-import type { Connection, ConnectionTable } from "../session/connections.ts";
+import type { Connection, ConnectionTable } from "../shared/connections.ts";
 import type { Recorder } from "../record/recorder.ts";
 import type { Relay } from "../relay/relay.ts";
 import type { Stream } from "../streams/stream.ts";

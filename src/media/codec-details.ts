@@ -8,7 +8,7 @@ import {
   isAudioSequenceHeader,
   isVideoSequenceHeader,
   videoCodecName,
-} from "../protocol/codec-info.ts";
+} from "./codec-info.ts";
 import { aacConfigDetails } from "./aac.ts";
 import { ac3FrameDetails } from "./ac3.ts";
 import { av1ConfigDetails } from "./av1.ts";

@@ -6,7 +6,7 @@
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
 import type { Frame } from "../media/frame.ts";
-import type { ServerStats } from "../session/server-stats.ts";
+import type { ServerStats } from "../shared/server-stats.ts";
 import type { PublishedStream, StreamOutput } from "../streams/output.ts";
 import { MAX_QUEUE_BYTES } from "../streams/subscriber.ts";
 import { type ResolvedDestination, redactQuery } from "./destination.ts";

@@ -5,7 +5,7 @@
  */
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
-import { ServerStats } from "../session/server-stats.ts";
+import { ServerStats } from "../shared/server-stats.ts";
 import type { PublishedStream, StreamOutput } from "../streams/output.ts";
 import { keyMatcher } from "../streams/key-pattern.ts";
 import { type ResolvedDestination, resolveDestination, shownTemplate } from "./destination.ts";

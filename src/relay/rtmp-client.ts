@@ -14,7 +14,7 @@ import { ClientHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType } from "../protocol/message.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
 import { PeerControl } from "../protocol/peer-control.ts";
-import { Outbox } from "../session/outbox.ts";
+import { Outbox } from "../shared/outbox.ts";
 
 export interface RtmpClientOptions {
   /** Outbound chunk size, announced with Set Chunk Size once connected. Default 4096. */

@@ -3,7 +3,7 @@
  * ("live/main"), or a glob where `*` stands for any run of characters, "/" included ("live/*", "*-hd").
  * Matching is literal and case-sensitive otherwise, and linear in the key's length (no regex backtracking).
  */
-import { MAX_KEY_LENGTH } from "../session/stream-name.ts";
+import { MAX_KEY_LENGTH } from "../shared/stream-name.ts";
 
 /** One test for "is this key selected": an empty list selects every key. */
 export function keyMatcher(patterns: readonly string[]): (key: string) => boolean {

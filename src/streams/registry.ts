@@ -4,8 +4,8 @@
  * and always replaced. A stream with neither publisher nor players is forgotten.
  */
 import type { FrameLayout } from "../media/frame.ts";
-import type { Peer, Playback, Publication, StreamHub } from "../session/hub.ts";
-import type { StreamName } from "../session/stream-name.ts";
+import type { Peer, Playback, Publication, StreamHub } from "../shared/hub.ts";
+import type { StreamName } from "../shared/stream-name.ts";
 import { Stream, type StreamContext, type StreamSettings } from "./stream.ts";
 
 export interface RegistrySettings extends StreamSettings {

@@ -17,10 +17,10 @@ import {
   opensGop,
   isVideoSequenceHeader,
   videoCodecName,
-} from "../protocol/codec-info.ts";
-import type { Peer, Playback, Publication } from "../session/hub.ts";
-import type { ServerStats } from "../session/server-stats.ts";
-import type { StreamName } from "../session/stream-name.ts";
+} from "../media/codec-info.ts";
+import type { Peer, Playback, Publication } from "../shared/hub.ts";
+import type { ServerStats } from "../shared/server-stats.ts";
+import type { StreamName } from "../shared/stream-name.ts";
 import { GopCache } from "./gop-cache.ts";
 import type { OutputFactory, PublishedStream, StreamOutput } from "./output.ts";
 import { Subscriber } from "./subscriber.ts";

@@ -5,9 +5,9 @@
  * about that much media and never slows anyone.
  */
 import type { Frame, FrameLayout } from "../media/frame.ts";
-import type { Peer } from "../session/hub.ts";
-import { KEEP } from "../session/outbox.ts";
-import type { ServerStats } from "../session/server-stats.ts";
+import type { Peer } from "../shared/hub.ts";
+import { KEEP } from "../shared/outbox.ts";
+import type { ServerStats } from "../shared/server-stats.ts";
 
 /**
  * Hard bound on one player's queue. The lag policy keeps queues far below it; only a player that cannot

@@ -4,7 +4,7 @@
  * into keys (never into file names).
  */
 import { afterEach, describe, expect, it } from "bun:test";
-import { flvStreamName } from "../../src/http/flv-endpoint.ts";
+import { flvStreamName } from "../../src/flv/flv-endpoint.ts";
 import { waitFor } from "../helpers/media.ts";
 import { httpLiveTest, httpUrl, RawHttpClient, SyntheticPublisher } from "./harness.ts";
 

@@ -4,7 +4,7 @@
  * meanwhile the publisher keeps its real-time pace and an RTMP player its latency.
  */
 import { afterEach, describe, expect, it } from "bun:test";
-import type { Connection } from "../../src/session/connections.ts";
+import type { Connection } from "../../src/shared/connections.ts";
 import { probe, requireFfmpeg, sleep, testSource, waitFor } from "../helpers/media.ts";
 import { httpLiveTest, RawHttpClient } from "./harness.ts";
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { videoDetails } from "../../src/media/codec-details.ts";
 import { PacketType, readExHeader } from "../../src/media/ex-header.ts";
-import { isVideoKeyframe, isVideoSequenceHeader, videoCodecName } from "../../src/protocol/codec-info.ts";
+import { isVideoKeyframe, isVideoSequenceHeader, videoCodecName } from "../../src/media/codec-info.ts";
 import {
   type EnhancedCodec,
   FRAME_MS,

@@ -4,7 +4,7 @@
  * FrameArena released right after delivery, so a recorder that kept a payload view would record garbage.
  */
 import { FrameArena, Frame } from "../../src/media/frame.ts";
-import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../../src/protocol/codec-info.ts";
+import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../../src/media/codec-info.ts";
 import { MessageType } from "../../src/protocol/message.ts";
 import type { PublishedStream, StreamOutput } from "../../src/streams/output.ts";
 import { type FlvTag, readFlvTags } from "../helpers/flv.ts";

@@ -6,7 +6,7 @@
 import type { TCPSocketListener } from "bun";
 import type { Amf0Value } from "../../src/protocol/amf0.ts";
 import { decodeCommand, decodeData } from "../../src/protocol/command.ts";
-import { isAudioSequenceHeader, isVideoKeyframe, isVideoSequenceHeader } from "../../src/protocol/codec-info.ts";
+import { isAudioSequenceHeader, isVideoKeyframe, isVideoSequenceHeader } from "../../src/media/codec-info.ts";
 import { MessageType, type RtmpMessage } from "../../src/protocol/message.ts";
 import { type ScriptedConnection, type ScriptedPeer, scriptedServer, statusMessage } from "./scripted-server.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { MAX_KEY_LENGTH } from "../../src/session/stream-name.ts";
+import { MAX_KEY_LENGTH } from "../../src/shared/stream-name.ts";
 import { keyMatcher, validKeyPattern } from "../../src/streams/key-pattern.ts";
 import { mulberry32 } from "../helpers/prng.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { cleanApp, MAX_KEY_LENGTH, parseStreamName } from "../../src/session/stream-name.ts";
+import { cleanApp, MAX_KEY_LENGTH, parseStreamName } from "../../src/shared/stream-name.ts";
 
 describe("stream names from what OBS and FFmpeg send", () => {
   const cases: [string, string, string, string, string][] = [

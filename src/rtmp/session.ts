@@ -33,18 +33,18 @@ import { ProtocolError } from "../protocol/errors.ts";
 import { ServerHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType, type RtmpMessage, type StoredPayload } from "../protocol/message.ts";
 import { PeerControl } from "../protocol/peer-control.ts";
-import type { AccessCheck, AuthAction, AuthDecision } from "./access.ts";
+import type { AccessCheck, AuthAction, AuthDecision } from "../shared/access.ts";
 import {
   type Connection,
   connectionSummary,
   formatRemoteAddress,
   LINGER_MS,
   reportConnectionClosed,
-} from "./connections.ts";
-import type { Peer, Playback, Publication, StreamHub } from "./hub.ts";
-import type { ServerStats } from "./server-stats.ts";
-import { Outbox, type Writable } from "./outbox.ts";
-import { cleanApp, parseStreamName, type StreamName } from "./stream-name.ts";
+} from "../shared/connections.ts";
+import type { Peer, Playback, Publication, StreamHub } from "../shared/hub.ts";
+import type { ServerStats } from "../shared/server-stats.ts";
+import { Outbox, type Writable } from "../shared/outbox.ts";
+import { cleanApp, parseStreamName, type StreamName } from "../shared/stream-name.ts";
 
 export interface SessionSettings {
   /** "rtmp", or "rtmps" on the TLS listener. */

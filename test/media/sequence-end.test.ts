@@ -1,9 +1,9 @@
 /**
- * isVideoSequenceEnd (src/protocol/codec-info.ts): the end-of-sequence marker that encoders flag as a keyframe must
+ * isVideoSequenceEnd (src/media/codec-info.ts): the end-of-sequence marker that encoders flag as a keyframe must
  * not start a recording, a segment or an index entry. Exact video tag bodies, legacy and Enhanced RTMP.
  */
 import { describe, expect, it } from "bun:test";
-import { isVideoSequenceEnd, opensGop } from "../../src/protocol/codec-info.ts";
+import { isVideoSequenceEnd, opensGop } from "../../src/media/codec-info.ts";
 import { hex } from "../helpers/hex.ts";
 
 describe("the video end-of-sequence marker", () => {

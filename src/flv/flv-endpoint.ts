@@ -7,16 +7,16 @@ import type { Server, ServerWebSocket } from "bun";
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
 import { flvFileHeader } from "../media/flv.ts";
-import type { AccessCheck, AuthDecision } from "../session/access.ts";
-import { type ConnectionTable, formatRemoteAddress } from "../session/connections.ts";
-import type { ServerStats } from "../session/server-stats.ts";
-import { parseStreamName, type StreamName } from "../session/stream-name.ts";
+import type { AccessCheck, AuthDecision } from "../shared/access.ts";
+import { type ConnectionTable, formatRemoteAddress } from "../shared/connections.ts";
+import type { ServerStats } from "../shared/server-stats.ts";
+import { parseStreamName, type StreamName } from "../shared/stream-name.ts";
 import type { StreamRegistry } from "../streams/registry.ts";
 import type { Stream } from "../streams/stream.ts";
 import { FlvPlayer, type PlayerContext, type PlayerSettings } from "./flv-player.ts";
-import { PublishWaiters } from "./publish-waiters.ts";
+import { PublishWaiters } from "../streams/publish-waiters.ts";
 import { ResponseSink } from "./response-sink.ts";
-import { textResponse } from "./responses.ts";
+import { textResponse } from "../shared/http-responses.ts";
 import { WebSocketSink } from "./websocket-sink.ts";
 
 export interface FlvEndpointContext {

@@ -5,7 +5,7 @@ import {
   isVideoKeyframe,
   isVideoSequenceHeader,
   videoCodecName,
-} from "../../src/protocol/codec-info.ts";
+} from "../../src/media/codec-info.ts";
 import { hex } from "../helpers/hex.ts";
 import { mulberry32 } from "../helpers/prng.ts";
 

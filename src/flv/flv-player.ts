@@ -6,11 +6,11 @@
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
 import { FlvLayout } from "../media/flv.ts";
-import { type Connection, connectionSummary, LINGER_MS, reportConnectionClosed } from "../session/connections.ts";
-import type { Peer, Playback, StreamHub } from "../session/hub.ts";
-import { Outbox, type Writable } from "../session/outbox.ts";
-import type { ServerStats } from "../session/server-stats.ts";
-import type { StreamName } from "../session/stream-name.ts";
+import { type Connection, connectionSummary, LINGER_MS, reportConnectionClosed } from "../shared/connections.ts";
+import type { Peer, Playback, StreamHub } from "../shared/hub.ts";
+import { Outbox, type Writable } from "../shared/outbox.ts";
+import type { ServerStats } from "../shared/server-stats.ts";
+import type { StreamName } from "../shared/stream-name.ts";
 
 /** What a sink reports to the player it carries. */
 export interface SinkOwner {

@@ -4,7 +4,7 @@ import { Frame, FrameArena } from "../../src/media/frame.ts";
 import { RtmpLayout } from "../../src/media/rtmp-layout.ts";
 import { encodeMessage } from "../../src/protocol/chunk-writer.ts";
 import { Csid, MessageType } from "../../src/protocol/message.ts";
-import { KEEP, Outbox } from "../../src/session/outbox.ts";
+import { KEEP, Outbox } from "../../src/shared/outbox.ts";
 import { toHex } from "../helpers/hex.ts";
 
 /** A real loopback pair: the server side writes through an Outbox, the client counts what arrives. */
