@@ -6,7 +6,8 @@
  * latency is not measured.
  */
 import { MessageType, type RtmpMessage } from "../src/protocol/message.ts";
-import { RtmpClient, parseRtmpUrl } from "../src/relay/rtmp-client.ts";
+import { parseRtmpUrl } from "../src/relay/rtmp-client.ts";
+import { TestRtmpClient } from "../test/helpers/rtmp-test-client.ts";
 import { FlvClient } from "./flv-client.ts";
 import type { Feed } from "./feeds.ts";
 import { readStamp, wallClock } from "./stamps.ts";
@@ -108,7 +109,7 @@ export class Player {
     };
     try {
       if (protocol === "rtmp") {
-        const client = await RtmpClient.connect(url, { ...options, onMessage: (m) => this.onMessage(m) });
+        const client = await TestRtmpClient.connect(url, { ...options, onMessage: (m) => this.onMessage(m) });
         this.client = client;
         const id = await client.createStream();
         this.playRequestedAt = wallClock();

@@ -4,8 +4,8 @@
  * socket on the first video frame, a half handshake (C0+C1, then close), and random bytes, then close.
  */
 import { ClientHandshake } from "../src/protocol/handshake.ts";
-import { RtmpClient, parseRtmpUrl } from "../src/relay/rtmp-client.ts";
-import { sleep } from "../test/helpers/media.ts";
+import { parseRtmpUrl } from "../src/relay/rtmp-client.ts";
+import { TestRtmpClient } from "../test/helpers/rtmp-test-client.ts";
 import { isCodedVideo } from "./audience.ts";
 
 export const CHURN_KINDS = ["leave", "reset", "half-handshake", "garbage"] as const;
@@ -28,7 +28,7 @@ export async function churn(url: string, count: number, seconds: number, errors:
   const start = performance.now();
   for (let i = 0; i < count; i++) {
     const due = start + (i * seconds * 1000) / count;
-    if (due > performance.now()) await sleep(due - performance.now());
+    if (due > performance.now()) await Bun.sleep(due - performance.now());
     const kind = i % CHURN_KINDS.length;
     pending.push(
       withDeadline(connectOnce(CHURN_KINDS[kind], url)).then(
@@ -59,7 +59,7 @@ function withDeadline(attempt: { done: Promise<void>; abort(): void }): Promise<
 
 /** One churn connection: `done` settles when it has done its part; `abort` drops it wherever it is. */
 function connectOnce(kind: ChurnKind, url: string): { done: Promise<void>; abort(): void } {
-  let client: RtmpClient | undefined;
+  let client: TestRtmpClient | undefined;
   let socket: { terminate(): void } | undefined;
   const abort = () => {
     client?.close();
@@ -79,7 +79,7 @@ function connectOnce(kind: ChurnKind, url: string): { done: Promise<void>; abort
     let sawFrame = false;
     let gone!: () => void;
     const closed = new Promise<void>((resolve) => (gone = resolve));
-    client = await RtmpClient.connect(url, {
+    client = await TestRtmpClient.connect(url, {
       timeoutMs: CHURN_DEADLINE_MS,
       onMessage: (m) => {
         if (kind === "reset" && isCodedVideo(m) && !sawFrame) {

@@ -6,7 +6,8 @@
  */
 import type { RtmpMessage } from "../src/protocol/message.ts";
 import { RtmpClient, parseRtmpUrl } from "../src/relay/rtmp-client.ts";
-import { type Child, Children, sleep } from "../test/helpers/media.ts";
+import { TestRtmpClient } from "../test/helpers/rtmp-test-client.ts";
+import { type Child, Children } from "../support/children.ts";
 import { JOIN_TIMEOUT_MS, isCodedVideo } from "./audience.ts";
 import { PiecewisePublisher } from "./piecewise-publisher.ts";
 import { processCpuSeconds } from "./proc-stats.ts";
@@ -131,7 +132,7 @@ export class Feeds {
 
   async close(): Promise<void> {
     clearInterval(this.pacer);
-    await Promise.all(this.all.map((feed) => Promise.race([feed.close(), sleep(CLOSE_GRACE_MS)])));
+    await Promise.all(this.all.map((feed) => Promise.race([feed.close(), Bun.sleep(CLOSE_GRACE_MS)])));
     await this.children.killAll();
   }
 
@@ -173,22 +174,22 @@ async function waitUntilLive(url: string, child: Child): Promise<void> {
   while (child.running && performance.now() < deadline) {
     let live = false;
     let gone = false;
-    let probe: RtmpClient | undefined;
+    let probe: TestRtmpClient | undefined;
     try {
-      probe = await RtmpClient.connect(url, {
+      probe = await TestRtmpClient.connect(url, {
         timeoutMs: JOIN_TIMEOUT_MS,
         onMessage: (m) => (live ||= isCodedVideo(m)),
         onClose: () => (gone = true),
       });
       await probe.play(await probe.createStream(), parseRtmpUrl(url).name);
-      while (!live && !gone && child.running && performance.now() < deadline) await sleep(20);
+      while (!live && !gone && child.running && performance.now() < deadline) await Bun.sleep(20);
       if (live) return;
     } catch (err) {
       last = (err as Error).message;
     } finally {
       await probe?.close();
     }
-    await sleep(100);
+    await Bun.sleep(100);
   }
   throw new Error(`${url}: no video within ${LIVE_DEADLINE_MS} ms${last && ` (${last})`}\n${child.describe()}`);
 }

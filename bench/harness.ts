@@ -1,14 +1,15 @@
 /**
- * Runs one load against one server: the server as a child pinned to CPU 0, the clients (load.ts, with any
- * FFmpeg publishers it starts) as a second child pinned to CPU 1, each load on a fresh server. A variant's
- * outputs get their helpers on CPU 1 too, and are checked once the server has stopped. Every child is killed
- * on error, Ctrl-C or exit, and scratch directories are removed.
+ * Runs one load against one server: the server as a child, the clients (load.ts, with any FFmpeg publishers
+ * it starts) as a second child, each load on a fresh server; pinned, the server to CPU 0 and the clients to
+ * CPU 1, or free, every process on every core as deployed. A variant's outputs get their helpers beside the
+ * clients, and are checked once the server has stopped. Every child is killed on error, Ctrl-C or exit, and
+ * scratch directories are removed.
  */
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort } from "../test/helpers/media.ts";
+import { freePort } from "../support/free-port.ts";
 import type { LoadResult, LoadSpec } from "./load.ts";
 import { type OutputsCheck, RunOutputs } from "./outputs.ts";
 import { peakRssMiB } from "./proc-stats.ts";
@@ -21,12 +22,20 @@ export interface LoadRun {
   target: ServerTarget;
   request: LoadRequest;
   result: LoadResult;
+  cores: Cores;
   /** The server's highest RSS over its life (it serves this load only). */
   peakRssMiB: number;
   /** A variant with outputs: what they were checked to have done. */
   outputs?: OutputsCheck;
 }
 
+/**
+ * pinned: the server on CPU 0, the clients and helpers on CPU 1, so that neither takes the other's time and
+ * the server's threads share one core; free: everything on every core, as a server is deployed, where the
+ * threads beside the JS thread (GC helpers, Bun's pool) run in parallel with it.
+ */
+export const CORES = ["pinned", "free"] as const;
+export type Cores = (typeof CORES)[number];
 export const SERVER_CPU = 0;
 export const CLIENT_CPU = 1;
 const START_DEADLINE_MS = 10_000;
@@ -71,9 +80,16 @@ export async function withCleanupOnExit<T>(body: () => Promise<T>): Promise<T> {
   }
 }
 
-/** taskset prefix pinning a child to one CPU, or nothing where taskset is missing. */
-export function pinned(cpu: number): string[] {
-  return Bun.which("taskset") === null ? [] : ["taskset", "-c", String(cpu)];
+/** Whether runs can be pinned: taskset is there. */
+export function canPin(): boolean {
+  return Bun.which("taskset") !== null;
+}
+
+/** The prefix of a child's command: taskset to `cpu` when pinned, nothing when free. */
+function on(cores: Cores, cpu: number): string[] {
+  if (cores === "free") return [];
+  if (!canPin()) throw new Error("pinned runs need taskset (util-linux)");
+  return ["taskset", "-c", String(cpu)];
 }
 
 async function waitForPort(port: number, proc: Subprocess, what = "the server"): Promise<void> {
@@ -101,9 +117,9 @@ async function stop(proc: Subprocess, graceMs = STOP_GRACE_MS): Promise<boolean>
   return exited;
 }
 
-/** A helper of the outputs (relay sink, webhook receiver) on the clients' core, tracked like every child. */
-async function startHelper(cmd: string[], port: number, cwd = ROOT): Promise<Subprocess> {
-  const proc = Bun.spawn([...pinned(CLIENT_CPU), ...cmd], { cwd, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+/** A helper of the outputs (relay sink, webhook receiver) beside the clients, tracked like every child. */
+async function startHelper(cores: Cores, cmd: string[], port: number, cwd = ROOT): Promise<Subprocess> {
+  const proc = Bun.spawn([...on(cores, CLIENT_CPU), ...cmd], { cwd, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
   track(proc, () => proc.kill("SIGKILL"));
   try {
     await waitForPort(port, proc, cmd.slice(0, 2).join(" "));
@@ -115,8 +131,8 @@ async function startHelper(cmd: string[], port: number, cwd = ROOT): Promise<Sub
 }
 
 /** load.ts in its own process group, so that killing the group also ends the FFmpeg publishers it started. */
-async function runClients(spec: LoadSpec): Promise<LoadResult> {
-  const clients = Bun.spawn([...pinned(CLIENT_CPU), process.execPath, "bench/load.ts", JSON.stringify(spec)], {
+async function runClients(spec: LoadSpec, cores: Cores): Promise<LoadResult> {
+  const clients = Bun.spawn([...on(cores, CLIENT_CPU), process.execPath, "bench/load.ts", JSON.stringify(spec)], {
     cwd: ROOT,
     stdin: "ignore",
     stdout: "pipe",
@@ -163,8 +179,8 @@ async function checkOutputs(run: LoadRun, outputs: RunOutputs, server: Subproces
   return check;
 }
 
-/** Starts a fresh `target` (and its outputs' helpers), runs `request` against it, stops it. */
-export async function runLoadOn(target: ServerTarget, request: LoadRequest): Promise<LoadRun> {
+/** Starts a fresh `target` (and its outputs' helpers), runs `request` against it on `cores`, stops it. */
+export async function runLoadOn(target: ServerTarget, request: LoadRequest, cores: Cores): Promise<LoadRun> {
   const dir = mkdtempSync(join(tmpdir(), "rtmp-bench-"));
   scratch.add(dir);
   const logPath = join(dir, "server.log");
@@ -175,24 +191,27 @@ export async function runLoadOn(target: ServerTarget, request: LoadRequest): Pro
   let server: Subprocess | undefined;
   let outputs: RunOutputs | undefined;
   try {
-    if (rtmpServer?.outputs.length) outputs = await RunOutputs.start(rtmpServer.outputs, dir, startHelper);
+    if (rtmpServer?.outputs.length) outputs = await RunOutputs.start(rtmpServer.outputs, dir, (cmd, port, cwd) => startHelper(cores, cmd, port, cwd));
     const { cmd, cwd } = serverCommand(target, dir, port, extraConfig(httpPort, outputs));
     // Output goes to a file, never to a pipe nobody reads: a full pipe would stall the server mid-run.
-    server = Bun.spawn([...pinned(SERVER_CPU), ...cmd], { cwd, stdin: "ignore", stdout: logFd, stderr: logFd });
+    server = Bun.spawn([...on(cores, SERVER_CPU), ...cmd], { cwd, stdin: "ignore", stdout: logFd, stderr: logFd });
     const proc = server;
     track(proc, () => proc.kill("SIGKILL"));
     await waitForPort(port, server);
     if (httpPort !== undefined) await waitForPort(httpPort, server);
-    const result = await runClients({
-      ...request,
-      port,
-      serverPid: server.pid,
-      protocol: rtmpServer?.protocol ?? "rtmp",
-      httpPort,
-      helperPids: outputs?.pids ?? [],
-    });
+    const result = await runClients(
+      {
+        ...request,
+        port,
+        serverPid: server.pid,
+        protocol: rtmpServer?.protocol ?? "rtmp",
+        httpPort,
+        helperPids: outputs?.pids ?? [],
+      },
+      cores,
+    );
     if (server.exitCode !== null) throw new Error(`the server exited with code ${server.exitCode} during the run`);
-    const run: LoadRun = { target, request, result, peakRssMiB: peakRssMiB(server.pid) };
+    const run: LoadRun = { target, request, result, cores, peakRssMiB: peakRssMiB(server.pid) };
     if (outputs !== undefined && httpPort !== undefined) run.outputs = await checkOutputs(run, outputs, server, httpPort);
     return run;
   } catch (err) {
@@ -200,7 +219,7 @@ export async function runLoadOn(target: ServerTarget, request: LoadRequest): Pro
     const logs = [logPath, join(dir, "logs", "error.log")].filter((p) => existsSync(p));
     const log = logs.map((p) => readFileSync(p, "utf8")).join("");
     const tail = log.length > 3000 ? `...${log.slice(-3000)}` : log;
-    const load = `${request.streams}x${request.playersPerStream}`;
+    const load = `${request.streams}x${request.playersPerStream} ${cores}`;
     throw new Error(`${target.label}, ${load}: ${(err as Error).message}${tail === "" ? "" : `\nserver log:\n${tail}`}`);
   } finally {
     if (server !== undefined) await stop(server);

@@ -8,7 +8,14 @@
 import { Player, type PlayerProtocol, StreamWindow, median, percentile } from "./audience.ts";
 import { CHURN_DEADLINE_MS, type ChurnResult, churn } from "./churn.ts";
 import { CYCLE_MS, Feeds, type PublisherKind } from "./feeds.ts";
-import { machineBusySeconds, processCpuSeconds, rssMiB } from "./proc-stats.ts";
+import {
+  type ThreadCpu,
+  machineBusySeconds,
+  processCpuSeconds,
+  rssMiB,
+  threadCpuBetween,
+  threadSnapshot,
+} from "./proc-stats.ts";
 
 export interface LoadSpec {
   port: number;
@@ -45,6 +52,8 @@ export interface LoadResult {
   bytes: number;
   /** Server utime + stime during the window (with hook scripts it ran), seconds. */
   serverCpuSeconds: number;
+  /** The server's own part of it by group of threads (JS main, GC helpers...), most first. */
+  serverThreads: ThreadCpu[];
   /** This process's CPU during the window plus that of real FFmpeg publishers and helpers, seconds. */
   clientCpuSeconds: number;
   /** CPU the rest of the machine used during the window (other processes, the kernel, steal), seconds. */
@@ -151,7 +160,7 @@ async function watchingPlayers(players: Player[], windows: StreamWindow[], error
 
 type Measured = Pick<
   LoadResult,
-  "windowSeconds" | "bytes" | "serverCpuSeconds" | "clientCpuSeconds" | "otherCpuSeconds" | "rss" | "churn"
+  "windowSeconds" | "bytes" | "serverCpuSeconds" | "serverThreads" | "clientCpuSeconds" | "otherCpuSeconds" | "rss" | "churn"
 >;
 
 /** The measured window: load (and churn) for spec.seconds, then until every player has all of it. */
@@ -169,6 +178,8 @@ async function measure(
   const serverCpu = () => processCpuSeconds(spec.serverPid, { reapedChildren: true });
   const othersCpu = () => feeds.cpuSeconds() + (spec.helperPids ?? []).reduce((n, pid) => n + processCpuSeconds(pid), 0);
   const cpu0 = serverCpu();
+  const ownCpu0 = processCpuSeconds(spec.serverPid);
+  const threads0 = threadSnapshot(spec.serverPid);
   const self0 = process.cpuUsage();
   const others0 = othersCpu();
   const bytes0 = received();
@@ -181,11 +192,13 @@ async function measure(
   await waitUntil(() => windows.every((w) => w.drained()), DRAIN_DEADLINE_MS);
   const self = process.cpuUsage(self0);
   const serverCpuSeconds = serverCpu() - cpu0;
+  const serverThreads = threadCpuBetween(threads0, threadSnapshot(spec.serverPid), processCpuSeconds(spec.serverPid) - ownCpu0);
   const clientCpuSeconds = (self.user + self.system) / 1e6 + othersCpu() - others0;
   const measured: Measured = {
     windowSeconds: (performance.now() - start) / 1000,
     bytes: received() - bytes0,
     serverCpuSeconds,
+    serverThreads,
     clientCpuSeconds,
     otherCpuSeconds: Math.max(0, machineBusySeconds() - machine0 - serverCpuSeconds - clientCpuSeconds),
     churn: await churned,

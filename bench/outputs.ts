@@ -7,8 +7,8 @@
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort } from "../test/helpers/media.ts";
-import { readFlvTags } from "../test/helpers/flv.ts";
+import { freePort } from "../support/free-port.ts";
+import { readFlvTags } from "../support/flv-tags.ts";
 import { HookReceiver } from "./hook-receiver.ts";
 import { RelaySink } from "./relay-sink.ts";
 

@@ -1,5 +1,5 @@
 /**
- * What recording costs: `bun bench/recording-cost.ts [GB=1] [streams=4] [speed=8]` records a real
+ * What recording costs: `bun bench/recording-cost.ts [GB=1] [streams=4] [speed=8] [format=flv|mp4]` records a real
  * 16 Mbit/s H.264+AAC source, looped with advancing timestamps, through the Recorder into a temp directory,
  * `streams` publications at `speed` times real time, in 20 ms slices with the event loop free in between
  * (as a live server's is). Prints the process CPU seconds per GB written (all threads: the copies on the JS
@@ -15,13 +15,15 @@ import { createLogger } from "../src/logger.ts";
 import { FrameArena } from "../src/media/frame.ts";
 import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../src/media/codec-info.ts";
 import { Recorder } from "../src/record/recorder.ts";
+import type { RecordingFormatName } from "../src/record/recording-format.ts";
 import type { StreamOutput } from "../src/streams/output.ts";
-import { testSource } from "../test/helpers/media.ts";
-import { FedStream, flvTags } from "../test/record/feed.ts";
+import { testSource } from "../support/test-source.ts";
+import { FedStream, flvTags } from "../support/fed-stream.ts";
 
 const gigabytes = Number(process.argv[2] ?? 1);
 const streams = Number(process.argv[3] ?? 4);
 const speed = Number(process.argv[4] ?? 8);
+const format = (process.argv[5] ?? "flv") as RecordingFormatName;
 const SLICE_MS = 20;
 
 const source = await flvTags(await testSource({ seconds: 8, cbr: "16M" }));
@@ -42,7 +44,7 @@ const log = createLogger({
     else if (record.level !== "info") console.log(line);
   },
 });
-const recorder = new Recorder({ enabled: true, dir, segmentMs: 0, streams: [] }, log, new EventChannel(log));
+const recorder = new Recorder({ enabled: true, dir, segmentMs: 0, streams: [], format }, log, new EventChannel(log));
 const fed = Array.from({ length: streams }, (_, i) => new FedStream("live", `cost${i}`));
 const outputs = fed.map((stream) => recorder.output(stream) as StreamOutput);
 for (let s = 0; s < streams; s++) for (const tag of headers) fed[s].deliver(outputs[s], tag);
@@ -103,6 +105,7 @@ console.log(
   JSON.stringify({
     streams,
     speed,
+    format,
     mbit_per_s: round((bytes * 8) / 1e6 / wallS, 0),
     gb_written: round(gb),
     errors,

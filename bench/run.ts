@@ -1,18 +1,19 @@
 /**
  * `bun run bench`: mitata micro-benchmarks of the protocol core (with MB/s where a benchmark processes a
  * known number of bytes), then the end-to-end shapes of load, printed as one Markdown table with a row per
- * shape x server, plus the churn and saturation tables; with variants (--with, --protocol), a table of each
- * against its plain run and what its outputs were checked to have done. `bun run bench -- --help` lists the
- * flags.
+ * shape x server x cores (pinned, and free as deployed), the server's CPU by thread, the churn and saturation
+ * tables; with variants (--with, --protocol) or --compare, a table of each against the run it pairs with, and
+ * what the outputs were checked to have done. `bun run bench -- --help` lists the flags.
  */
 import { run } from "mitata";
-import { testSource } from "../test/helpers/media.ts";
+import { testSource } from "../support/test-source.ts";
 import { registerAmf0Benches } from "./amf0.bench.ts";
 import { chunkBenchBytes, registerChunkBenches } from "./chunk.bench.ts";
 import type { PublisherKind } from "./feeds.ts";
-import { CLIENT_CPU, type LoadRun, SERVER_CPU, pinned, withCleanupOnExit } from "./harness.ts";
+import { CLIENT_CPU, type Cores, type LoadRun, SERVER_CPU, canPin, withCleanupOnExit } from "./harness.ts";
 import { OUTPUTS, type Output } from "./outputs.ts";
 import {
+  COMPARISON_LEGEND,
   LEGEND,
   VARIANTS_LEGEND,
   churnTable,
@@ -20,6 +21,7 @@ import {
   loadTable,
   outputsNotes,
   saturationTable,
+  threadsTable,
 } from "./report.ts";
 import { runSaturation } from "./saturation.ts";
 import {
@@ -34,6 +36,8 @@ import {
 import { DEFAULT_SHAPES, type Plan, SHAPES, type ShapeName, runChurn, runLoadShapes } from "./shapes.ts";
 
 const FLV_PROTOCOLS = ["http-flv", "ws-flv"] as const;
+/** --pin's values and the cores each runs every load on. */
+const PIN: Record<string, Cores[]> = { both: ["pinned", "free"], on: ["pinned"], off: ["free"] };
 
 const USAGE = `usage: bun run bench [-- FLAGS]
   --micro                micro-benchmarks only
@@ -44,7 +48,12 @@ const USAGE = `usage: bun run bench [-- FLAGS]
   --floor                run every shape on bench/floor-server.ts too: the least an RTMP fan-out on Bun does
                          (no GOP cache, stats, limits, ...), what Bun's sockets plus the RTMP codecs cost
   --server-root DIR      the rtmp-server checkout to run (default: this one)
-  --compare DIR          also run every shape on the checkout in DIR (e.g. a git worktree of an older commit)
+  --compare DIR          also run every shape on the checkout in DIR (e.g. a git worktree of an older commit);
+                         each run of this checkout is compared with the same run of DIR; repeatable
+  --pin both|on|off      on: the server on CPU ${SERVER_CPU}, the clients and publishers on CPU ${CLIENT_CPU} (rows "pinned");
+                         off: every process free on every core, as deployed (rows "free"), where the server's
+                         threads beside the JS one (GC helpers, Bun's pool) run in parallel with it;
+                         both (default): every load both ways
   --publisher KIND       ffmpeg (default: piecewise writes, Nagle on, like FFmpeg) | coalesced (one write per 10 ms)
   --real-ffmpeg          real "ffmpeg -re -stream_loop -1 -c copy" publishers of a generated 720p file
   --seconds S            measured window of the fan-out and publishers loads (default 15)
@@ -71,6 +80,7 @@ interface Options {
   publishers: { streams: number; players: number };
   variants: Variant[];
   repeat: number;
+  cores: Cores[];
 }
 
 function usage(problem: string): never {
@@ -111,6 +121,7 @@ function parseFlags(args: string[]): Options {
     publishers: { streams: 50, players: 2 },
     variants: [],
     repeat: 1,
+    cores: PIN.both,
   };
   let saturation = false;
   const withs: Output[][] = [];
@@ -124,7 +135,12 @@ function parseFlags(args: string[]): Options {
     else if (flag === "--saturation") saturation = true;
     else if (flag === "--real-ffmpeg") o.publisher = "real";
     else if (flag === "--server-root") o.roots[0] = value();
-    else if (flag === "--compare") o.roots[1] = value();
+    else if (flag === "--compare") o.roots.push(value());
+    else if (flag === "--pin") {
+      const pin = value();
+      if (!Object.hasOwn(PIN, pin)) usage(`--pin: expected both, on or off, got "${pin}"`);
+      o.cores = PIN[pin];
+    }
     else if (flag === "--seconds") o.seconds = positive(value(), flag);
     else if (flag === "--repeat") o.repeat = positive(value(), flag);
     else if (flag === "--players") o.players = value().split(",").map((n) => positive(n, flag));
@@ -193,7 +209,9 @@ function errorNotes(runs: { what: string; run: LoadRun }[]): string {
 }
 
 async function runShapes(o: Options): Promise<void> {
-  const targets: ServerTarget[] = o.roots.flatMap((root) => withVariants(rtmpServerTarget(root), o.variants));
+  const targets: ServerTarget[] = o.roots.flatMap((root, i) =>
+    withVariants(rtmpServerTarget(root, { baseline: i > 0 }), o.variants),
+  );
   if (o.nginx) targets.push(nginxTarget());
   if (o.floor) targets.push(floorTarget());
   const plan: Plan = {
@@ -203,20 +221,20 @@ async function runShapes(o: Options): Promise<void> {
     fanoutPlayers: o.players,
     publishers: o.publishers,
     repeat: o.repeat,
+    cores: canPin() ? o.cores : o.cores.filter((c) => c === "free"),
   };
+  if (plan.cores.length === 0) usage("--pin on: pinned runs need taskset (util-linux), which is missing");
   if (o.publisher === "real") {
     plan.source = await testSource({ size: "1280x720", cbr: "2500k", seconds: 10 });
   }
-  const pinning = pinned(SERVER_CPU).length === 0 ? " (taskset missing: not pinned)" : "";
+  const unpinned = plan.cores.length < o.cores.length ? " (taskset missing: no pinned runs)" : "";
   console.log(`\nend-to-end over loopback; publisher: ${describePublisher(o.publisher)}`);
-  console.log(
-    `server pinned to CPU ${SERVER_CPU}, clients and publishers to CPU ${CLIENT_CPU}${pinning}; a fresh server per load\n`,
-  );
+  console.log(`cores: ${plan.cores.join(", ")}${unpinned}; a fresh server per load\n`);
 
   const output: string[] = [];
   const notes: { what: string; run: LoadRun }[] = [];
   const loadRows = await runLoadShapes(plan, o.shapes);
-  if (loadRows.length > 0) output.push(loadTable(loadRows));
+  if (loadRows.length > 0) output.push(loadTable(loadRows), threadsTable(loadRows));
   notes.push(...loadRows.map((row) => ({ what: row.shape, run: row.run })));
   const churnRows = o.shapes.includes("churn") ? await runChurn(plan) : [];
   if (churnRows.length > 0) output.push(churnTable(churnRows));
@@ -225,8 +243,10 @@ async function runShapes(o: Options): Promise<void> {
     const rows = await runSaturation(plan);
     output.push(saturationTable(rows));
   }
-  output.push(...[comparisonTable(loadRows, churnRows), outputsNotes(loadRows, churnRows)].filter((t) => t !== ""));
-  output.push(o.variants.length > 0 ? `${LEGEND}\n${VARIANTS_LEGEND}` : LEGEND);
+  const comparison = comparisonTable(loadRows, churnRows);
+  output.push(...[comparison, outputsNotes(loadRows, churnRows)].filter((t) => t !== ""));
+  const legends = [LEGEND, o.variants.length > 0 ? VARIANTS_LEGEND : "", comparison !== "" ? COMPARISON_LEGEND : ""];
+  output.push(legends.filter((l) => l !== "").join("\n"));
   const errors = errorNotes(notes);
   if (errors !== "") output.push(`errors reported by the clients:\n${errors}`);
   console.log(output.join("\n\n"));

@@ -4,8 +4,7 @@
  * fails, then halving the gap between the last pass and the first failure. A failed step is run once more
  * before it counts, so that one hiccup of a shared machine does not end a search.
  */
-import type { LoadRun } from "./harness.ts";
-import { runLoadOn } from "./harness.ts";
+import { type Cores, type LoadRun, runLoadOn } from "./harness.ts";
 import { lostMessages } from "./load.ts";
 import type { Plan } from "./shapes.ts";
 import { progress } from "./shapes.ts";
@@ -22,6 +21,7 @@ export interface SaturationStep {
 
 export interface SaturationRow {
   target: ServerTarget;
+  cores: Cores;
   mode: SaturationMode;
   /** The largest step that held, or null if even the first failed. */
   held: SaturationStep | null;
@@ -49,7 +49,7 @@ function failure(run: LoadRun): string | null {
   return null;
 }
 
-async function step(plan: Plan, target: ServerTarget, mode: SaturationMode, n: number): Promise<SaturationStep> {
+async function step(plan: Plan, target: ServerTarget, cores: Cores, mode: SaturationMode, n: number): Promise<SaturationStep> {
   for (let attempt = 1; ; attempt++) {
     const run = await runLoadOn(target, {
       streams: mode === "players" ? 1 : n,
@@ -57,19 +57,24 @@ async function step(plan: Plan, target: ServerTarget, mode: SaturationMode, n: n
       seconds: STEP_SECONDS,
       publisher: plan.publisher,
       source: plan.source,
-    });
+    }, cores);
     const result = { n, failure: failure(run), run };
-    progress(`saturation ${mode} ${n} on ${target.label}, attempt ${attempt}: ${result.failure ?? "held"}`);
+    progress(`saturation ${mode} ${n} on ${target.label}, ${cores}, attempt ${attempt}: ${result.failure ?? "held"}`);
     if (result.failure === null || attempt === ATTEMPTS) return result;
   }
 }
 
-export async function searchSaturation(plan: Plan, target: ServerTarget, mode: SaturationMode): Promise<SaturationRow> {
+export async function searchSaturation(
+  plan: Plan,
+  target: ServerTarget,
+  cores: Cores,
+  mode: SaturationMode,
+): Promise<SaturationRow> {
   const steps: SaturationStep[] = [];
   let held: SaturationStep | null = null;
   let failedAt = Infinity;
   for (let n = START[mode]; n <= LIMIT[mode] && steps.length < MAX_STEPS; n *= 2) {
-    const s = await step(plan, target, mode, n);
+    const s = await step(plan, target, cores, mode, n);
     steps.push(s);
     if (s.failure !== null) {
       failedAt = n;
@@ -79,18 +84,20 @@ export async function searchSaturation(plan: Plan, target: ServerTarget, mode: S
   }
   while (held !== null && failedAt !== Infinity && steps.length < MAX_STEPS) {
     if (failedAt - held.n <= Math.max(1, held.n * RESOLUTION)) break;
-    const s = await step(plan, target, mode, Math.round((held.n + failedAt) / 2));
+    const s = await step(plan, target, cores, mode, Math.round((held.n + failedAt) / 2));
     steps.push(s);
     if (s.failure === null) held = s;
     else failedAt = s.n;
   }
-  return { target, mode, held, steps };
+  return { target, cores, mode, held, steps };
 }
 
 export async function runSaturation(plan: Plan): Promise<SaturationRow[]> {
   const rows: SaturationRow[] = [];
   for (const mode of ["players", "streams"] as const) {
-    for (const target of plan.targets) rows.push(await searchSaturation(plan, target, mode));
+    for (const cores of plan.cores) {
+      for (const target of plan.targets) rows.push(await searchSaturation(plan, target, cores, mode));
+    }
   }
   return rows;
 }

@@ -19,6 +19,8 @@ export interface RtmpServerTarget {
   protocol: PlayerProtocol;
   /** Whether it listens on HTTP too: for FLV players and the outputs' /metrics, and on the rows they pair with. */
   http: boolean;
+  /** The checkout given with --compare: what this one's runs are compared with. */
+  baseline: boolean;
 }
 
 export type ServerTarget = RtmpServerTarget | { kind: "nginx"; label: string } | { kind: "floor"; label: string };
@@ -35,14 +37,17 @@ const NGINX_RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 /** Above the saturation search's largest step; nginx refuses connections past worker_connections. */
 const NGINX_CONNECTIONS = 16_384;
 
-/** rtmp-server run from `root`, labelled `<dir>@<commit>`, with `+` when its src/ differs from that commit. */
-export function rtmpServerTarget(root: string): RtmpServerTarget {
+/**
+ * rtmp-server run from `root`, labelled `<dir>@<commit>`, with `+` when its src/ differs from that commit;
+ * `baseline` for the checkout of --compare.
+ */
+export function rtmpServerTarget(root: string, { baseline = false } = {}): RtmpServerTarget {
   const dir = resolve(root);
   if (!existsSync(join(dir, "src", "cli.ts"))) throw new Error(`${dir} is not an rtmp-server checkout (no src/cli.ts)`);
   const git = (...args: string[]) => Bun.spawnSync(["git", "-C", dir, ...args], { stdout: "pipe", stderr: "ignore" });
   const head = git("rev-parse", "--short", "HEAD");
   const target = (label: string): RtmpServerTarget => {
-    return { kind: "rtmp-server", root: dir, label, outputs: [], protocol: "rtmp", http: false };
+    return { kind: "rtmp-server", root: dir, label, outputs: [], protocol: "rtmp", http: false, baseline };
   };
   if (!head.success) return target(basename(dir));
   const changed = git("diff", "--quiet", "HEAD", "--", "src").exitCode === 1;

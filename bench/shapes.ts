@@ -5,7 +5,7 @@
  * saturation.ts. Every load starts a fresh server.
  */
 import type { PublisherKind } from "./feeds.ts";
-import { type LoadRequest, type LoadRun, runLoadOn } from "./harness.ts";
+import { type Cores, type LoadRequest, type LoadRun, runLoadOn } from "./harness.ts";
 import type { ServerTarget } from "./servers.ts";
 
 export const SHAPES = ["fanout", "publishers", "churn", "saturation"] as const;
@@ -25,6 +25,8 @@ export interface Plan {
   publishers: { streams: number; players: number };
   /** Runs of each load per target, the targets taking turns (so that a noisy minute hits all of them). */
   repeat: number;
+  /** Every load runs in each of these, in turn. */
+  cores: Cores[];
 }
 
 export interface LoadRow {
@@ -45,16 +47,18 @@ export function progress(line: string): void {
   process.stderr.write(`  ${line}\n`);
 }
 
-/** The plan's targets in turn, plan.repeat times over. */
-function rounds(plan: Plan): ServerTarget[] {
-  return Array.from({ length: plan.repeat }, () => plan.targets).flat();
+/** Each of the plan's ways to place the processes, and in each the plan's targets in turn, plan.repeat times over. */
+function rounds(plan: Plan): { target: ServerTarget; cores: Cores }[] {
+  return plan.cores.flatMap((cores) =>
+    Array.from({ length: plan.repeat }, () => plan.targets.map((target) => ({ target, cores }))).flat(),
+  );
 }
 
-async function timed(what: string, target: ServerTarget, request: LoadRequest): Promise<LoadRun> {
+async function timed(what: string, target: ServerTarget, request: LoadRequest, cores: Cores): Promise<LoadRun> {
   const started = performance.now();
-  const run = await runLoadOn(target, request);
+  const run = await runLoadOn(target, request, cores);
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
-  progress(`${what} on ${target.label}: ${seconds} s${run.result.errors.length > 0 ? " (with errors)" : ""}`);
+  progress(`${what} on ${target.label}, ${cores}: ${seconds} s${run.result.errors.length > 0 ? " (with errors)" : ""}`);
   return run;
 }
 
@@ -65,7 +69,7 @@ export async function runLoadShapes(plan: Plan, shapes: ShapeName[]): Promise<Lo
   if (shapes.includes("publishers")) loads.push({ shape: "publishers", ...plan.publishers });
   const rows: LoadRow[] = [];
   for (const load of loads) {
-    for (const target of rounds(plan)) {
+    for (const { target, cores } of rounds(plan)) {
       const request = {
         streams: load.streams,
         playersPerStream: load.players,
@@ -73,7 +77,8 @@ export async function runLoadShapes(plan: Plan, shapes: ShapeName[]): Promise<Lo
         publisher: plan.publisher,
         source: plan.source,
       };
-      rows.push({ shape: load.shape, run: await timed(`${load.shape} ${load.streams}x${load.players}`, target, request) });
+      const what = `${load.shape} ${load.streams}x${load.players}`;
+      rows.push({ shape: load.shape, run: await timed(what, target, request, cores) });
     }
   }
   return rows;
@@ -81,7 +86,7 @@ export async function runLoadShapes(plan: Plan, shapes: ShapeName[]): Promise<Lo
 
 export async function runChurn(plan: Plan): Promise<ChurnRow[]> {
   const rows: ChurnRow[] = [];
-  for (const target of rounds(plan)) {
+  for (const { target, cores } of rounds(plan)) {
     const request = (connections: number): LoadRequest => ({
       streams: 1,
       playersPerStream: CHURN.steadyPlayers,
@@ -90,8 +95,8 @@ export async function runChurn(plan: Plan): Promise<ChurnRow[]> {
       source: plan.source,
       churn: { connections, afterSeconds: CHURN.afterSeconds },
     });
-    const churn = await timed(`churn ${CHURN.connections} connections`, target, request(CHURN.connections));
-    const alone = await timed("churn comparison, steady players alone", target, request(0));
+    const churn = await timed(`churn ${CHURN.connections} connections`, target, request(CHURN.connections), cores);
+    const alone = await timed("churn comparison, steady players alone", target, request(0), cores);
     rows.push({ churn, alone });
   }
   return rows;

@@ -1,22 +1,27 @@
 /**
- * The server, put together: the event channel and hooks, access checks, recorder and relays, the stream
- * registry, the connection table, the RTMP and RTMPS listeners, one sweep timer for every deadline
- * (handshake, idle, stuck writes) and the stats log, SIGHUP reloads, and graceful shutdown.
+ * The server, put together in named steps: the core every layer reports to (events, hooks, stats, access
+ * checks), the streams and what they feed (registry, recorder, relays), the RTMP and RTMPS listeners, the
+ * operator surface on HTTP (API, metrics, dashboard, HTTP-FLV), the timers (one sweep for every connection's
+ * deadlines, the stats log, the collector), then SIGHUP reloads and the graceful stop.
  */
-import type { Socket, TCPSocketListener } from "bun";
+import type { TCPSocketListener } from "bun";
+import type { Authorizer } from "./auth/authorizer.ts";
 import { createAuthorizer } from "./auth/create-authorizer.ts";
 import type { Config, ListenAddress } from "./config/config.ts";
 import { keyMatchesCertificate, readCertificateChain, readPrivateKey } from "./config/tls-files.ts";
 import { EventChannel } from "./events/events.ts";
+import { HlsMuxers } from "./hls/muxers.ts";
 import { HookRunner } from "./hooks/hook-runner.ts";
-import { startHttp } from "./http/http-server.ts";
+import { type HttpServer, startHttp } from "./http/http-server.ts";
 import type { Logger } from "./logger.ts";
 import { trimIdleSlabs } from "./media/frame.ts";
 import { Recorder } from "./record/recorder.ts";
 import { Relay } from "./relay/relay.ts";
+import { type RtmpSocketData, RtmpSessions } from "./rtmp/listener.ts";
+import { type TlsCertificate, TlsListener } from "./rtmp/tls-listener.ts";
 import { ConnectionTable } from "./shared/connections.ts";
+import { hostPort } from "./shared/host-port.ts";
 import { ServerStats } from "./shared/server-stats.ts";
-import { Session, type SessionContext, type SessionSettings } from "./rtmp/session.ts";
 import type { PublishedStream, StreamOutput } from "./streams/output.ts";
 import { StreamRegistry } from "./streams/registry.ts";
 
@@ -39,31 +44,6 @@ export interface RtmpServer {
   stop(): Promise<void>;
 }
 
-interface SocketData {
-  session: Session | null;
-}
-
-type ListenerHandlers = Parameters<typeof Bun.listen<SocketData>>[0]["socket"];
-
-/** How often the sweep runs: often enough for the shortest deadline, never busier than 20 Hz. */
-function sweepInterval(config: Config): number {
-  const t = config.timeouts;
-  return Math.min(1000, Math.max(50, Math.min(t.handshakeMs, t.readMs, t.writeMs) / 4));
-}
-
-function formatAddress(address: ListenAddress, port: number): string {
-  return `${address.host.includes(":") ? `[${address.host}]` : address.host}:${port}`;
-}
-
-/** Bind, or throw an error that names the address and what it was for (the CLI prints it and exits 1). */
-function listenOrExplain<T>(address: ListenAddress, what: string, bind: () => T): T {
-  try {
-    return bind();
-  } catch (e) {
-    throw new Error(`cannot listen on ${formatAddress(address, address.port)} (${what}): ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
-
 /** What the process hands the server besides its config: the environment hook scripts inherit. */
 export interface ServerEnvironment {
   /** PATH and HOME, as the contract gives them to hook scripts. */
@@ -71,12 +51,59 @@ export interface ServerEnvironment {
 }
 
 export async function startServer(config: Config, log: Logger, environment: ServerEnvironment = {}): Promise<RtmpServer> {
+  const core = startCore(config, log, environment);
+  const streams = startStreams(config, core);
+  const connections = new ConnectionTable(config.maxConnections);
+  const rtmp = listenRtmp(config, core, streams, connections);
+  const http = listenHttp(config, core, streams, connections);
+  const timers = startTimers(config, core, streams, connections);
+  const parts: Parts = { config, core, streams, connections, rtmp, http, timers };
+  return {
+    port: rtmp.listener.port,
+    tlsPort: rtmp.tls?.port ?? null,
+    httpPort: http?.port ?? null,
+    events: core.events,
+    registry: streams.registry,
+    connections,
+    hooks: core.hooks,
+    stats: core.stats,
+    recorder: streams.recorder,
+    relay: streams.relay,
+    reload: () => {
+      core.authorizer.reload();
+      rtmp.tls?.reload();
+    },
+    stop: stopOnce(parts),
+  };
+}
+
+/** What every layer reports to or asks: the event channel and its hooks, the counters, the access checks. */
+interface Core {
+  log: Logger;
+  events: EventChannel;
+  stats: ServerStats;
+  hooks: HookRunner;
+  authorizer: Authorizer;
+}
+
+function startCore(config: Config, log: Logger, environment: ServerEnvironment): Core {
   const events = new EventChannel(log);
-  const stats = new ServerStats();
   if (log.enabled("debug")) events.subscribe((e) => log.debug("event", { ...e }));
   const hooks = new HookRunner({ ...config.hooks, inherited: environment.hookEnvironment }, log);
   hooks.attach(events);
-  const authorizer = createAuthorizer(config.auth, log);
+  return { log, events, stats: new ServerStats(), hooks, authorizer: createAuthorizer(config.auth, log) };
+}
+
+/** The stream registry, and the outputs every published stream feeds besides its players. */
+interface Streams {
+  registry: StreamRegistry;
+  recorder: Recorder;
+  relay: Relay;
+  /** HLS muxers (hls.enabled with http.listen), or null. */
+  hls: HlsMuxers | null;
+}
+
+function startStreams(config: Config, { log, events, stats }: Core): Streams {
   const recorder = new Recorder(config.recording, log, events);
   const relay = new Relay(
     {
@@ -93,6 +120,8 @@ export async function startServer(config: Config, log: Logger, environment: Serv
     const list = relay.outputs(stream);
     const recording = recorder.output(stream);
     if (recording !== null) list.push(recording);
+    const hlsOutput = hls?.output(stream) ?? null;
+    if (hlsOutput !== null) list.push(hlsOutput);
     return list;
   };
   const registry = new StreamRegistry(
@@ -106,106 +135,75 @@ export async function startServer(config: Config, log: Logger, environment: Serv
     },
     { log, events, outputs, stats },
   );
-  const connections = new ConnectionTable(config.maxConnections);
-  const sessions = new Set<Session>();
-  const context: SessionContext = {
-    hub: registry,
-    access: authorizer,
-    events,
-    log,
-    stats,
-    onClosed: (session) => {
-      sessions.delete(session);
-      connections.delete(session);
-    },
-  };
+  const hls = config.hls.enabled && config.http.listen !== null ? new HlsMuxers(config.hls, registry, log) : null;
+  return { registry, recorder, relay, hls };
+}
 
-  /** Socket handlers for one listener: RTMP, or RTMPS on the TLS listener. */
-  const rtmpHandlers = (protocol: string): ListenerHandlers => {
-    const settings: SessionSettings = {
-      protocol,
-      chunkSize: config.chunkSize,
-      maxMessageSize: config.maxMessageSize,
-      handshakeMs: config.timeouts.handshakeMs,
-      readMs: config.timeouts.readMs,
-      writeMs: config.timeouts.writeMs,
-    };
-    return {
-      binaryType: "uint8array" as const,
-      open(socket: Socket<SocketData>) {
-        // socket.data starts out shared between sockets: every socket gets its own object.
-        socket.data = { session: null };
-        const id = connections.reserve();
-        if (id === null) {
-          log.warn("connection refused: max_connections reached", { remote_addr: socket.remoteAddress, max: config.maxConnections });
-          socket.end();
-          return;
-        }
-        const remote = { ip: socket.remoteAddress, port: socket.remotePort };
-        const session = new Session(id, remote, socket, context, settings);
-        sessions.add(session);
-        connections.add(session);
-        socket.data.session = session;
-        session.log.debug("connection accepted", { remote_addr: session.remoteAddress, protocol });
-        events.emit("connection_accept", { connId: id }, { remote_addr: session.remoteAddress, protocol });
-      },
-      data(socket: Socket<SocketData>, bytes: Uint8Array) {
-        socket.data.session?.onData(bytes);
-      },
-      drain(socket: Socket<SocketData>) {
-        socket.data.session?.onDrain(performance.now());
-      },
-      close(socket: Socket<SocketData>) {
-        socket.data.session?.onSocketClosed();
-      },
-      error(socket: Socket<SocketData>, error: Error) {
-        // On the TLS listener a failed handshake errors before open() gave the socket its data.
-        log.error("socket error", { conn_id: socket.data?.session?.id, error: error.message });
-        socket.data?.session?.close("socket error");
-      },
-    };
-  };
+/** The RTMP listener, the RTMPS one if tls.listen is set, and the sessions of both. */
+interface RtmpListeners {
+  sessions: RtmpSessions;
+  listener: TCPSocketListener<RtmpSocketData>;
+  tls: TlsListener | null;
+}
 
-  const listener = listenOrExplain(config.listen, "rtmp", () =>
-    Bun.listen<SocketData>({ hostname: config.listen.host, port: config.listen.port, socket: rtmpHandlers("rtmp") }),
+function listenRtmp(config: Config, core: Core, { registry }: Streams, connections: ConnectionTable): RtmpListeners {
+  const { log, events, stats, authorizer } = core;
+  const { handshakeMs, readMs, writeMs } = config.timeouts;
+  const sessions = new RtmpSessions(
+    { hub: registry, access: authorizer, events, log, stats, connections },
+    { chunkSize: config.chunkSize, maxMessageSize: config.maxMessageSize, handshakeMs, readMs, writeMs },
+    config.maxConnections,
   );
-  log.info("listening", { address: formatAddress(config.listen, listener.port), protocol: "rtmp" });
-  const httpAddress = config.http.listen;
-  const http =
-    httpAddress === null
-      ? null
-      : listenOrExplain(httpAddress, "http", () =>
-          startHttp({
-            settings: {
-              listen: httpAddress,
-              apiToken: config.http.apiToken,
-              flv: config.http.flv,
-              handshakeMs: config.timeouts.handshakeMs,
-              writeMs: config.timeouts.writeMs,
-              readMs: config.timeouts.readMs,
-              maxConnections: config.maxConnections,
-            },
-            log,
-            registry,
-            connections,
-            access: authorizer,
-            events,
-            stats,
-            hooks,
-            recorder,
-            relay,
-          }),
-        );
-  if (http !== null && httpAddress !== null) log.info("listening", { address: formatAddress(httpAddress, http.port), protocol: "http" });
+  const address = config.listen;
+  const listener = listenOrExplain(address, "rtmp", () =>
+    Bun.listen<RtmpSocketData>({ hostname: address.host, port: address.port, socket: sessions.handlers("rtmp") }),
+  );
+  log.info("listening", { address: hostPort(address.host, listener.port), protocol: "rtmp" });
   const tlsAddress = config.tls.listen;
-  const tls = tlsAddress === null ? null : listenOrExplain(tlsAddress, "rtmps", () => new TlsListener(tlsAddress, config.tls, rtmpHandlers("rtmps"), log));
+  const files = config.tls;
+  const tls =
+    tlsAddress === null
+      ? null
+      : listenOrExplain(tlsAddress, "rtmps", () => new TlsListener(tlsAddress, sessions.handlers("rtmps"), () => tlsCertificate(files), files.cert, log));
+  return { sessions, listener, tls };
+}
 
+/** The operator surface on http.listen: API, metrics, dashboard, health, and the HTTP-FLV/WS-FLV players. */
+function listenHttp(config: Config, core: Core, { registry, recorder, relay, hls }: Streams, connections: ConnectionTable): HttpServer | null {
+  const address = config.http.listen;
+  if (address === null) return null;
+  const { log, events, stats, hooks, authorizer } = core;
+  const { handshakeMs, writeMs, readMs } = config.timeouts;
+  const http = listenOrExplain(address, "http", () =>
+    startHttp({
+      settings: { listen: address, apiToken: config.http.apiToken, flv: config.http.flv, handshakeMs, writeMs, readMs, maxConnections: config.maxConnections },
+      log,
+      registry,
+      connections,
+      access: authorizer,
+      events,
+      stats,
+      hooks,
+      recorder,
+      relay,
+      hls,
+    }),
+  );
+  log.info("listening", { address: hostPort(address.host, http.port), protocol: "http" });
+  return http;
+}
+
+/** One sweep for every connection's deadlines (and idle memory, and lag samples), the stats log, the collector. */
+interface Timers {
+  stop(): void;
+}
+
+function startTimers(config: Config, { stats }: Core, { registry }: Streams, connections: ConnectionTable): Timers {
   const collector = new Collector(stats);
   let lagSampledAt = 0;
   const sweep = setInterval(() => {
     const now = performance.now();
-    for (const s of sessions) s.tick(now);
-    http?.tick(now);
+    for (const connection of connections.values()) connection.tick(now);
     trimIdleSlabs(now);
     if (now - lagSampledAt >= 1000) {
       lagSampledAt = now;
@@ -219,53 +217,73 @@ export async function startServer(config: Config, log: Logger, environment: Serv
           for (const stream of registry.streams.values()) stream.logStats(now);
         }, config.log.statsIntervalMs)
       : undefined;
-
-  let stopping: Promise<void> | null = null;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      listener.stop(false);
-      tls?.stop(false);
+  return {
+    stop: () => {
       clearInterval(sweep);
       clearInterval(statsTimer);
       collector.stop();
-      const deadline = performance.now() + config.timeouts.shutdownMs;
-      // Relays before publishers, so that destinations hear why they end (a publisher leaving would end them too).
-      const relayDone = relay.stop(deadline);
-      // Publishers first, so that their players are told the stream ended (and recordings end).
-      for (const stream of registry.streams.values()) stream.publisher?.close("server shutting down");
-      const outputsDone = Promise.all([recorder.stop(deadline), relayDone, http?.stop(deadline)]);
-      while (performance.now() < deadline && [...sessions].some((s) => !s.outbox.empty)) await Bun.sleep(20);
-      await outputsDone;
-      for (const connection of [...connections.values()]) connection.close("server shutting down");
-      listener.stop(true);
-      tls?.stop(true);
-      authorizer.close();
-      // Events of the shutdown itself (publish_stop, connection_close...) are delivered within the same budget.
-      await hooks.stop(deadline);
-      log.info("server stopped");
-    })();
-    return stopping;
+    },
   };
+}
 
-  const reload = () => {
-    authorizer.reload();
-    tls?.reload();
-  };
+/** How often the sweep runs: often enough for the shortest deadline, never busier than 20 Hz. */
+function sweepInterval(config: Config): number {
+  const t = config.timeouts;
+  return Math.min(1000, Math.max(50, Math.min(t.handshakeMs, t.readMs, t.writeMs) / 4));
+}
 
-  return {
-    port: listener.port,
-    tlsPort: tls?.port ?? null,
-    httpPort: http?.port ?? null,
-    events,
-    registry,
-    connections,
-    hooks,
-    stats,
-    recorder,
-    relay,
-    reload,
-    stop,
-  };
+interface Parts {
+  config: Config;
+  core: Core;
+  streams: Streams;
+  connections: ConnectionTable;
+  rtmp: RtmpListeners;
+  http: HttpServer | null;
+  timers: Timers;
+}
+
+/** The graceful stop, run once however often it is asked for. */
+function stopOnce(parts: Parts): () => Promise<void> {
+  let stopping: Promise<void> | null = null;
+  return () => (stopping ??= stop(parts));
+}
+
+async function stop({ config, core, streams, connections, rtmp, http, timers }: Parts): Promise<void> {
+  rtmp.listener.stop(false);
+  rtmp.tls?.stop(false);
+  timers.stop();
+  const deadline = performance.now() + config.timeouts.shutdownMs;
+  // Relays before publishers, so that destinations hear why they end (a publisher leaving would end them too).
+  const relayDone = streams.relay.stop(deadline);
+  // Publishers first, so that their players are told the stream ended (and recordings end).
+  for (const stream of streams.registry.streams.values()) stream.publisher?.close("server shutting down");
+  const outputsDone = Promise.all([streams.recorder.stop(deadline), relayDone, http?.stop(deadline)]);
+  while (performance.now() < deadline && !rtmp.sessions.flushed) await Bun.sleep(20);
+  await outputsDone;
+  for (const connection of [...connections.values()]) connection.close("server shutting down");
+  rtmp.listener.stop(true);
+  rtmp.tls?.stop(true);
+  core.authorizer.close();
+  // Events of the shutdown itself (publish_stop, connection_close...) are delivered within the same budget.
+  await core.hooks.stop(deadline);
+  core.log.info("server stopped");
+}
+
+/** Bind, or throw an error that names the address and what it was for (the CLI prints it and exits 1). */
+function listenOrExplain<T>(address: ListenAddress, what: string, bind: () => T): T {
+  try {
+    return bind();
+  } catch (e) {
+    throw new Error(`cannot listen on ${hostPort(address.host, address.port)} (${what}): ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** The RTMPS certificate chain and key, read and checked again at every (re)load. */
+function tlsCertificate(files: { cert: string; key: string }): TlsCertificate {
+  const cert = readCertificateChain(files.cert);
+  const key = readPrivateKey(files.key);
+  if (!keyMatchesCertificate(cert, key)) throw new Error(`${files.key} is not the key of ${files.cert}`);
+  return { cert, key };
 }
 
 /**
@@ -306,60 +324,3 @@ const COLLECT_EVERY_MS = 30;
 const FULL_COLLECT_EVERY_MS = 2_000;
 /** Less than this read since the last collection: too little garbage to be worth one. */
 const COLLECT_AFTER_BYTES = 64 * 1024;
-
-/**
- * The RTMPS listener. Certificates are re-read on reload() without a restart: a new listener with the new
- * certificate binds the same port (SO_REUSEPORT) before the old one stops accepting, so no connection is
- * refused in between and established connections keep their TLS session.
- */
-class TlsListener {
-  private listener: TCPSocketListener<SocketData>;
-
-  constructor(
-    private readonly address: ListenAddress,
-    private readonly files: { cert: string; key: string },
-    private readonly handlers: ListenerHandlers,
-    private readonly log: Logger,
-  ) {
-    // SO_REUSEPORT would let a second server share the port silently: make sure it is free first.
-    Bun.listen({ hostname: address.host, port: address.port, socket: { data() {} } }).stop(true);
-    this.listener = this.bind();
-    log.info("listening", { address: formatAddress(address, this.listener.port), protocol: "rtmps" });
-  }
-
-  get port(): number {
-    return this.listener.port;
-  }
-
-  reload(): void {
-    let next: TCPSocketListener<SocketData>;
-    try {
-      next = this.bind(this.listener.port);
-    } catch (e) {
-      // A renewal half-written, or a key that does not match: keep serving with what works.
-      this.log.error("TLS certificate reload failed: keeping the current one", { error: e instanceof Error ? e.message : String(e) });
-      return;
-    }
-    this.listener.stop(false);
-    this.listener = next;
-    this.log.info("TLS certificate reloaded", { cert: this.files.cert });
-  }
-
-  stop(closeActive: boolean): void {
-    this.listener.stop(closeActive);
-  }
-
-  private bind(port = this.address.port): TCPSocketListener<SocketData> {
-    const cert = readCertificateChain(this.files.cert);
-    const key = readPrivateKey(this.files.key);
-    if (!keyMatchesCertificate(cert, key)) throw new Error(`${this.files.key} is not the key of ${this.files.cert}`);
-    return Bun.listen<SocketData>({
-      hostname: this.address.host,
-      port,
-      // Typed only for connect, but honoured by listen (bun-notes §1.1).
-      ...({ reusePort: true } as object),
-      tls: { cert, key },
-      socket: this.handlers,
-    });
-  }
-}

@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import { type Config, DEFAULT_CONFIG } from "../src/config/config.ts";
-import { createLogger } from "../src/logger.ts";
 import { decodeCommand, encodeCommand } from "../src/protocol/command.ts";
-import { decodeControl, windowAckSize } from "../src/protocol/control.ts";
+import { UserControlEventType, decodeControl, windowAckSize } from "../src/protocol/control.ts";
 import { ClientHandshake } from "../src/protocol/handshake.ts";
 import { MessageType, type RtmpMessage } from "../src/protocol/message.ts";
-import { RtmpClient } from "../src/relay/rtmp-client.ts";
 import { type RtmpServer, startServer } from "../src/server.ts";
+import { waitFor } from "../support/wait.ts";
+import { type LogCapture, capturedLog } from "./helpers/log-capture.ts";
+import { TestRtmpClient as RtmpClient } from "./helpers/rtmp-test-client.ts";
 
 /** Server, connection and stream rules that need no FFmpeg: driven by our own client over loopback. */
 
@@ -15,13 +16,14 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function serve(change: (c: Config) => void = () => {}): Promise<{ server: RtmpServer; url: string }> {
+async function serve(change: (c: Config) => void = () => {}): Promise<{ server: RtmpServer; url: string; logs: LogCapture }> {
   const config = structuredClone(DEFAULT_CONFIG);
   config.listen = { host: "127.0.0.1", port: 0 };
   change(config);
-  const server = await startServer(config, createLogger({ level: "error", format: "json", write: () => {} }));
+  const { log, logs } = capturedLog("info");
+  const server = await startServer(config, log);
   cleanups.push(() => server.stop());
-  return { server, url: `rtmp://127.0.0.1:${server.port}/live` };
+  return { server, url: `rtmp://127.0.0.1:${server.port}/live`, logs };
 }
 
 async function client(url: string, onMessage?: (m: RtmpMessage) => void): Promise<{ c: RtmpClient; closed: () => boolean }> {
@@ -31,13 +33,34 @@ async function client(url: string, onMessage?: (m: RtmpMessage) => void): Promis
   return { c, closed: () => closed };
 }
 
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) return false;
-    await Bun.sleep(10);
-  }
-  return true;
+/** A peer that completes the handshake and then ignores everything, pings included: what idle reaping is for. */
+async function silentPeer(port: number): Promise<{ closed: () => boolean }> {
+  const hs = new ClientHandshake();
+  let closed = false;
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data(s, bytes) {
+        if (!hs.done) {
+          const step = hs.push(bytes);
+          if (step.send) s.write(step.send);
+        }
+      },
+      close() {
+        closed = true;
+      },
+    },
+  });
+  cleanups.push(() => socket.end());
+  socket.write(hs.start());
+  return { closed: () => closed };
+}
+
+function isPingRequest(m: RtmpMessage): boolean {
+  if (m.type !== MessageType.UserControl) return false;
+  const c = decodeControl(m.type, m.payload);
+  return "event" in c && c.event.eventType === UserControlEventType.PingRequest;
 }
 
 function video(timestamp: number, key: boolean, streamId = 1): RtmpMessage {
@@ -72,50 +95,44 @@ describe("connections", () => {
   });
 
   it("reaps a peer that sends nothing and answers no ping, after timeouts.read", async () => {
-    const { server } = await serve((c) => (c.timeouts.readMs = 600));
-    const hs = new ClientHandshake();
-    let closedAt = 0;
-    const socket = await Bun.connect({
-      hostname: "127.0.0.1",
-      port: server.port,
-      socket: {
-        data(s, bytes) {
-          // Complete the handshake, then ignore everything (pings included).
-          if (!hs.done) {
-            const step = hs.push(bytes);
-            if (step.send) s.write(step.send);
-          }
-        },
-        close() {
-          closedAt = performance.now();
-        },
-      },
-    });
-    cleanups.push(() => socket.end());
-    const start = performance.now();
-    socket.write(hs.start());
-    expect(await until(() => closedAt > 0, 5000)).toBe(true);
-    expect(closedAt - start).toBeGreaterThan(500);
+    const { server, logs } = await serve((c) => (c.timeouts.readMs = 600));
+    const peer = await silentPeer(server.port);
+    await waitFor(peer.closed, 5000, "the silent peer to be reaped", () => logs.tail());
+    const closes = logs.records().filter((r) => r.msg === "connection closed");
+    expect(closes.map((r) => r.reason)).toEqual(["idle for 600 ms"]);
   });
 
   it("keeps a quiet connection that answers pings", async () => {
     const { url } = await serve((c) => (c.timeouts.readMs = 600));
-    const quiet = await client(url);
-    await Bun.sleep(2000);
+    // Each ping goes out after half of timeouts.read of silence: three answered ones span more than a whole one.
+    let pings = 0;
+    const quiet = await client(url, (m) => {
+      if (isPingRequest(m)) pings++;
+    });
+    await waitFor(() => pings >= 3 || quiet.closed(), 5000, "three pings");
     expect(quiet.closed()).toBe(false);
+    // Still served: a command round trip after the third ping.
+    expect(await quiet.c.createStream()).toBe(1);
   });
 
   it("never reaps a player that only receives while its stream is live", async () => {
-    const { url } = await serve((c) => (c.timeouts.readMs = 600));
+    const { server, url } = await serve((c) => (c.timeouts.readMs = 600));
     const pub = await publisher(url, "live1");
     const play = await player(url, "live1");
-    for (let i = 0; i < 40; i++) {
-      pub.c.send(video(i * 50, i % 10 === 0, pub.id));
-      await Bun.sleep(50);
+    // Reaped after timeouts.read of silence: once it is gone, the player has sent nothing for longer than that.
+    const control = await silentPeer(server.port);
+    let sent = 0;
+    const pacer = setInterval(() => pub.c.send(video(sent * 50, sent++ % 10 === 0, pub.id)), 20);
+    try {
+      await waitFor(() => control.closed() && play.media.length > 30, 5000, "the silent peer reaped and 30 frames played");
+    } finally {
+      clearInterval(pacer);
     }
     expect(play.closed()).toBe(false);
     expect(play.c.bytesReceived).toBeGreaterThan(8000);
     expect(play.media.length).toBeGreaterThan(30);
+    // Still served after the sweep that reaped the silent peer: a command round trip.
+    expect(await play.c.createStream()).toBe(2);
   });
 });
 
@@ -130,7 +147,7 @@ describe("protocol conversation", () => {
     });
     c.c.send({ csid: 3, type: MessageType.CommandAmf0, streamId: 0, timestamp: 0, payload: encodeCommand("makeCoffee", 9, null) });
     c.c.send({ csid: 3, type: MessageType.CommandAmf0, streamId: 0, timestamp: 0, payload: encodeCommand("getStreamLength", 10, null, "x") });
-    expect(await until(() => replies.length >= 3, 3000)).toBe(true);
+    await waitFor(() => replies.length >= 3, 3000, "three replies");
     expect(replies).toContain("_error 9");
     expect(replies).toContain("_result 10");
   });
@@ -147,12 +164,12 @@ describe("protocol conversation", () => {
     pub.c.send(windowAckSize(10_000));
     const id = await pub.c.createStream();
     await pub.c.publish(id, "acks");
-    // Three reads of ~12 KB each: every read that completes a window is acknowledged.
+    // Three batches of more than a window each: every read that completes a window is acknowledged, so each
+    // batch brings one more acknowledgement.
     for (let batch = 0; batch < 3; batch++) {
       for (let i = 0; i < 50; i++) pub.c.send(video(batch * 2000 + i * 40, i === 0, id));
-      await Bun.sleep(50);
+      await waitFor(() => acks.length > batch, 3000, `acknowledgement ${batch + 1}`);
     }
-    expect(await until(() => acks.length >= 2, 3000)).toBe(true);
     expect(acks[1] - acks[0]).toBeGreaterThanOrEqual(10_000);
     expect(pub.c.bytesReceived).toBeGreaterThan(0);
   });
@@ -166,11 +183,19 @@ describe("streams", () => {
     });
     const first = await publisher(url, "stale");
     first.c.send(video(0, true, first.id));
-    await Bun.sleep(500);
-    const second = await publisher(url, "stale");
-    second.c.send(video(0, true, second.id));
-    expect(await until(() => first.closed(), 3000)).toBe(true);
-    expect(second.closed()).toBe(false);
+    // Refused while the first is fresh, then taking over once it has been silent for publisher_idle.
+    let second: Awaited<ReturnType<typeof publisher>> | null = null;
+    await waitFor(
+      async () => {
+        second = await publisher(url, "stale").catch(() => null);
+        return second !== null;
+      },
+      3000,
+      "a second publisher to take over",
+    );
+    second!.c.send(video(0, true, second!.id));
+    await waitFor(first.closed, 3000, "the stale publisher to be closed");
+    expect(second!.closed()).toBe(false);
   });
 
   it("refuses a second live publisher under reject", async () => {
@@ -179,7 +204,7 @@ describe("streams", () => {
     first.c.send(video(0, true, first.id));
     const second = await client(url);
     await expect(second.c.publish(await second.c.createStream(), "busy")).rejects.toThrow("NetStream.Publish.BadName");
-    expect(await until(() => second.closed(), 3000)).toBe(true);
+    await waitFor(second.closed, 3000, "the refused publisher to be closed");
     expect(first.closed()).toBe(false);
   });
 
@@ -189,7 +214,7 @@ describe("streams", () => {
     const play = await player(url, "ts");
     const stamps = [0xfffff0, 0xffffff, 0x1000000, 0x1000021, 0xfffffff0, 0xffffffff, 0x10, 0x31];
     stamps.forEach((t, i) => pub.c.send(video(t, i === 0, pub.id)));
-    expect(await until(() => play.media.length === stamps.length, 5000)).toBe(true);
+    await waitFor(() => play.media.length === stamps.length, 5000, "every stamp played");
     expect(play.media.map((m) => m.timestamp)).toEqual(stamps);
   });
 
@@ -201,16 +226,20 @@ describe("streams", () => {
     pub.c.send(video(0, true, pub.id));
     intruder.c.send({ ...video(40, true), payload: new Uint8Array(300).fill(0x17) });
     pub.c.send(video(80, false, pub.id));
-    expect(await until(() => victim.media.length >= 2, 5000)).toBe(true);
-    await Bun.sleep(200);
-    expect(victim.media.map((m) => m.payload.length)).toEqual([200, 200]);
+    // The server has read the injected message once it answers the intruder's next command; a frame the
+    // publisher sends after that reaches the victim behind anything the injection could have caused.
+    await intruder.c.createStream();
+    pub.c.send(video(120, false, pub.id));
+    await waitFor(() => victim.media.some((m) => m.timestamp === 120), 5000, "the publisher's frame after the injection");
+    expect(victim.media.map((m) => m.payload.length)).toEqual([200, 200, 200]);
   });
 
   it("gives a late joiner the GOP from its keyframe, and a player on another stream id the same frames", async () => {
     const { url } = await serve();
     const pub = await publisher(url, "gop");
     for (let i = 0; i < 25; i++) pub.c.send(video(i * 40, i % 10 === 0, pub.id));
-    await Bun.sleep(200);
+    // The server has read all 25 once it answers the publisher's next command.
+    await pub.c.createStream();
     const late = await player(url, "gop");
     // A player that made a throwaway stream first plays on stream id 2.
     const other = await client(url);
@@ -223,7 +252,7 @@ describe("streams", () => {
     const id = await other2.createStream();
     expect(id).toBe(2);
     await other2.play(id, "gop");
-    expect(await until(() => late.media.length >= 5 && media.length >= 5, 5000)).toBe(true);
+    await waitFor(() => late.media.length >= 5 && media.length >= 5, 5000, "five frames for each late player");
     expect(late.media.map((m) => m.timestamp)).toEqual([800, 840, 880, 920, 960]);
     expect(late.media[0].payload[0]).toBe(0x17);
     expect(media.map((m) => m.streamId)).toEqual([2, 2, 2, 2, 2]);

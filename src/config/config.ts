@@ -3,6 +3,7 @@
  * contract's), and ConfigError, the error for operator mistakes that the CLI turns into exit code 2.
  */
 import type { AuthSettings } from "../auth/authorizer.ts";
+import type { HlsSettings } from "../hls/muxers.ts";
 import type { RecordingSettings } from "../record/recorder.ts";
 import type { RelayDestination } from "../relay/relay.ts";
 import { EVENT_TYPES, type EventType } from "../events/events.ts";
@@ -73,6 +74,8 @@ export interface Config {
   http: { listen: ListenAddress | null; apiToken: string; flv: boolean };
   /** RTMPS ingest and play; off when listen is null. cert and key are PEM file paths. */
   tls: { listen: ListenAddress | null; cert: string; key: string };
+  /** HLS and LL-HLS on http.listen. */
+  hls: HlsSettings;
 }
 
 /**
@@ -92,7 +95,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   },
   log: { level: "info", format: "json", statsIntervalMs: 30_000 },
   timeouts: { handshakeMs: 5_000, readMs: 90_000, writeMs: 30_000, publisherIdleMs: 10_000, shutdownMs: 10_000 },
-  recording: { enabled: false, dir: "recordings", segmentMs: 0, streams: [] },
+  recording: { enabled: false, dir: "recordings", segmentMs: 0, streams: [], format: "flv" },
   relay: { destinations: [] },
   auth: {
     mode: "none",
@@ -106,6 +109,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   hooks: { timeoutMs: 30_000, concurrency: 10, stdio: "off", secret: "", webhooks: [], scripts: [] },
   http: { listen: null, apiToken: "", flv: true },
   tls: { listen: null, cert: "", key: "" },
+  hls: { enabled: false, lowLatency: true, segmentMs: 1_000, partMs: 200, window: 7, streams: [] },
 });
 
 /** One operator mistake, located as precisely as known: `file:line: key.path: message`. */

@@ -10,6 +10,7 @@
 import type { Node, Pair } from "yaml";
 import { readTokenFile } from "../auth/token-file.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../logger.ts";
+import { RECORDING_FORMATS } from "../record/recording-format.ts";
 import type { RelayDestination } from "../relay/relay.ts";
 import {
   AUTH_ACTIONS,
@@ -123,6 +124,7 @@ function readConfig(root: MapReader): Config {
       dir: s.value("dir", d.recording.dir, nonEmpty("a directory path")),
       segmentMs: s.value("segment", d.recording.segmentMs, durationOrOff),
       streams: s.list("streams", d.recording.streams, parseKeyPattern),
+      format: s.value("format", d.recording.format, enumParser(RECORDING_FORMATS)),
     })),
     relay: root.section("relay", (s) => ({
       destinations: s.listOfSections("destinations", readDestination, destinationForEveryStream),
@@ -150,6 +152,7 @@ function readConfig(root: MapReader): Config {
       flv: s.value("flv", d.http.flv, parseBoolean),
     })),
     tls: root.section("tls", readTls),
+    hls: root.section("hls", readHls),
   };
 }
 
@@ -212,6 +215,31 @@ function readTls(s: MapReader): Config["tls"] {
   return tls;
 }
 
+/** A part is a piece of a segment; an LL-HLS player holds back 3 parts and more, from a window of at least 7. */
+function readHls(s: MapReader): Config["hls"] {
+  const d = DEFAULT_CONFIG.hls;
+  const hls = {
+    enabled: s.value("enabled", d.enabled, parseBoolean),
+    lowLatency: s.value("low_latency", d.lowLatency, parseBoolean),
+    segmentMs: s.value("segment", d.segmentMs, durationWithin(100, 60_000)),
+    partMs: s.value("part", d.partMs, durationWithin(20, 60_000)),
+    window: s.value("window", d.window, integerParser(3, 1_000)),
+    streams: s.list("streams", [...d.streams], parseKeyPattern),
+  };
+  if (hls.partMs > hls.segmentMs) s.problem("part", `expected at most hls.segment (${formatDuration(hls.segmentMs)}), got ${formatDuration(hls.partMs)}`, "segment");
+  if (hls.lowLatency && hls.window < 7) s.problem("window", `expected at least 7 with hls.low_latency, got ${hls.window}`, "low_latency");
+  return hls;
+}
+
+/** A duration from `minMs` to `maxMs`. */
+function durationWithin(minMs: number, maxMs: number): (value: unknown) => number {
+  return (value) => {
+    const ms = parseDuration(value);
+    if (ms >= minMs && ms <= maxMs) return ms;
+    throw new ValueError(`expected a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)}, got ${describeValue(value)}`);
+  };
+}
+
 /** The longest timer setTimeout holds (2^31-1 ms, about 24.8 days); a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -270,7 +298,7 @@ function hookStdio(value: unknown): HookStdio {
 
 /** Prints a Config as a config file in the contract's key names and order; parsing it gives the Config back. */
 export function formatConfig(config: Config): string {
-  const { streams, log, timeouts, recording, relay, auth, hooks, http, tls } = config;
+  const { streams, log, timeouts, recording, relay, auth, hooks, http, tls, hls } = config;
   const document = {
     listen: formatListen(config.listen),
     chunk_size: config.chunkSize,
@@ -295,6 +323,7 @@ export function formatConfig(config: Config): string {
       dir: recording.dir,
       segment: formatDuration(recording.segmentMs),
       streams: recording.streams,
+      format: recording.format,
     },
     // The short form where it says everything: a destination for every stream is just its URL.
     relay: {
@@ -319,6 +348,14 @@ export function formatConfig(config: Config): string {
     },
     http: { listen: listenOrEmpty(http.listen), api_token: http.apiToken, flv: http.flv },
     tls: { listen: listenOrEmpty(tls.listen), cert: tls.cert, key: tls.key },
+    hls: {
+      enabled: hls.enabled,
+      low_latency: hls.lowLatency,
+      segment: formatDuration(hls.segmentMs),
+      part: formatDuration(hls.partMs),
+      window: hls.window,
+      streams: hls.streams,
+    },
   };
   // lineWidth 0: never fold a long URL or path across lines.
   return yamlPackage().stringify(document, { lineWidth: 0 });

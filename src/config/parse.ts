@@ -4,6 +4,7 @@
  * the caller adds where (file:line: key, or the flag).
  */
 import { isStreamKey, validKeyPattern } from "../streams/key-pattern.ts";
+import { hostPort } from "../shared/host-port.ts";
 import type { ListenAddress } from "./config.ts";
 
 /** A value of the wrong shape. The message reads `expected ..., got ...`, without a location. */
@@ -134,7 +135,7 @@ export function parseListen(value: unknown): ListenAddress {
 }
 
 export function formatListen(address: ListenAddress): string {
-  return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+  return hostPort(address.host, address.port);
 }
 
 const RELAY_URL_EXAMPLE = `an rtmp:// or rtmps:// URL with a host and an app, like "rtmp://example.com/live"`;

@@ -7,8 +7,9 @@ import type { Server, ServerWebSocket } from "bun";
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
 import { flvFileHeader } from "../media/flv.ts";
-import type { AccessCheck, AuthDecision } from "../shared/access.ts";
-import { type ConnectionTable, formatRemoteAddress } from "../shared/connections.ts";
+import type { AccessCheck } from "../shared/access.ts";
+import type { ConnectionTable } from "../shared/connections.ts";
+import { hostPort } from "../shared/host-port.ts";
 import type { ServerStats } from "../shared/server-stats.ts";
 import { parseStreamName, type StreamName } from "../shared/stream-name.ts";
 import type { StreamRegistry } from "../streams/registry.ts";
@@ -79,20 +80,19 @@ export class FlvEndpoint {
       events,
       stats,
       log,
-      onClosed: (player) => {
-        this.players.delete(player);
-        connections.delete(player);
-      },
+      connections,
+      onClosed: (player) => this.players.delete(player),
     };
   }
 
   async handle(request: Request, url: URL, server: Server<FlvSocketData>): Promise<Response | undefined> {
     const name = flvStreamName(url.pathname);
     if (name === null) return textResponse(404, "not found");
-    const { connections, events, log } = this.context;
+    const { connections, log } = this.context;
     const id = this.stopping ? null : connections.reserve();
+    // Null once the peer has gone (it may reset while the request is read).
     const address = server.requestIP(request);
-    const remote = address === null ? "" : formatRemoteAddress(address.address, address.port);
+    const remote = address === null ? "" : hostPort(address.address, address.port);
     if (id === null) {
       if (!this.stopping) log.warn("connection refused: max_connections reached", { remote_addr: remote, max: this.settings.maxConnections });
       return textResponse(503, this.stopping ? "server shutting down" : "server full", { "retry-after": "5" });
@@ -104,9 +104,6 @@ export class FlvEndpoint {
     const sink = websocket ? new WebSocketSink() : new ResponseSink(request, server);
     const player = new FlvPlayer(id, protocol, remote, name, sink, this.playerContext, this.settings);
     this.players.add(player);
-    connections.add(player);
-    player.log.debug("connection accepted", { remote_addr: remote, protocol });
-    events.emit("connection_accept", { connId: id }, { remote_addr: remote, protocol });
     try {
       return await this.serve(player, sink, request, url, server);
     } catch (e) {
@@ -162,10 +159,6 @@ export class FlvEndpoint {
     close: (ws: ServerWebSocket<FlvSocketData>) => ws.data.sink.closed(),
   };
 
-  tick(now: number): void {
-    for (const player of this.players) player.tick(now);
-  }
-
   /** Shutdown: no new players, waiting ones are refused, playing ones flush what is queued and end. */
   stop(): void {
     this.stopping = true;
@@ -173,26 +166,12 @@ export class FlvEndpoint {
     for (const player of [...this.players]) player.close("server shutting down");
   }
 
-  /** Null when allowed, else the 401/403 response (the refusal is counted, logged and announced). */
+  /** Null when allowed, else the 401/403 response (the player's lifecycle counted, logged and announced it). */
   private async authorize(player: FlvPlayer, url: URL, clientIp: string): Promise<Response | null> {
     const { name } = player;
     const query = Object.fromEntries(url.searchParams);
-    let decision: AuthDecision;
-    try {
-      decision = await this.context.access.check({ action: "play", app: name.app, name: name.name, streamKey: name.key, query, clientIp });
-    } catch (e) {
-      player.log.error("access check failed", { error: e instanceof Error ? e.message : String(e) });
-      decision = { allowed: false, reason: "access check failed" };
-    }
-    const { stats, events } = this.context;
-    if (decision.allowed) {
-      stats.authAllowed++;
-      return null;
-    }
-    stats.authDenied++;
-    const { reason } = decision;
-    player.log.warn("play refused: not authorized", { reason, remote_addr: player.remoteAddress, protocol: player.protocol });
-    events.emit("auth_failed", { connId: player.id, streamKey: name.key }, { action: "play", reason, remote_addr: player.remoteAddress });
+    const decision = await player.authorize(this.context.access, { action: "play", app: name.app, name: name.name, streamKey: name.key, query, clientIp });
+    if (decision.allowed) return null;
     const credentials = url.searchParams.has("token") || url.searchParams.has("sign");
     return credentials ? textResponse(403, "forbidden") : textResponse(401, "unauthorized");
   }

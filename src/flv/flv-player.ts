@@ -6,8 +6,10 @@
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
 import { FlvLayout } from "../media/flv.ts";
-import { type Connection, connectionSummary, LINGER_MS, reportConnectionClosed } from "../shared/connections.ts";
+import type { AccessCheck, AuthDecision, AuthRequest } from "../shared/access.ts";
+import type { Connection, ConnectionTable } from "../shared/connections.ts";
 import type { Peer, Playback, StreamHub } from "../shared/hub.ts";
+import { LINGER_MS, Lifecycle, Phase } from "../shared/lifecycle.ts";
 import { Outbox, type Writable } from "../shared/outbox.ts";
 import type { ServerStats } from "../shared/server-stats.ts";
 import type { StreamName } from "../shared/stream-name.ts";
@@ -41,6 +43,7 @@ export interface PlayerContext {
   events: EventChannel;
   stats: ServerStats;
   log: Logger;
+  connections: ConnectionTable;
   /** The connection is gone: forget it. */
   onClosed(player: FlvPlayer): void;
 }
@@ -48,15 +51,12 @@ export interface PlayerContext {
 /** Every FLV player lays frames out the same way, and the layout holds no state: one for all. */
 const FLV_LAYOUT = new FlvLayout();
 
-const enum State {
-  /** Accepted; waiting for the access check or the stream, nothing sent yet. */
-  Pending,
-  Playing,
-  /** Flushing what is queued, then ending. */
-  Closing,
-  Closed,
-}
-
+/**
+ * Its lifecycle (src/shared/lifecycle.ts) is Opening while the endpoint checks access and waits for the
+ * stream (it bounds that wait itself: a 404 after timeouts.handshake), Serving once the response or the
+ * WebSocket is up. Ending the sink is its half-close, after which the connection is over; a discarding
+ * close cuts it.
+ */
 export class FlvPlayer implements Peer, Connection, SinkOwner {
   readonly outbox: Outbox;
   readonly log: Logger;
@@ -64,11 +64,9 @@ export class FlvPlayer implements Peer, Connection, SinkOwner {
   /** An FLV player never publishes, so nothing it sends was relayed. */
   readonly relayHops = 0;
   readonly since = Date.now();
-  lastReadAt: number;
   bytesIn = 0;
-  private state = State.Pending;
-  private readonly startedAt: number;
-  private closingSince = 0;
+  private readonly life: Lifecycle;
+  private readonly hub: StreamHub;
   private playback: Playback | null = null;
   private readonly closed = Promise.withResolvers<void>();
 
@@ -77,13 +75,34 @@ export class FlvPlayer implements Peer, Connection, SinkOwner {
     readonly protocol: "http-flv" | "ws-flv",
     readonly remoteAddress: string,
     readonly name: StreamName,
-    private readonly sink: FlvSink,
-    private readonly context: PlayerContext,
-    private readonly settings: PlayerSettings,
+    sink: FlvSink,
+    context: PlayerContext,
+    settings: PlayerSettings,
   ) {
     this.log = context.log.child({ conn_id: id, stream_key: name.key });
     this.outbox = new Outbox(sink);
-    this.startedAt = this.lastReadAt = performance.now();
+    this.hub = context.hub;
+    const { connections: table, stats, events } = context;
+    this.life = new Lifecycle(
+      {
+        outbox: this.outbox,
+        discardCuts: true,
+        release: () => {
+          this.playback?.end();
+          this.playback = null;
+        },
+        halfClose: () => {
+          sink.end();
+          this.gone();
+        },
+        cut: () => {
+          sink.abort();
+          this.gone();
+        },
+      },
+      { startMs: Infinity, readMs: settings.readMs, writeMs: settings.writeMs, lingerMs: LINGER_MS },
+      { connection: this, table, log: this.log, stats, events, forget: () => context.onClosed(this) },
+    );
     sink.bind(this);
   }
 
@@ -100,24 +119,32 @@ export class FlvPlayer implements Peer, Connection, SinkOwner {
     return this.outbox.bytesSent;
   }
 
+  get lastReadAt(): number {
+    return this.life.lastReadAt;
+  }
+
   /** Still accepted and not refused, closed or gone. */
   get pending(): boolean {
-    return this.state === State.Pending;
+    return this.life.phase === Phase.Opening;
+  }
+
+  /** The play access check (Lifecycle.authorize: counted, and a refusal logged and announced). */
+  authorize(access: AccessCheck, request: AuthRequest): AuthDecision | Promise<AuthDecision> {
+    return this.life.authorize(access, request);
   }
 
   /** Start playing: the FLV file header, then whatever the stream replays (metadata, headers, GOP) and sends. */
   start(fileHeader: Uint8Array): void {
-    if (this.state !== State.Pending) return;
-    this.state = State.Playing;
+    if (this.life.phase !== Phase.Opening) return;
+    this.life.serve();
     this.outbox.push(fileHeader);
-    this.playback = this.context.hub.play(this, this.name, 0, FLV_LAYOUT);
+    this.playback = this.hub.play(this, this.name, 0, FLV_LAYOUT);
   }
 
   /** Bytes from the peer (WebSocket messages): they prove it alive, nothing more. */
   received(bytes: number): void {
-    this.lastReadAt = performance.now();
+    this.life.received(bytes);
     this.bytesIn += bytes;
-    this.context.stats.bytesIn += bytes;
   }
 
   /** A fresh publisher is never announced to an FLV player (it only starts on a live stream); an end ends it. */
@@ -130,68 +157,26 @@ export class FlvPlayer implements Peer, Connection, SinkOwner {
    * past its hard bound), cut it instead: what is queued is not worth the wait.
    */
   close(reason: string, discard = false): void {
-    if (discard) return this.abort(reason);
-    if (this.state >= State.Closing) return;
-    this.log.info("connection closed", { reason, ...this.summary() });
-    this.playback?.end();
-    this.playback = null;
-    this.state = State.Closing;
-    this.closingSince = performance.now();
-    this.outbox.flush();
-    this.endWhenFlushed();
+    this.life.close(reason, discard);
   }
 
   /** Cut the connection now (nothing it could still take matters). */
   abort(reason: string): void {
-    if (this.state === State.Closed) return;
-    this.log.info(this.state === State.Closing ? "connection cut" : "connection closed", { reason, ...this.summary() });
-    this.playback?.end();
-    this.playback = null;
-    this.state = State.Closing;
-    this.sink.abort();
-    this.gone();
+    this.life.abort(reason);
   }
 
   onDrain(now: number): void {
-    this.outbox.drain(now);
-    if (this.state === State.Closing) this.endWhenFlushed();
+    this.life.drained(now);
   }
 
-  /** Periodic check: a closing player that lingers, a stuck write, an idle connection. */
+  /** The sweep: a stuck write, an idle connection, a close that lingers. */
   tick(now: number): void {
-    if (this.state === State.Closed || this.state === State.Pending) return;
-    if (this.state === State.Closing) {
-      if (now - this.closingSince > LINGER_MS) this.abort("close timed out");
-      return;
-    }
-    const s = this.settings;
-    if (this.outbox.blockedSince !== 0 && now - this.outbox.blockedSince > s.writeMs) {
-      this.abort(`write timeout: the peer took no bytes for ${s.writeMs} ms`);
-    } else if (now - Math.max(this.lastReadAt, this.outbox.lastProgress) > s.readMs) {
-      this.close(`idle for ${s.readMs} ms`);
-    }
+    this.life.check(now);
   }
 
   /** The connection closed (the peer left, or we ended it): the one place a player ends. */
   gone(): void {
-    if (this.state === State.Closed) return;
-    if (this.state !== State.Closing) this.log.info("connection closed", { reason: "peer closed", ...this.summary() });
-    this.playback?.end();
-    this.playback = null;
-    this.state = State.Closed;
-    this.outbox.close();
-    reportConnectionClosed(this, this.startedAt, this.context.stats, this.context.events);
-    this.context.onClosed(this);
+    this.life.ended();
     this.closed.resolve();
-  }
-
-  private endWhenFlushed(): void {
-    if (this.state !== State.Closing || !this.outbox.empty) return;
-    this.sink.end();
-    this.gone();
-  }
-
-  private summary(): Record<string, unknown> {
-    return connectionSummary(this, this.startedAt);
   }
 }

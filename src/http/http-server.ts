@@ -2,7 +2,7 @@
  * The HTTP listener (http.listen): HTTP-FLV and WS-FLV players, the JSON API, /metrics, /healthz and the
  * dashboard on one Bun.serve. Paths are matched, never turned into file names; nothing here writes files or
  * runs commands. Requests are bounded by Bun (request line and headers 16 KiB, 431 past it) and by
- * MAX_REQUEST_BODY (413 past it: no path takes a body).
+ * MAX_REQUEST_BODY (413 past it: no path takes a body); one whose Host is no valid host gets 400.
  */
 import type { Server } from "bun";
 import type { EventChannel } from "../events/events.ts";
@@ -12,13 +12,17 @@ import type { Recorder } from "../record/recorder.ts";
 import type { Relay } from "../relay/relay.ts";
 import type { AccessCheck } from "../shared/access.ts";
 import type { ConnectionTable } from "../shared/connections.ts";
+import { hostPort } from "../shared/host-port.ts";
 import type { ServerStats } from "../shared/server-stats.ts";
 import type { StreamRegistry } from "../streams/registry.ts";
 import { Api } from "./api.ts";
 import { dashboardResponse } from "./dashboard.ts";
 import { FlvEndpoint, type FlvSocketData } from "../flv/flv-endpoint.ts";
+import { HlsEndpoint, isHlsPath } from "../hls/hls-endpoint.ts";
+import type { HlsMuxers } from "../hls/muxers.ts";
 import { renderMetrics } from "./metrics.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus-text.ts";
+import { isWatchPath, watchResponse } from "./watch-page.ts";
 import { methodNotAllowed, textResponse } from "../shared/http-responses.ts";
 
 /** Largest request body accepted; no path takes one. */
@@ -54,12 +58,12 @@ export interface HttpContext {
   hooks: Pick<HookRunner, "stats">;
   recorder: Pick<Recorder, "recording" | "stats">;
   relay: Pick<Relay, "status" | "totals">;
+  /** HLS (hls.enabled), or null. */
+  hls: HlsMuxers | null;
 }
 
 export interface HttpServer {
   readonly port: number;
-  /** Players' deadlines (write timeout, idle, linger), checked by the server's one sweep. */
-  tick(now: number): void;
   /**
    * Stop accepting, refuse waiting players, let playing ones take what is queued until `deadlineMs` (a
    * performance.now() time), then close every connection.
@@ -72,11 +76,17 @@ export function startHttp(context: HttpContext): HttpServer {
   const address = settings.listen;
   const startedAt = Date.now();
   const flv = new FlvEndpoint(context, settings);
-  const api = new Api(context, settings.apiToken);
+  const hls = context.hls === null ? null : new HlsEndpoint({ ...context, muxers: context.hls }, settings);
+  const api = new Api({ ...context, hlsViewers: hls }, settings.apiToken);
   let stopping: Promise<void> | null = null;
 
   const route = (request: Request, server: Server<FlvSocketData>): Response | Promise<Response | undefined> => {
-    const url = new URL(request.url);
+    // Bun builds request.url from the Host header, and leaves a bad one (`a b`, `x:99999`, `[::1`) unparsable.
+    const url = URL.parse(request.url);
+    if (url === null) {
+      log.debug("bad request: no valid host", { remote_addr: remoteAddress(server, request) });
+      return textResponse(400, "bad request");
+    }
     const path = url.pathname;
     const read = request.method === "GET" || request.method === "HEAD";
     if (path.startsWith("/api/")) return api.handle(request, path);
@@ -86,11 +96,13 @@ export function startHttp(context: HttpContext): HttpServer {
     }
     if (path === "/metrics") {
       if (!read) return methodNotAllowed("GET, HEAD");
-      return new Response(renderMetrics({ ...context, maxConnections: settings.maxConnections, startedAt }), {
+      return new Response(renderMetrics({ ...context, hlsViewers: hls, maxConnections: settings.maxConnections, startedAt }), {
         headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
       });
     }
     if (path === "/") return read ? dashboardResponse() : methodNotAllowed("GET, HEAD");
+    if (hls !== null && isHlsPath(path)) return hls.handle(request, url, server);
+    if (context.hls !== null && isWatchPath(path)) return watchResponse(request, path, context.hls);
     if (settings.flv && path.endsWith(".flv")) {
       return request.method === "GET" ? flv.handle(request, url, server) : methodNotAllowed("GET");
     }
@@ -122,6 +134,7 @@ export function startHttp(context: HttpContext): HttpServer {
     stopping ??= (async () => {
       void server.stop(false);
       flv.stop();
+      hls?.stop();
       while (flv.players.size > 0 && performance.now() < deadlineMs) await Bun.sleep(20);
       for (const player of [...flv.players]) player.abort("server shutting down");
       await server.stop(true);
@@ -129,5 +142,10 @@ export function startHttp(context: HttpContext): HttpServer {
     return stopping;
   };
 
-  return { port: server.port ?? address.port, tick: (now) => flv.tick(now), stop };
+  return { port: server.port ?? address.port, stop };
+}
+
+function remoteAddress(server: Server<FlvSocketData>, request: Request): string {
+  const address = server.requestIP(request);
+  return address === null ? "" : hostPort(address.address, address.port);
 }

@@ -4,6 +4,8 @@
  * busiest published streams (most players, then highest incoming rate); the others are in the totals only.
  */
 import pkg from "../../package.json" with { type: "json" };
+import type { HlsEndpoint } from "../hls/hls-endpoint.ts";
+import type { HlsMuxers } from "../hls/muxers.ts";
 import type { HookRunner } from "../hooks/hook-runner.ts";
 import { HOOK_KINDS } from "../hooks/hook-stats.ts";
 import type { Recorder } from "../record/recorder.ts";
@@ -24,6 +26,10 @@ export interface MetricsSources {
   hooks: Pick<HookRunner, "stats">;
   recorder: Pick<Recorder, "stats">;
   relay: Pick<Relay, "totals">;
+  /** HLS viewers (sessions, not subscribers), or null without HLS. */
+  hlsViewers: Pick<HlsEndpoint, "viewerCount"> | null;
+  /** HLS muxers, or null without HLS. */
+  hls: Pick<HlsMuxers, "size" | "bytes"> | null;
   maxConnections: number;
   /** Unix milliseconds when the server started. */
   startedAt: number;
@@ -67,9 +73,13 @@ function streamMetrics(out: Exposition, s: MetricsSources): void {
   const published: { stream: Stream; rate: number; fps: number; bytes: number }[] = [];
   const players = new Map<string, number>();
   let playerCount = 0;
+  const hlsViewers = (stream: Stream) => s.hlsViewers?.viewerCount(stream.key) ?? 0;
+  const viewers = (stream: Stream) => stream.subscribers.length + hlsViewers(stream);
   for (const stream of s.registry.streams.values()) {
-    playerCount += stream.subscribers.length;
+    playerCount += viewers(stream);
     for (const sub of stream.subscribers) players.set(sub.peer.protocol, (players.get(sub.peer.protocol) ?? 0) + 1);
+    const hls = hlsViewers(stream);
+    if (hls > 0) players.set("hls", (players.get("hls") ?? 0) + hls);
     const stats = stream.stats(now);
     if (stats !== null) published.push({ stream, rate: (stats.bitrate_kbps * 1000) / 8, fps: stats.fps, bytes: stats.total_bytes });
   }
@@ -78,11 +88,11 @@ function streamMetrics(out: Exposition, s: MetricsSources): void {
   out.gauge("rtmp_players_by_protocol", "Players by protocol.", [...players].map(([protocol, n]) => [{ protocol }, n] as const));
   out.counter("rtmp_frames_dropped_total", "Media frames players did not get (lag skips, waiting for a keyframe).", s.stats.framesDropped);
 
-  published.sort((a, b) => b.stream.subscribers.length - a.stream.subscribers.length || b.rate - a.rate);
+  published.sort((a, b) => viewers(b.stream) - viewers(a.stream) || b.rate - a.rate);
   const top = published.slice(0, MAX_LABELLED_STREAMS);
   const per = (value: (p: (typeof top)[number]) => number): Sample[] => top.map((p) => [{ stream: p.stream.key }, value(p)]);
   const limit = `Only the ${MAX_LABELLED_STREAMS} busiest streams.`;
-  out.gauge("rtmp_stream_players", `Players of a stream. ${limit}`, per((p) => p.stream.subscribers.length));
+  out.gauge("rtmp_stream_players", `Players of a stream. ${limit}`, per((p) => viewers(p.stream)));
   out.gauge("rtmp_stream_ingest_bytes_per_second", `Incoming media rate over the last seconds. ${limit}`, per((p) => p.rate));
   out.gauge("rtmp_stream_video_frames_per_second", `Incoming video frame rate over the last seconds. ${limit}`, per((p) => p.fps));
   out.counter("rtmp_stream_received_bytes_total", `Media bytes received in the current publication. ${limit}`, per((p) => p.bytes));
@@ -112,6 +122,10 @@ function outputMetrics(out: Exposition, s: MetricsSources): void {
   out.counter("rtmp_relay_reconnects_total", "Relay connection attempts after the first.", relay.reconnects);
   out.counter("rtmp_relay_bytes_sent_total", "Bytes relay destinations took.", relay.bytesSent);
   out.counter("rtmp_relay_frames_dropped_total", "Media frames relay destinations did not get because they fell behind.", relay.framesDropped);
+  if (s.hls !== null) {
+    out.gauge("rtmp_hls_muxers", "Streams with an HLS muxer (one starts with a stream's first HLS viewer).", s.hls.size);
+    out.gauge("rtmp_hls_window_bytes", "Bytes of segments and parts the HLS muxers hold.", s.hls.bytes);
+  }
   const rec = s.recorder.stats();
   out.gauge("rtmp_recordings", "Publications being recorded now.", rec.active);
   out.counter("rtmp_recording_bytes_total", "Bytes written to recording files.", rec.bytes);

@@ -6,11 +6,17 @@ import type { Connection, ConnectionTable } from "../shared/connections.ts";
 import type { Recorder } from "../record/recorder.ts";
 import type { Relay } from "../relay/relay.ts";
 import type { Stream } from "../streams/stream.ts";
+import type { HlsEndpoint } from "../hls/hls-endpoint.ts";
+import type { HlsMuxers } from "../hls/muxers.ts";
 
 export interface ViewSources {
   connections: ConnectionTable;
   recorder: Pick<Recorder, "recording">;
   relay: Pick<Relay, "status">;
+  /** HLS viewers are sessions, not subscribers: counted by the HLS endpoint (null without HLS). */
+  hlsViewers: Pick<HlsEndpoint, "viewerCount"> | null;
+  /** Which streams have a watch page (null without HLS). */
+  hls: Pick<HlsMuxers, "offered"> | null;
 }
 
 export function connectionView(c: Connection) {
@@ -39,6 +45,8 @@ export function streamView(stream: Stream, sources: ViewSources, now: number) {
     bytesOut += sub.peer.outbox.bytesSent;
     dropped += sub.dropped;
   }
+  const hls = sources.hlsViewers?.viewerCount(stream.key) ?? 0;
+  if (hls > 0) players.hls = hls;
   const video = stats?.video ?? null;
   const audio = stats?.audio ?? null;
   return {
@@ -68,13 +76,15 @@ export function streamView(stream: Stream, sources: ViewSources, now: number) {
     audio: audio === null ? null : { codec: audio.codec, sample_rate: audio.sample_rate, channels: audio.channels, profile: audio.profile },
     bitrate_kbps: stats?.bitrate_kbps ?? 0,
     duration_s: stats === null ? 0 : Math.round(stats.duration_s),
-    players: stream.subscribers.length,
+    players: stream.subscribers.length + hls,
     players_by_protocol: players,
     // Media bytes of the current publication; bytes the current players' connections took.
     bytes_in: stats?.total_bytes ?? 0,
     bytes_out: bytesOut,
     frames_dropped: dropped,
     recording: sources.recorder.recording(stream.key),
+    // The watch page (HLS on, the stream offered), as a path: the server's public address is not known here.
+    watch_url: sources.hls?.offered(stream.key) ? `/${stream.key.split("/").map(encodeURIComponent).join("/")}/` : null,
     relays: sources.relay.status(stream.key).map((r) => ({
       url: r.url,
       state: r.state,

@@ -2,6 +2,7 @@
  * AC-3 and E-AC-3 have no sequence header worth the name: every syncframe says its sample rate and channel
  * layout. bsid tells the two syntaxes apart (≤ 10 AC-3, 11–16 E-AC-3), whichever FourCC the stream used.
  */
+import { readU16 } from "../protocol/bytes.ts";
 import { BitReader } from "./bit-reader.ts";
 import type { AudioDetails } from "./codec-details.ts";
 
@@ -17,7 +18,7 @@ const BSID_EAC3_MAX = 16;
 /** Sample rate and channels of the syncframe that starts `frame`, or only the codec name if there is none. */
 export function ac3FrameDetails(frame: Uint8Array, codec: string): AudioDetails {
   const details: AudioDetails = { codec };
-  if (frame.length < 7 || ((frame[0] << 8) | frame[1]) !== SYNC_WORD) return details;
+  if (frame.length < 7 || readU16(frame, 0) !== SYNC_WORD) return details;
   const bsid = frame[5] >> 3;
   const layout = bsid <= BSID_AC3_MAX ? ac3Layout(frame, bsid) : bsid <= BSID_EAC3_MAX ? eac3Layout(frame) : null;
   return layout === null ? details : { ...details, ...layout };

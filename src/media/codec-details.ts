@@ -7,12 +7,14 @@ import {
   audioCodecName,
   isAudioSequenceHeader,
   isVideoSequenceHeader,
+  LEGACY_AAC_HEADER,
+  LEGACY_VIDEO_HEADER,
   videoCodecName,
 } from "./codec-info.ts";
 import { aacConfigDetails } from "./aac.ts";
 import { ac3FrameDetails } from "./ac3.ts";
 import { av1ConfigDetails } from "./av1.ts";
-import { PacketType, readExHeader } from "./ex-header.ts";
+import { isExAudio, isExVideo, PacketType, readExHeader } from "./ex-header.ts";
 import { flacConfigDetails } from "./flac.ts";
 import { avcConfigDetails } from "./h264.ts";
 import { hevcConfigDetails } from "./h265.ts";
@@ -43,14 +45,6 @@ export interface AudioDetails {
   sampleRate?: number;
   channels?: number;
 }
-
-/** Legacy AVC/HEVC bodies: packet type and a 24-bit composition time before the record. */
-const LEGACY_VIDEO_HEADER = 5;
-/** Legacy AAC bodies: flags and packet type before the AudioSpecificConfig. */
-const LEGACY_AAC_HEADER = 2;
-const IS_EX_HEADER = 0x80;
-const SOUND_FORMAT_EX_HEADER = 9;
-const SOUND_FORMAT_AAC = 10;
 
 /** Details from a video sequence header; null for any other message or a codec we cannot name. */
 export function videoDetails(payload: Uint8Array): VideoDetails | null {
@@ -84,16 +78,12 @@ export function videoDetails(payload: Uint8Array): VideoDetails | null {
 export function audioDetails(payload: Uint8Array): AudioDetails | null {
   const codec = audioCodecName(payload);
   if (codec === null) return null;
-  if (payload[0] >> 4 === SOUND_FORMAT_EX_HEADER) return exAudioDetails(payload, codec);
-  if (payload[0] >> 4 === SOUND_FORMAT_AAC) {
+  if (isExAudio(payload)) return exAudioDetails(payload, codec);
+  if (codec === "AAC") {
     return isAudioSequenceHeader(payload) ? aacConfigDetails(payload.subarray(LEGACY_AAC_HEADER)) : null;
   }
   if (codec === "MP3") return mpegAudioFrameDetails(payload.subarray(1)) ?? legacyFlagDetails(payload[0], codec);
   return legacyFlagDetails(payload[0], codec);
-}
-
-function isExVideo(payload: Uint8Array): boolean {
-  return (payload[0] & IS_EX_HEADER) !== 0;
 }
 
 function exAudioDetails(payload: Uint8Array, codec: string): AudioDetails | null {

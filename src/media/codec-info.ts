@@ -3,50 +3,45 @@
  * sequence headers (for the GOP cache and late joiners) and to name codecs (for logs and stats). Never throws:
  * a payload too short to say is "not a keyframe", "not a sequence header" or an unknown codec.
  */
+import {
+  audioFourCc,
+  audioPacketType,
+  fourCcCode,
+  isExAudio,
+  isExVideo,
+  PacketType,
+  VideoFrameType,
+  videoFourCc,
+  videoFrameType,
+  videoPacketType,
+} from "./ex-header.ts";
 
-/** Enhanced RTMP packet types that change the layout, and the ones we look for. */
-const SEQUENCE_START = 0;
-/** AVC/HEVC packet type 2 and Enhanced RTMP's SequenceEnd: an end-of-stream marker. */
-const SEQUENCE_END = 2;
-/** Video only: an AV1 configuration carried as an MPEG-2 TS descriptor, a sequence start all the same. */
-const MPEG2TS_SEQUENCE_START = 5;
-const VIDEO_METADATA = 4;
-const VIDEO_MULTITRACK = 6;
-const AUDIO_MULTITRACK = 5;
-const MOD_EX = 7;
-
-/** Header nibbles: frame types, sound formats and codec ids. */
-const VIDEO_KEYFRAME = 1;
-const VIDEO_COMMAND = 5;
-const AUDIO_EX_HEADER = 9;
-const AUDIO_AAC = 10;
-const VIDEO_AVC = 7;
-const VIDEO_HEVC_LEGACY = 12;
-
-function readU32(p: Uint8Array, at: number): number {
-  return ((p[at] << 24) | (p[at + 1] << 16) | (p[at + 2] << 8) | p[at + 3]) >>> 0;
-}
-
-function fourCc(text: string): number {
-  return readU32(new TextEncoder().encode(text), 0);
-}
+/** Legacy headers whose byte 1 is a packet type: sound format AAC, video codec ids AVC and HEVC (12, non-standard). */
+export const SOUND_FORMAT_AAC = 10;
+export const VIDEO_CODEC_AVC = 7;
+export const VIDEO_CODEC_HEVC = 12;
+/** Byte 1 of a legacy AAC, AVC or HEVC body. */
+export const LegacyPacketType = { SequenceHeader: 0, Coded: 1, EndOfSequence: 2 } as const;
+/** Bytes before the configuration record or the coded data: flags, packet type, and for video a composition time. */
+export const LEGACY_VIDEO_HEADER = 5;
+export const LEGACY_AAC_HEADER = 2;
 
 const VIDEO_FOURCC = new Map<number, string>([
-  [fourCc("avc1"), "H264"],
-  [fourCc("hvc1"), "H265"],
-  [fourCc("vvc1"), "H266"],
-  [fourCc("av01"), "AV1"],
-  [fourCc("vp09"), "VP9"],
-  [fourCc("vp08"), "VP8"],
+  [fourCcCode("avc1"), "H264"],
+  [fourCcCode("hvc1"), "H265"],
+  [fourCcCode("vvc1"), "H266"],
+  [fourCcCode("av01"), "AV1"],
+  [fourCcCode("vp09"), "VP9"],
+  [fourCcCode("vp08"), "VP8"],
 ]);
 
 const AUDIO_FOURCC = new Map<number, string>([
-  [fourCc("mp4a"), "AAC"],
-  [fourCc(".mp3"), "MP3"],
-  [fourCc("Opus"), "Opus"],
-  [fourCc("fLaC"), "FLAC"],
-  [fourCc("ac-3"), "AC3"],
-  [fourCc("ec-3"), "EAC3"],
+  [fourCcCode("mp4a"), "AAC"],
+  [fourCcCode(".mp3"), "MP3"],
+  [fourCcCode("Opus"), "Opus"],
+  [fourCcCode("fLaC"), "FLAC"],
+  [fourCcCode("ac-3"), "AC3"],
+  [fourCcCode("ec-3"), "EAC3"],
 ]);
 
 /** Legacy FLV video codec ids (low nibble of byte 0); 12 is the widely used non-standard HEVC id. */
@@ -61,7 +56,7 @@ const VIDEO_CODEC_ID: Record<number, string> = {
   12: "H265",
 };
 
-/** Legacy FLV sound formats (high nibble of byte 0); 9 is the Enhanced RTMP ex-header marker. */
+/** Legacy FLV sound formats (high nibble of byte 0); 9 marks an Enhanced RTMP header (ex-header.ts). */
 const SOUND_FORMAT: Record<number, string> = {
   0: "PCM",
   1: "ADPCM",
@@ -77,57 +72,12 @@ const SOUND_FORMAT: Record<number, string> = {
   14: "MP3",
 };
 
-function isExVideo(p: Uint8Array): boolean {
-  return (p[0] & 0x80) !== 0;
-}
-
-function isExAudio(p: Uint8Array): boolean {
-  return p[0] >> 4 === AUDIO_EX_HEADER;
-}
-
-/**
- * Walks an Enhanced RTMP header past ModEx blocks and the multitrack byte to where the (first track's) FourCC
- * starts, or returns -1 if there is none or the payload ends first. The packet type that applies is always the
- * low nibble of the byte just before that offset.
- */
-function fourCcOffset(p: Uint8Array, multitrack: number, command: boolean): number {
-  let at = 1;
-  let packetType = p[0] & 0x0f;
-  while (packetType === MOD_EX) {
-    if (at >= p.length) return -1;
-    let size = p[at] + 1;
-    at += 1;
-    if (size === 256) {
-      if (at + 2 > p.length) return -1;
-      size = ((p[at] << 8) | p[at + 1]) + 1;
-      at += 2;
-    }
-    at += size;
-    if (at >= p.length) return -1;
-    packetType = p[at] & 0x0f;
-    at += 1;
-  }
-  // A video command frame carries a command byte, not a FourCC, unless it is metadata.
-  if (command && packetType !== VIDEO_METADATA) return -1;
-  // Multitrack: one byte (track layout | real packet type); the first track's FourCC follows it in every layout.
-  if (packetType === multitrack) at += 1;
-  return at + 4 <= p.length ? at : -1;
-}
-
-function videoFrameType(p: Uint8Array): number {
-  return isExVideo(p) ? (p[0] >> 4) & 7 : p[0] >> 4;
-}
-
-function exVideoFourCcOffset(p: Uint8Array): number {
-  return fourCcOffset(p, VIDEO_MULTITRACK, videoFrameType(p) === VIDEO_COMMAND);
-}
-
 /**
  * Frame type 1, legacy or Enhanced. Sequence headers are flagged as keyframes too, so check
  * isVideoSequenceHeader first.
  */
 export function isVideoKeyframe(payload: Uint8Array): boolean {
-  return payload.length >= 2 && videoFrameType(payload) === VIDEO_KEYFRAME;
+  return payload.length >= 2 && videoFrameType(payload) === VideoFrameType.Keyframe;
 }
 
 /**
@@ -135,13 +85,10 @@ export function isVideoKeyframe(payload: Uint8Array): boolean {
  * stream with one), but it holds no picture: nothing can start from it, and no index may point to it.
  */
 export function isVideoSequenceEnd(payload: Uint8Array): boolean {
-  if (payload.length < 2 || videoFrameType(payload) === VIDEO_COMMAND) return false;
-  if (isExVideo(payload)) {
-    const at = exVideoFourCcOffset(payload);
-    return at > 0 && (payload[at - 1] & 0x0f) === SEQUENCE_END;
-  }
+  if (payload.length < 2 || videoFrameType(payload) === VideoFrameType.Command) return false;
+  if (isExVideo(payload)) return videoPacketType(payload) === PacketType.SequenceEnd;
   const codecId = payload[0] & 0x0f;
-  return (codecId === VIDEO_AVC || codecId === VIDEO_HEVC_LEGACY) && payload[1] === SEQUENCE_END;
+  return (codecId === VIDEO_CODEC_AVC || codecId === VIDEO_CODEC_HEVC) && payload[1] === LegacyPacketType.EndOfSequence;
 }
 
 /**
@@ -154,42 +101,32 @@ export function opensGop(payload: Uint8Array): boolean {
 
 /** Decoder configuration: AVC/HEVC packet type 0, or Enhanced RTMP SequenceStart. */
 export function isVideoSequenceHeader(payload: Uint8Array): boolean {
-  if (payload.length < 2 || videoFrameType(payload) === VIDEO_COMMAND) return false;
+  if (payload.length < 2 || videoFrameType(payload) === VideoFrameType.Command) return false;
   if (isExVideo(payload)) {
-    const at = exVideoFourCcOffset(payload);
-    const packetType = payload[at - 1] & 0x0f;
-    return at > 0 && (packetType === SEQUENCE_START || packetType === MPEG2TS_SEQUENCE_START);
+    const packetType = videoPacketType(payload);
+    return packetType === PacketType.SequenceStart || packetType === PacketType.MPEG2TSSequenceStart;
   }
   const codecId = payload[0] & 0x0f;
-  return (codecId === VIDEO_AVC || codecId === VIDEO_HEVC_LEGACY) && payload[1] === 0;
+  return (codecId === VIDEO_CODEC_AVC || codecId === VIDEO_CODEC_HEVC) && payload[1] === LegacyPacketType.SequenceHeader;
 }
 
 /** AAC packet type 0 (AudioSpecificConfig), or Enhanced RTMP SequenceStart. */
 export function isAudioSequenceHeader(payload: Uint8Array): boolean {
   if (payload.length < 2) return false;
-  if (isExAudio(payload)) {
-    const at = fourCcOffset(payload, AUDIO_MULTITRACK, false);
-    return at > 0 && (payload[at - 1] & 0x0f) === SEQUENCE_START;
-  }
-  return payload[0] >> 4 === AUDIO_AAC && payload[1] === 0;
+  if (isExAudio(payload)) return audioPacketType(payload) === PacketType.SequenceStart;
+  return payload[0] >> 4 === SOUND_FORMAT_AAC && payload[1] === LegacyPacketType.SequenceHeader;
 }
 
 /** "H264", "H265", "AV1", "VP9", …, or null when unknown or too short to tell. */
 export function videoCodecName(payload: Uint8Array): string | null {
   if (payload.length < 2) return null;
-  if (isExVideo(payload)) {
-    const at = exVideoFourCcOffset(payload);
-    return at > 0 ? (VIDEO_FOURCC.get(readU32(payload, at)) ?? null) : null;
-  }
+  if (isExVideo(payload)) return VIDEO_FOURCC.get(videoFourCc(payload)) ?? null;
   return VIDEO_CODEC_ID[payload[0] & 0x0f] ?? null;
 }
 
 /** "AAC", "MP3", "Opus", "Speex", …, or null when unknown or too short to tell. */
 export function audioCodecName(payload: Uint8Array): string | null {
   if (payload.length < 2) return null;
-  if (isExAudio(payload)) {
-    const at = fourCcOffset(payload, AUDIO_MULTITRACK, false);
-    return at > 0 ? (AUDIO_FOURCC.get(readU32(payload, at)) ?? null) : null;
-  }
+  if (isExAudio(payload)) return AUDIO_FOURCC.get(audioFourCc(payload)) ?? null;
   return SOUND_FORMAT[payload[0] >> 4] ?? null;
 }

@@ -3,6 +3,7 @@
  * per message (11-byte tag header, the RTMP payload unchanged, PreviousTagSize). FlvLayout lays a shared
  * frame out as a tag while it is copied into a player's write buffer, as RtmpLayout does with chunks.
  */
+import { writeU24, writeU32 } from "../protocol/bytes.ts";
 import type { Frame, FrameLayout } from "./frame.ts";
 
 export const FLV_TAG_HEADER_SIZE = 11;
@@ -17,23 +18,10 @@ export function flvFileHeader(audio: boolean, video: boolean): Uint8Array {
 /** Tag type (8 audio, 9 video, 18 script data), data size, timestamp (24 bits + 8 high bits), stream id 0. */
 export function writeTagHeader(dst: Uint8Array, at: number, type: number, size: number, timestamp: number): void {
   dst[at] = type;
-  dst[at + 1] = size >>> 16;
-  dst[at + 2] = size >>> 8;
-  dst[at + 3] = size;
-  dst[at + 4] = timestamp >>> 16;
-  dst[at + 5] = timestamp >>> 8;
-  dst[at + 6] = timestamp;
+  writeU24(dst, at + 1, size);
+  writeU24(dst, at + 4, timestamp);
   dst[at + 7] = timestamp >>> 24;
-  dst[at + 8] = 0;
-  dst[at + 9] = 0;
-  dst[at + 10] = 0;
-}
-
-export function writeU32(dst: Uint8Array, at: number, value: number): void {
-  dst[at] = value >>> 24;
-  dst[at + 1] = value >>> 16;
-  dst[at + 2] = value >>> 8;
-  dst[at + 3] = value;
+  writeU24(dst, at + 8, 0);
 }
 
 /** Tag header and PreviousTagSize of the frame being laid out (one at a time: JS is single-threaded). */

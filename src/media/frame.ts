@@ -44,11 +44,6 @@ export class Frame {
     return this.type === MessageType.Video;
   }
 
-  /** Holders still counted; 0 once released (tests check queues give back what they take). */
-  get holders(): number {
-    return this.refs;
-  }
-
   retain(): this {
     this.refs++;
     return this;
@@ -113,10 +108,6 @@ class IdleSlabs {
     while (stale < this.slabs.length && now - this.slabs[stale].idleSince > IDLE_SLAB_MS) stale++;
     if (stale > 0) this.slabs.splice(0, stale);
   }
-
-  get count(): number {
-    return this.slabs.length;
-  }
 }
 
 const idle = new IdleSlabs();
@@ -124,11 +115,6 @@ const idle = new IdleSlabs();
 /** Called now and then (the server's sweep): memory held for reuse shrinks back once a load has passed. */
 export function trimIdleSlabs(now: number): void {
   idle.trim(now);
-}
-
-/** Slabs waiting for reuse, for tests and statistics. */
-export function idleSlabCount(): number {
-  return idle.count;
 }
 
 /** Room in a slab for a message being assembled; it holds its slab like a frame until released. */

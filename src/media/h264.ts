@@ -3,6 +3,7 @@
  * (frame cropping applied), bit depth and chroma format. Profile and level come from the record when the SPS
  * cannot be read.
  */
+import { readU16 } from "../protocol/bytes.ts";
 import { BitReader } from "./bit-reader.ts";
 import type { VideoDetails } from "./codec-details.ts";
 import { unescapeRbsp } from "./rbsp.ts";
@@ -31,7 +32,7 @@ export function avcConfigDetails(record: Uint8Array): VideoDetails {
   if (record.length < 6 || record[0] !== 1) return details;
   Object.assign(details, profileAndLevel(record[1], record[2], record[3]));
   if ((record[5] & 0x1f) === 0 || record.length < 8) return details;
-  const spsLength = (record[6] << 8) | record[7];
+  const spsLength = readU16(record, 6);
   if (record.length < 8 + spsLength) return details;
   return { ...details, ...spsDetails(record.subarray(8, 8 + spsLength)) };
 }

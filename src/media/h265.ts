@@ -3,6 +3,7 @@
  * picture size (conformance window applied), bit depth and chroma format. The SPS reader is exported for the
  * test streams, which build an hvcC from an encoder's parameter sets.
  */
+import { readU16 } from "../protocol/bytes.ts";
 import { BitReader } from "./bit-reader.ts";
 import type { VideoDetails } from "./codec-details.ts";
 import { CHROMA_FORMAT_IDC, MAX_BIT_DEPTH, MAX_PICTURE_SIDE } from "./h264.ts";
@@ -50,10 +51,10 @@ function firstNal(record: Uint8Array, type: number): Uint8Array | null {
   let at = HVCC_HEADER;
   for (let i = 0; i < arrays && at + 3 <= record.length; i++) {
     const arrayType = record[at] & 0x3f;
-    const count = (record[at + 1] << 8) | record[at + 2];
+    const count = readU16(record, at + 1);
     at += 3;
     for (let j = 0; j < count && at + 2 <= record.length; j++) {
-      const length = (record[at] << 8) | record[at + 1];
+      const length = readU16(record, at);
       at += 2;
       if (at + length > record.length) return null;
       if (arrayType === type) return record.subarray(at, at + length);

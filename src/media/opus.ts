@@ -3,6 +3,7 @@
  * what FFmpeg sends) or as the MP4 dOps box holds it (no magic, big-endian). Both give the channel count and
  * the input sample rate; Opus itself always decodes at 48 kHz, which is what we report when the rate is 0.
  */
+import { readU32, readU32LE } from "../protocol/bytes.ts";
 import type { AudioDetails } from "./codec-details.ts";
 
 const MAGIC = [0x4f, 0x70, 0x75, 0x73, 0x48, 0x65, 0x61, 0x64]; // "OpusHead"
@@ -18,12 +19,12 @@ export function opusConfigDetails(header: Uint8Array): AudioDetails {
     if (header.length < OPUS_HEAD_SIZE) return details;
     // magic, version, channels, pre-skip (16), input sample rate (32 LE), ...
     channels = header[9];
-    inputRate = (header[12] | (header[13] << 8) | (header[14] << 16) | (header[15] << 24)) >>> 0;
+    inputRate = readU32LE(header, 12);
   } else {
     if (header.length < DOPS_SIZE || header[0] !== 0) return details;
     // version 0, channels, pre-skip (16), input sample rate (32 BE), ...
     channels = header[1];
-    inputRate = ((header[4] << 24) | (header[5] << 16) | (header[6] << 8) | header[7]) >>> 0;
+    inputRate = readU32(header, 4);
   }
   if (channels === 0) return details;
   return { ...details, sampleRate: inputRate > 0 ? inputRate : OPUS_RATE, channels };

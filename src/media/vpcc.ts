@@ -12,8 +12,7 @@ const CHROMA_SUBSAMPLING = ["4:2:0", "4:2:0", "4:2:2", "4:4:4"];
 
 export function vpConfigDetails(record: Uint8Array, codec: string): VideoDetails {
   const details: VideoDetails = { codec };
-  // A real record's third byte starts with the bit depth (8, 10 or 12), never 0: so 01 00 00 00 is the prefix.
-  const at = record[0] === 1 && record[1] === 0 && record[2] === 0 && record[3] === 0 ? FULLBOX_PREFIX : 0;
+  const at = fullBoxPrefixLength(record);
   if (record.length < at + 3) return details;
   const bitDepth = record[at + 2] >> 4;
   if (bitDepth !== 8 && bitDepth !== 10 && bitDepth !== 12) return details;
@@ -24,4 +23,10 @@ export function vpConfigDetails(record: Uint8Array, codec: string): VideoDetails
   const chroma = CHROMA_SUBSAMPLING[(record[at + 2] >> 1) & 0x07];
   if (chroma !== undefined) details.chroma = chroma;
   return details;
+}
+
+/** 4 when the record starts with the FullBox prefix, else 0. */
+export function fullBoxPrefixLength(record: Uint8Array): number {
+  // A real record's third byte starts with the bit depth (8, 10 or 12), never 0: so 01 00 00 00 is the prefix.
+  return record[0] === 1 && record[1] === 0 && record[2] === 0 && record[3] === 0 ? FULLBOX_PREFIX : 0;
 }

@@ -3,6 +3,7 @@
  * as some encoders and servers send them. Split back into messages; sub-message timestamps are rebased so
  * that the first one has the aggregate's own timestamp.
  */
+import { readU24 } from "./bytes.ts";
 import { ProtocolError } from "./errors.ts";
 import type { RtmpMessage } from "./message.ts";
 
@@ -17,7 +18,7 @@ export function splitAggregate(aggregate: RtmpMessage, onMessage: (m: RtmpMessag
   while (at < p.length) {
     if (p.length - at < TAG_HEADER) throw new ProtocolError("aggregate.truncated", "aggregate message ends inside a tag header");
     const type = p[at];
-    const size = (p[at + 1] << 16) | (p[at + 2] << 8) | p[at + 3];
+    const size = readU24(p, at + 1);
     const ts = ((p[at + 7] << 24) | (p[at + 4] << 16) | (p[at + 5] << 8) | p[at + 6]) >>> 0;
     const end = at + TAG_HEADER + size;
     if (end > p.length) throw new ProtocolError("aggregate.truncated", `aggregate tag of ${size} bytes overruns the message`);

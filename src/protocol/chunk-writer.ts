@@ -1,9 +1,10 @@
 /**
- * Whole messages -> chunk bytes. `encodeMessage` is stateless (FMT0 first chunk, FMT3 continuations): its
- * output means the same to every receiver, so fan-out encodes a media message once and writes the same bytes
- * to every subscriber. `ChunkWriter` keeps per-chunk-stream state for one connection and picks the smallest
- * header (FMT0-3) for control and command traffic.
+ * Whole messages -> chunk bytes. The self-contained form (FMT0 first chunk, FMT3 continuations) means the
+ * same to every receiver: `encodeMessage` builds it, and `copySelfContained` lays a shared media frame out in
+ * it while copying into each receiver's write buffer. `ChunkWriter` keeps per-chunk-stream state for one
+ * connection and picks the smallest header (FMT0-3) for control and command traffic.
  */
+import { writeU24, writeU32, writeU32LE } from "./bytes.ts";
 import type { RtmpMessage } from "./message.ts";
 
 const EXTENDED = 0xffffff;
@@ -29,19 +30,6 @@ function writeBasicHeader(out: Uint8Array, at: number, fmt: number, csid: number
   out[at + 1] = (csid - 64) & 0xff;
   out[at + 2] = (csid - 64) >>> 8;
   return at + 3;
-}
-
-function writeU24(out: Uint8Array, at: number, v: number): void {
-  out[at] = v >>> 16;
-  out[at + 1] = v >>> 8;
-  out[at + 2] = v;
-}
-
-function writeU32(out: Uint8Array, at: number, v: number): void {
-  out[at] = v >>> 24;
-  out[at + 1] = v >>> 16;
-  out[at + 2] = v >>> 8;
-  out[at + 3] = v;
 }
 
 /** A message's first chunk header and its continuation header, built by writeHeaders() (18 bytes at most each). */
@@ -74,10 +62,7 @@ function writeHeaders(
     at += 4;
   }
   if (fmt === 0) {
-    firstHeader[at] = streamId;
-    firstHeader[at + 1] = streamId >>> 8;
-    firstHeader[at + 2] = streamId >>> 16;
-    firstHeader[at + 3] = streamId >>> 24;
+    writeU32LE(firstHeader, at, streamId);
     at += 4;
   }
   let next = writeBasicHeader(nextHeader, 0, 3, csid);

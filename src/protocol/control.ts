@@ -2,6 +2,7 @@
  * Protocol control messages (types 1, 2, 3, 5, 6) and User Control events (type 4): one decoder that enforces
  * the exact payload lengths, and one encoder, wrapped by one-line builders for each message we send.
  */
+import { readU16, readU32, writeU32 } from "./bytes.ts";
 import { ProtocolError } from "./errors.ts";
 import { Csid, MessageType } from "./message.ts";
 import type { RtmpMessage } from "./message.ts";
@@ -39,17 +40,6 @@ export type ControlMessage =
   // `event.eventType` above narrows to one layout. `data` is a view into the payload.
   | { type: typeof MessageType.UserControl; unknownEvent: number; data: Uint8Array };
 
-function readU32(p: Uint8Array, at: number): number {
-  return ((p[at] << 24) | (p[at + 1] << 16) | (p[at + 2] << 8) | p[at + 3]) >>> 0;
-}
-
-function writeU32(p: Uint8Array, at: number, n: number): void {
-  p[at] = n >>> 24;
-  p[at + 1] = n >>> 16;
-  p[at + 2] = n >>> 8;
-  p[at + 3] = n;
-}
-
 function expectLength(p: Uint8Array, length: number, rule: string, what: string): void {
   if (p.length !== length) {
     throw new ProtocolError(rule, `${what} payload is ${p.length} bytes, expected ${length}`);
@@ -59,7 +49,7 @@ function expectLength(p: Uint8Array, length: number, rule: string, what: string)
 function decodeUserControl(p: Uint8Array): ControlMessage {
   const rule = "control.user-control";
   if (p.length < 2) throw new ProtocolError(rule, `User Control payload is ${p.length} bytes, expected at least 2`);
-  const eventType = (p[0] << 8) | p[1];
+  const eventType = readU16(p, 0);
   const what = `User Control event ${eventType}`;
   const type = MessageType.UserControl;
   switch (eventType) {

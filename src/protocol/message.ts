@@ -48,8 +48,8 @@ export const MessageType = {
 
 /**
  * Chunk stream ids we send on. Control and commands go through a connection's stateful ChunkWriter; media
- * and data are encoded once per stream (always FMT0 first chunks) and shared by every subscriber, so they
- * use chunk streams of their own that the stateful writer never touches.
+ * and data are laid out from the shared frame as each output copies it, always with FMT0 first chunks, so
+ * they use chunk streams of their own that the stateful writer never touches.
  */
 export const Csid = {
   Control: 2,

@@ -2,7 +2,8 @@
  * Appends to one file in large batches written off the event loop (a FileHandle write runs on Bun's thread
  * pool), so a slow or stalled disk delays only this file, never the server. Bytes are copied into pooled
  * 256 KiB buffers; the filled part is written when a buffer is full or has held data for a second, one write
- * at a time and in order. finish() writes the rest, then in-place patches, then fsyncs and closes.
+ * at a time and in order. A unit that must reach the file whole or not at all (an MP4 fragment) is written by
+ * itself, from its own buffer. finish() writes the rest, then in-place patches, then fsyncs and closes.
  */
 import type { FileHandle } from "node:fs/promises";
 import { DiskLane } from "./disk-lane.ts";
@@ -54,9 +55,11 @@ interface Batch {
 }
 
 interface Range {
-  batch: Batch;
+  bytes: Uint8Array;
   start: number;
   end: number;
+  /** The batch the bytes are in; null for a unit written from its own buffer. */
+  batch: Batch | null;
 }
 
 const idleBuffers: Uint8Array[] = [];
@@ -114,12 +117,7 @@ export class BatchWriter {
 
   /** Copies `bytes` to the end of the file (in memory until the next flush). Ignored once closed or failed. */
   append(bytes: Uint8Array): void {
-    if (this.closed || this.failure !== null) return;
-    // Checked before appending, so one message larger than the limit still fits when the disk keeps up.
-    if (this.pendingBytes > 2 * this.limits.maxPendingBytes) {
-      this.fail(new Error(`disk too slow: ${this.pendingBytes} bytes waiting to be written`));
-      return;
-    }
+    if (!this.accepts()) return;
     let at = 0;
     while (at < bytes.length) {
       const batch = (this.batch ??= this.newBatch());
@@ -139,6 +137,17 @@ export class BatchWriter {
         this.flush();
       }, this.limits.flushIntervalMs);
     }
+  }
+
+  /**
+   * Appends `bytes` as one write of their own, after everything appended before: a crash leaves all of them
+   * in the file or none. The writer keeps `bytes` (no copy) until written: the caller must not change them.
+   */
+  appendWhole(bytes: Uint8Array): void {
+    if (!this.accepts()) return;
+    if (this.batch !== null) this.queueTail(this.batch);
+    this.queueRange({ bytes, start: 0, end: bytes.length, batch: null });
+    this.appendedBytes += bytes.length;
   }
 
   /** Queues what was appended so far for writing. */
@@ -178,6 +187,17 @@ export class BatchWriter {
     if (!this.writing) this.closeHandle();
   }
 
+  /** Whether more bytes may be appended; a disk that takes nothing at all fails the file here. */
+  private accepts(): boolean {
+    if (this.closed || this.failure !== null) return false;
+    // Checked before appending, so one message larger than the limit still fits when the disk keeps up.
+    if (this.pendingBytes > 2 * this.limits.maxPendingBytes) {
+      this.fail(new Error(`disk too slow: ${this.pendingBytes} bytes waiting to be written`));
+      return false;
+    }
+    return true;
+  }
+
   private newBatch(): Batch {
     const size = this.limits.batchBytes;
     const bytes = (size === BATCH_BYTES ? idleBuffers.pop() : undefined) ?? new Uint8Array(size);
@@ -186,10 +206,15 @@ export class BatchWriter {
 
   private queueTail(batch: Batch): void {
     if (batch.used === batch.queued) return;
-    this.queue.push({ batch, start: batch.queued, end: batch.used });
-    this.queuedBytes += batch.used - batch.queued;
+    const range = { bytes: batch.bytes, start: batch.queued, end: batch.used, batch };
     batch.queued = batch.used;
     batch.ranges++;
+    this.queueRange(range);
+  }
+
+  private queueRange(range: Range): void {
+    this.queue.push(range);
+    this.queuedBytes += range.end - range.start;
     if (!this.writing && this.failure === null) void this.writeQueue();
   }
 
@@ -199,13 +224,13 @@ export class BatchWriter {
     try {
       const handle = await this.handle;
       while (this.queue.length > 0 && this.failure === null) {
-        const { batch, start, end } = this.queue[0];
-        await this.lane.run(() => writeAll(handle, batch.bytes, start, end - start, null));
+        const { bytes, start, end, batch } = this.queue[0];
+        await this.lane.run(() => writeAll(handle, bytes, start, end - start, null));
         this.queue.shift();
         this.queuedBytes -= end - start;
         this.writtenBytes += end - start;
         this.listener.written(end - start);
-        this.rangeDone(batch);
+        if (batch !== null) this.rangeDone(batch);
       }
       this.writing = false;
     } catch (e) {
@@ -254,9 +279,10 @@ export class BatchWriter {
     const dropped = this.queue.splice(this.writing ? 1 : 0);
     for (const range of dropped) this.queuedBytes -= range.end - range.start;
     this.retireBatch();
-    for (const range of dropped) {
-      range.batch.full = true;
-      this.rangeDone(range.batch);
+    for (const { batch } of dropped) {
+      if (batch === null) continue;
+      batch.full = true;
+      this.rangeDone(batch);
     }
   }
 

@@ -1,5 +1,5 @@
 /**
- * Lets a few disk operations run at once and queues the rest in order. Every async file operation takes one
+ * Lets one disk operation run at a time and queues the rest in order. Every async file operation takes one
  * of Bun's fs pool threads until it returns, and the pool is small (one thread per core unless
  * UV_THREADPOOL_SIZE says more): recordings stuck on a stalled disk must not hold all of them, or every file
  * read in the server (token files, TLS reloads) would wait too.

@@ -1,5 +1,5 @@
 /**
- * Where a recording goes: `{app}_{name}_{YYYYMMDD_HHMMSS}.flv` (UTC) inside recording.dir, with every
+ * Where a recording goes: `{app}_{name}_{YYYYMMDD_HHMMSS}.flv` (or `.mp4`; UTC) inside recording.dir, with every
  * character outside [A-Za-z0-9._-] replaced by "_", so no stream key can name a path outside the directory.
  * The file is created exclusively ("wx"): an existing file gets `_1`, `_2`, ... and is never overwritten.
  */
@@ -7,7 +7,7 @@ import { mkdir, open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 
 /**
- * Longest `{app}_{name}` part of a file name. With the time, a collision suffix and ".flv" the name stays
+ * Longest `{app}_{name}` part of a file name. With the time, a collision suffix and ".flv" or ".mp4" the name stays
  * under 240 bytes, inside every common file system's 255-byte limit. A longer one is cut and ends in a hash
  * of the whole key, so two long keys sharing a prefix still get names that tell them apart.
  */
@@ -31,7 +31,7 @@ export function utcStamp(date: Date): string {
   );
 }
 
-/** `{app}_{name}_{YYYYMMDD_HHMMSS}`, sanitized and capped: the file name without collision suffix or ".flv". */
+/** `{app}_{name}_{YYYYMMDD_HHMMSS}`, sanitized and capped: the file name without collision suffix or extension. */
 export function recordingStem(app: string, name: string, date: Date): string {
   let stem = sanitize(`${app}_${name}`);
   if (stem.length > MAX_STEM_LENGTH) {
@@ -46,16 +46,16 @@ export interface CreatedFile {
   handle: FileHandle;
 }
 
-/** Creates `dir` if needed, then the first of `stem.flv`, `stem_1.flv`, ... that does not exist yet. */
-export async function createRecordingFile(dir: string, stem: string): Promise<CreatedFile> {
+/** Creates `dir` if needed, then the first of `stem.flv`, `stem_1.flv`, ... (`extension` "flv") that does not exist yet. */
+export async function createRecordingFile(dir: string, stem: string, extension: string): Promise<CreatedFile> {
   await mkdir(dir, { recursive: true });
   for (let attempt = 0; attempt < MAX_NAME_ATTEMPTS; attempt++) {
-    const path = join(dir, attempt === 0 ? `${stem}.flv` : `${stem}_${attempt}.flv`);
+    const path = join(dir, attempt === 0 ? `${stem}.${extension}` : `${stem}_${attempt}.${extension}`);
     try {
       return { path, handle: await open(path, "wx") };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
   }
-  throw new Error(`${join(dir, stem)}.flv and ${MAX_NAME_ATTEMPTS - 1} numbered variants all exist`);
+  throw new Error(`${join(dir, stem)}.${extension} and ${MAX_NAME_ATTEMPTS - 1} numbered variants all exist`);
 }

@@ -1,6 +1,6 @@
 /**
- * Records the published streams that recording.streams selects (all of them when it is empty) to FLV files
- * under recording.dir: one StreamRecording per publication. Answers what the HTTP API and /metrics ask (the
+ * Records the published streams that recording.streams selects (all of them when it is empty) to FLV or MP4
+ * files (recording.format) under recording.dir: one StreamRecording per publication. Answers what the HTTP API and /metrics ask (the
  * file a stream is being recorded to, totals) and finalizes every open file on shutdown within its deadline.
  */
 import { resolve } from "node:path";
@@ -10,7 +10,8 @@ import type { PublishedStream, StreamOutput } from "../streams/output.ts";
 import { keyMatcher } from "../streams/key-pattern.ts";
 import type { WriterLimits } from "./batch-writer.ts";
 import { DiskLane } from "./disk-lane.ts";
-import type { FlvFile } from "./flv-file.ts";
+import type { RecordingFile } from "./recording-file.ts";
+import { type RecordingFormatName, recordingFormats } from "./recording-format.ts";
 import { type RecorderCounters, type RecordingContext, StreamRecording } from "./stream-recording.ts";
 
 export interface RecordingSettings {
@@ -21,9 +22,14 @@ export interface RecordingSettings {
   segmentMs: number;
   /** Stream keys or globs ("live/*") to record; empty = every stream. */
   streams: string[];
+  /** flv, or mp4: fragmented MP4, playable while written and after a crash. */
+  format: RecordingFormatName;
 }
 
-/** Keyframe index entries a file reserves room for without recording.segment (about 68 min at 2 s GOPs). */
+/**
+ * Keyframe index entries a file reserves room for without recording.segment (about 68 min at 2 s GOPs; an
+ * MP4 indexes its fragments that open with a keyframe, or each fragment of an audio-only file).
+ */
 export const MAX_INDEX_ENTRIES = 2048;
 const MIN_INDEX_ENTRIES = 32;
 /** A segment's index has room for two keyframes a second: every keyframe of any usual GOP length. */
@@ -51,7 +57,7 @@ export class Recorder {
   private readonly selects: (key: string) => boolean;
   private readonly recordings = new Map<string, StreamRecording>();
   /** Files started and not yet done (finished, failed or aborted). */
-  private readonly files = new Set<FlvFile>();
+  private readonly files = new Set<RecordingFile>();
   private readonly counters: RecorderCounters = { bytes: 0, files: 0, errors: 0 };
   private readonly context: RecordingContext;
   private readonly idleWaiters: Array<() => void> = [];
@@ -69,6 +75,7 @@ export class Recorder {
       // Absolute, so that the paths in events mean the same to a hook script whatever its working directory.
       dir: resolve(settings.dir),
       segmentMs: settings.segmentMs,
+      format: recordingFormats[settings.format],
       indexCapacity: indexCapacity(settings.segmentMs),
       lane: new DiskLane(),
       limits,
@@ -105,7 +112,7 @@ export class Recorder {
     this.stopping = true;
     for (const recording of [...this.recordings.values()]) recording.end();
     await this.filesDone(deadlineMs);
-    // Past the deadline: what is written stays a playable FLV, only without its final metadata.
+    // Past the deadline: what is written stays playable, only without its final metadata or index.
     for (const file of [...this.files]) file.abort();
   }
 
@@ -120,7 +127,7 @@ export class Recorder {
     });
   }
 
-  private fileDone(file: FlvFile): void {
+  private fileDone(file: RecordingFile): void {
     this.files.delete(file);
     if (this.files.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }

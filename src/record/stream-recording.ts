@@ -1,9 +1,10 @@
 /**
  * The recording of one publication: the StreamOutput a stream feeds. It decides where files start (the first
- * keyframe or audio frame; with recording.segment, the first keyframe past the segment length), drops media
- * while the disk falls behind, and turns each file's life into log lines and record_start/record_stop events
- * (a file that could not even be created gets only record_stop, with its error). A failed file ends this
- * recording only; the stream and its players never notice.
+ * keyframe or audio frame; with recording.segment, the first keyframe past the segment length; where a file
+ * the format cannot extend must give way to a new one), drops media while the disk falls behind, and turns
+ * each file's life into log lines and record_start/record_stop events (a file that could not even be created
+ * gets only record_stop, with its error). A failed file ends this recording only; the stream and its players
+ * never notice.
  */
 import { basename, join } from "node:path";
 import type { EventChannel } from "../events/events.ts";
@@ -12,7 +13,8 @@ import type { Frame } from "../media/frame.ts";
 import { MessageType } from "../protocol/message.ts";
 import type { PublishedStream, StreamOutput } from "../streams/output.ts";
 import { createRecordingFile, recordingStem } from "./file-name.ts";
-import { type FileOutcome, type FileSettings, FlvFile } from "./flv-file.ts";
+import type { RecordingFormat } from "./recording-format.ts";
+import type { FileOutcome, FileSettings, RecordingFile } from "./recording-file.ts";
 
 /** Totals over every recording, for /metrics. */
 export interface RecorderCounters {
@@ -28,23 +30,27 @@ export interface RecorderCounters {
 export interface RecordingContext extends FileSettings {
   readonly dir: string;
   readonly segmentMs: number;
+  readonly format: RecordingFormat;
   readonly log: Logger;
   readonly events: EventChannel;
   readonly counters: RecorderCounters;
   /** A file was started; fileDone() follows exactly once. */
-  fileStarted(file: FlvFile): void;
-  fileDone(file: FlvFile): void;
+  fileStarted(file: RecordingFile): void;
+  fileDone(file: RecordingFile): void;
   /** The publication ended or its recording failed: no more files from it. */
   recordingEnded(recording: StreamRecording): void;
 }
 
 export class StreamRecording implements StreamOutput {
-  private file: FlvFile | null = null;
+  private file: RecordingFile | null = null;
   private videoSeen = false;
   private ended = false;
   /** The disk fell behind: media is dropped until the next place a file could start. */
   private dropping = false;
   private warned = false;
+  /** Said once per recording: no file can start (the format carries none of the codecs), or a track left out. */
+  private refusalLogged = false;
+  private readonly leftOutLogged = new Set<string>();
   private readonly log: Logger;
 
   constructor(
@@ -83,11 +89,11 @@ export class StreamRecording implements StreamOutput {
     } else if (!this.keepsUp(file, frame)) {
       // No new segment either while the disk is behind: that would pile up one backlog per file.
       return;
-    } else if (this.startsFile(frame) && this.segmentDue(file, frame)) {
+    } else if (this.startsFile(frame) && (file.outdated || this.segmentDue(file, frame))) {
       void file.finish();
       file = this.open(frame);
     }
-    if (!frame.video || file.takesVideo(frame)) file.media(frame);
+    if (file !== null && (!frame.video || file.takesVideo(frame))) file.media(frame);
   }
 
   end(): void {
@@ -105,12 +111,12 @@ export class StreamRecording implements StreamOutput {
     return !this.videoSeen && this.stream.videoHeader === null;
   }
 
-  private segmentDue(file: FlvFile, frame: Frame): boolean {
+  private segmentDue(file: RecordingFile, frame: Frame): boolean {
     return this.context.segmentMs > 0 && file.time(frame.timestamp) >= this.context.segmentMs;
   }
 
   /** False while the disk is behind: frames are dropped, and writing resumes where a file could start. */
-  private keepsUp(file: FlvFile, frame: Frame): boolean {
+  private keepsUp(file: RecordingFile, frame: Frame): boolean {
     if (file.congested) {
       // Once per recording: a disk that keeps falling behind would otherwise log at every keyframe.
       if (!this.warned) this.log.warn("recording falls behind the disk: dropping media until it catches up", { path: file.path });
@@ -127,25 +133,36 @@ export class StreamRecording implements StreamOutput {
     return true;
   }
 
-  private open(first: Frame): FlvFile {
-    const context = this.context;
-    const stream = this.stream;
-    const stem = recordingStem(stream.app, stream.name, new Date());
+  /** A new file starting at `first`, or null when the format can make none from what the stream has. */
+  private open(first: Frame): RecordingFile | null {
+    const { context, stream } = this;
     const headers = [stream.videoHeader, stream.audioHeader].filter((h): h is Frame => h !== null);
     const start = {
+      first,
       metadata: stream.metadata?.payload ?? null,
       headers,
       audio: stream.audioHeader !== null || !first.video,
       video: stream.videoHeader !== null || this.videoSeen,
     };
-    const file: FlvFile = new FlvFile(
-      context.lane.run(() => createRecordingFile(context.dir, stem)),
-      join(context.dir, `${stem}.flv`),
+    const { format } = context;
+    const refusal = format.refusal(start);
+    if (refusal !== null) {
+      // Tried again at every place a file could start: a new sequence header may change the answer.
+      if (!this.refusalLogged) this.log.warn("stream not recorded: no file can start", { reason: refusal });
+      this.refusalLogged = true;
+      this.file = null;
+      return null;
+    }
+    const stem = recordingStem(stream.app, stream.name, new Date());
+    const file: RecordingFile = format.create(
+      context.lane.run(() => createRecordingFile(context.dir, stem, format.extension)),
+      join(context.dir, `${stem}.${format.extension}`),
       start,
       context,
       {
         opened: (path) => this.opened(path),
         written: (bytes) => (context.counters.bytes += bytes),
+        leftOut: (kind) => this.leftOut(file, kind),
         finished: (outcome) => this.finished(file, outcome),
       },
     );
@@ -154,13 +171,19 @@ export class StreamRecording implements StreamOutput {
     return file;
   }
 
+  private leftOut(file: RecordingFile, kind: string): void {
+    if (this.leftOutLogged.has(kind)) return;
+    this.leftOutLogged.add(kind);
+    this.log.warn(`recording leaves out the stream's ${kind}: the file format does not carry its codec`, { path: file.path });
+  }
+
   private opened(path: string): void {
     this.context.counters.files++;
     this.log.info("recording started", { path });
     this.context.events.emit("record_start", { streamKey: this.stream.key }, { path });
   }
 
-  private finished(file: FlvFile, outcome: FileOutcome): void {
+  private finished(file: RecordingFile, outcome: FileOutcome): void {
     const { path, size, durationMs, error } = outcome;
     const data = { path, size, duration_sec: Math.round(durationMs) / 1000 };
     if (error === null) {

@@ -9,7 +9,6 @@ import { RtmpLayout } from "../media/rtmp-layout.ts";
 import { encodeData } from "../protocol/command.ts";
 import { MessageType } from "../protocol/message.ts";
 import type { Outbox } from "../shared/outbox.ts";
-import type { ServerStats } from "../shared/server-stats.ts";
 import type { PublishedStream } from "../streams/output.ts";
 import { Subscriber, type SubscriberPeer } from "../streams/subscriber.ts";
 import type { RtmpClient } from "./rtmp-client.ts";
@@ -36,8 +35,6 @@ export interface RelayConnectionOptions {
   source: PublishedStream;
   chunkSize: number;
   maxLagMs: number;
-  /** Where the lag policy counts drops: the relay's own, not the players'. */
-  stats: ServerStats;
   /** The connection must go (its queue passed the hard bound): the owner drops it. */
   onFailure: (reason: string) => void;
 }
@@ -63,7 +60,7 @@ export class RelayConnection implements SubscriberPeer {
     this.source = options.source;
     this.onFailure = options.onFailure;
     const layout = new RtmpLayout(options.chunkSize, options.streamId);
-    this.subscriber = new Subscriber(this, options.streamId, layout, options.maxLagMs, options.stats);
+    this.subscriber = new Subscriber(this, options.streamId, layout, options.maxLagMs, null);
   }
 
   get outbox(): Outbox {

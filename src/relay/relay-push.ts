@@ -6,7 +6,6 @@
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
 import type { Frame } from "../media/frame.ts";
-import type { ServerStats } from "../shared/server-stats.ts";
 import type { PublishedStream, StreamOutput } from "../streams/output.ts";
 import { MAX_QUEUE_BYTES } from "../streams/subscriber.ts";
 import { type ResolvedDestination, redactQuery } from "./destination.ts";
@@ -65,7 +64,6 @@ export class RelayPush implements StreamOutput {
     private readonly settings: RelayPushSettings,
     log: Logger,
     private readonly events: EventChannel,
-    private readonly stats: ServerStats,
     /** Called once, when the push has ended and its last connection is gone. */
     private readonly onGone: (push: RelayPush) => void,
   ) {
@@ -161,7 +159,6 @@ export class RelayPush implements StreamOutput {
       source: this.source,
       chunkSize: this.settings.chunkSize,
       maxLagMs: this.settings.maxLagMs,
-      stats: this.stats,
       onFailure: (reason: string) => this.drop(reason),
     };
   }

@@ -5,7 +5,6 @@
  */
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
-import { ServerStats } from "../shared/server-stats.ts";
 import type { PublishedStream, StreamOutput } from "../streams/output.ts";
 import { keyMatcher } from "../streams/key-pattern.ts";
 import { type ResolvedDestination, resolveDestination, shownTemplate } from "./destination.ts";
@@ -56,9 +55,8 @@ export class Relay {
   private readonly selects: ((key: string) => boolean)[];
   /** Pushes not yet gone, by stream key. */
   private readonly pushes = new Map<string, Set<RelayPush>>();
-  private readonly retired = { reconnects: 0, bytesSent: 0 };
-  /** The lag policy's drop count for every destination (the players' is the server's). */
-  private readonly stats = new ServerStats();
+  /** Counters of the pushes that are gone. */
+  private readonly retired: RelayCounters = { reconnects: 0, framesDropped: 0, bytesSent: 0 };
   private sweep: ReturnType<typeof setInterval> | null = null;
   private stopping = false;
   private nextId = 1;
@@ -94,13 +92,13 @@ export class Relay {
   totals(): RelayTotals {
     const totals: RelayTotals = {
       ...this.retired,
-      framesDropped: this.stats.framesDropped,
       destinations: { connecting: 0, live: 0, retrying: 0, stopped: 0 },
     };
     for (const set of this.pushes.values()) {
       for (const push of set) {
         const c = push.counters;
         totals.reconnects += c.reconnects;
+        totals.framesDropped += c.framesDropped;
         totals.bytesSent += c.bytesSent;
         totals.destinations[push.state]++;
       }
@@ -143,7 +141,7 @@ export class Relay {
       relayHops: stream.relayHops + 1,
     };
     const id = `r${String(this.nextId++).padStart(6, "0")}`;
-    const push = new RelayPush(id, resolved, stream, settings, this.log, this.events, this.stats, (p) => this.gone(p));
+    const push = new RelayPush(id, resolved, stream, settings, this.log, this.events, (p) => this.gone(p));
     let set = this.pushes.get(stream.key);
     if (set === undefined) this.pushes.set(stream.key, (set = new Set()));
     set.add(push);
@@ -158,6 +156,7 @@ export class Relay {
     if (set.size === 0) this.pushes.delete(push.source.key);
     const c = push.counters;
     this.retired.reconnects += c.reconnects;
+    this.retired.framesDropped += c.framesDropped;
     this.retired.bytesSent += c.bytesSent;
     if (this.pushes.size === 0) this.stopSweep();
   }

@@ -1,7 +1,8 @@
 /**
- * An outbound RTMP or RTMPS connection on Bun.connect: handshake, connect / createStream / publish / play,
- * with the session's Outbox as its send queue. The relay pushes streams with it; tests and benchmarks use it
- * as publisher and player. It answers pings and acknowledges what it receives; it does not reconnect.
+ * An outbound RTMP or RTMPS connection on Bun.connect: handshake, connect / createStream / publish, with the
+ * session's Outbox as its send queue and the lifecycle every connection has (src/shared/lifecycle.ts). The
+ * relay pushes streams with it. It answers pings and acknowledges what it receives; it does not reconnect.
+ * A subclass may add commands (request()) and see every message received (receive()).
  */
 import type { Socket } from "bun";
 import { ChunkReader } from "../protocol/chunk-reader.ts";
@@ -14,6 +15,7 @@ import { ClientHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType } from "../protocol/message.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
 import { PeerControl } from "../protocol/peer-control.ts";
+import { Lifecycle, Phase } from "../shared/lifecycle.ts";
 import { Outbox } from "../shared/outbox.ts";
 
 export interface RtmpClientOptions {
@@ -23,8 +25,6 @@ export interface RtmpClientOptions {
   timeoutMs?: number;
   /** Bytes queued and not yet taken by the socket above which the connection is closed. Default 16 MiB. */
   maxQueueBytes?: number;
-  /** Every message received after the handshake, media included. The payload may be a view: copy to keep. */
-  onMessage?: (message: RtmpMessage) => void;
   /**
    * Called once when a connection that connect() resolved is gone: no error after close(), an Error for
    * anything else. A failed connect() only rejects.
@@ -32,11 +32,6 @@ export interface RtmpClientOptions {
   onClose?: (err?: Error) => void;
   /** Fields added to the connect command's object (the relay's hop count). */
   connectFields?: Amf0Object;
-  /**
-   * rtmps:// only: PEM certificates trusted instead of the system's (a private CA, a test's self-signed
-   * certificate). Certificates and host names are always verified.
-   */
-  ca?: string;
   /** Aborting it drops the connection at once, during connect() or after; onClose then gets an error. */
   signal?: AbortSignal;
 }
@@ -113,7 +108,8 @@ function statusError(info: Amf0Value, fallbackCode: string): RtmpStatusError {
 }
 
 export class RtmpClient {
-  private socket: Socket<undefined> | null = null;
+  /** Set once TCP (and TLS) is connected. */
+  protected socket: Socket<undefined> | null = null;
   /** Created with the socket. */
   private outbox: Outbox | null = null;
   private readonly handshake = new ClientHandshake();
@@ -129,11 +125,11 @@ export class RtmpClient {
 
   private readonly control = new PeerControl();
 
-  /** close() was called: send what is queued, then end. */
-  private ending = false;
-  private closed = false;
-  /** close() drained the queue and half-closed the socket. */
-  private finSent = false;
+  /**
+   * Opening until the server accepted connect (the connect reply's deadline bounds it), Serving after;
+   * close() flushes, half-closes and gives the server timeoutMs to close its side.
+   */
+  private readonly life: Lifecycle;
   /** Bun reported the socket closed: nothing left to terminate. */
   private socketGone = false;
   /** connect() resolved: from then on the end of the connection is reported through onClose. */
@@ -142,13 +138,33 @@ export class RtmpClient {
   private markClosed!: () => void;
   private readonly onAbort = (): void => this.fail(new Error("aborted"));
 
-  private constructor(
+  protected constructor(
     readonly url: RtmpUrl,
     private readonly opts: RtmpClientOptions,
   ) {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.maxQueueBytes = opts.maxQueueBytes ?? 16 * 1024 * 1024;
     this.closedPromise = new Promise((resolve) => (this.markClosed = resolve));
+    const client = this;
+    this.life = new Lifecycle(
+      {
+        get outbox() {
+          return client.outbox;
+        },
+        discardCuts: false,
+        release: () => {},
+        // Not end(): in Bun 1.4.5 a client's end() while the peer is still sending (acks, pings) closes with
+        // SO_LINGER 0, an RST that discards whatever the kernel has not delivered yet.
+        halfClose: () => this.socket?.shutdown(),
+        cut: () => {
+          const unsent = this.queuedBytes;
+          this.fail(unsent > 0 ? new Error(`close: ${unsent} bytes still unsent after ${this.timeoutMs} ms`) : undefined);
+        },
+      },
+      // The relay checks its own write timeout; a client has no idle rule.
+      { startMs: Infinity, readMs: Infinity, writeMs: Infinity, lingerMs: this.timeoutMs },
+      null,
+    );
   }
 
   /**
@@ -190,10 +206,8 @@ export class RtmpClient {
   }
 
   async createStream(): Promise<number> {
-    const txn = this.nextTxn++;
-    const reply = this.wait("createStream", txn, -1, "");
-    this.sendCommand(0, encodeCommand("createStream", txn, null));
-    const id = (await reply).args[0];
+    const reply = await this.request("createStream", 0, "", (txn) => encodeCommand("createStream", txn, null));
+    const id = reply.args[0];
     if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
       throw new Error(`createStream: the server answered with ${String(id)}, not a stream id`);
     }
@@ -205,10 +219,7 @@ export class RtmpClient {
     // Sent unanswered before publish, as FFmpeg and OBS do: some servers expect them.
     this.sendCommand(0, encodeCommand("releaseStream", this.nextTxn++, null, name));
     this.sendCommand(0, encodeCommand("FCPublish", this.nextTxn++, null, name));
-    const txn = this.nextTxn++;
-    const started = this.wait("publish", txn, streamId, "NetStream.Publish.Start");
-    this.sendCommand(streamId, encodeCommand("publish", txn, null, name, "live"));
-    await started;
+    await this.request("publish", streamId, "NetStream.Publish.Start", (txn) => encodeCommand("publish", txn, null, name, "live"));
   }
 
   /** End a publish as FFmpeg does: FCUnpublish, then deleteStream; queued after whatever was sent before. */
@@ -217,40 +228,13 @@ export class RtmpClient {
     this.sendCommand(0, encodeCommand("deleteStream", this.nextTxn++, null, streamId));
   }
 
-  /** Resolves on NetStream.Play.Start; rejects with an RtmpStatusError on an error status or _error. */
-  async play(streamId: number, name: string): Promise<void> {
-    const txn = this.nextTxn++;
-    const started = this.wait("play", txn, streamId, "NetStream.Play.Start");
-    // Start -2: live if there is a live stream of that name, else recorded.
-    this.sendCommand(streamId, encodeCommand("play", txn, null, name, -2));
-    await started;
-  }
-
   /**
    * Queue a message; it is written at the end of this event-loop turn, together with everything else queued
    * in it. Dropped once close() was called or the connection is gone (onClose said why).
    */
   send(message: RtmpMessage): void {
-    if (this.closed || this.ending) return;
+    if (this.life.phase >= Phase.Closing) return;
     this.enqueue(this.writer.encode(message));
-  }
-
-  /**
-   * Queue bytes as they are, bypassing the chunk writer (for tests that send malformed chunks). The writer's
-   * header compression does not know about them, so later messages may no longer parse on the other side.
-   */
-  sendRaw(bytes: Uint8Array): void {
-    if (this.closed || this.ending) return;
-    this.enqueue(bytes);
-  }
-
-  /** Stop reading from the socket (the server then sees a stalled peer); resume() starts again. */
-  pause(): void {
-    this.socket?.pause();
-  }
-
-  resume(): void {
-    this.socket?.resume();
   }
 
   /**
@@ -259,16 +243,7 @@ export class RtmpClient {
    * closed its side by then, the socket is dropped quietly.
    */
   close(): Promise<void> {
-    if (!this.closed && !this.ending) {
-      this.ending = true;
-      const timer = setTimeout(() => {
-        const unsent = this.queuedBytes;
-        this.fail(unsent > 0 ? new Error(`close: ${unsent} bytes still unsent after ${this.timeoutMs} ms`) : undefined);
-      }, this.timeoutMs);
-      void this.closedPromise.then(() => clearTimeout(timer));
-      if (this.socket === null) this.fail();
-      else this.finishSending(this.socket);
-    }
+    this.life.close("closed by the client");
     return this.closedPromise;
   }
 
@@ -277,21 +252,57 @@ export class RtmpClient {
     this.fail();
   }
 
-  private open(): Promise<RtmpClient> {
+  /**
+   * Send a command and wait for its answer: its _result (by transaction id), or with `startCode` the onStatus
+   * on `streamId` that carries that code. An error status or _error rejects with an RtmpStatusError; so do
+   * the reply deadline (timeoutMs) and the connection's end.
+   */
+  protected request(what: string, streamId: number, startCode: string, command: (txn: number) => Uint8Array): Promise<Command> {
+    const txn = this.nextTxn++;
+    const answered = this.wait(what, txn, startCode === "" ? -1 : streamId, startCode);
+    this.sendCommand(streamId, command(txn));
+    return answered;
+  }
+
+  /**
+   * Every message received after the handshake: control is answered, command replies settle their waiters.
+   * A subclass that overrides it calls it first. The payload may be a view into a reused buffer: copy to keep.
+   */
+  protected receive(m: RtmpMessage): void {
+    if (m.type === MessageType.WindowAckSize || m.type === MessageType.UserControl) {
+      const reply = this.control.onControl(m);
+      if (reply !== null) this.enqueue(this.writer.encode(reply));
+    } else if (m.type === MessageType.CommandAmf0) {
+      this.onCommand(m.streamId, decodeCommand(m.payload));
+    }
+  }
+
+  /** Queue bytes as they are, behind what is queued; dropped once our side is half-closed or the connection is gone. */
+  protected enqueue(bytes: Uint8Array): void {
+    const outbox = this.outbox;
+    // After our FIN, replies the client owes the server (acks, pongs) can no longer be sent.
+    if (outbox === null || this.life.phase === Phase.Closed || this.life.halfClosed) return;
+    outbox.push(bytes);
+    if (outbox.queuedBytes > this.maxQueueBytes) {
+      this.fail(new Error(`send queue over ${this.maxQueueBytes} bytes: the server is not reading`));
+    }
+  }
+
+  protected open(): Promise<this> {
     // One deadline for TCP connect, handshake and the connect reply.
     const connected = this.wait("connect", CONNECT_TXN, -1, "");
-    const { ca, signal } = this.opts;
+    const { signal } = this.opts;
     if (signal?.aborted === true) this.onAbort();
     signal?.addEventListener("abort", this.onAbort, { once: true });
     Bun.connect({
       hostname: this.url.host,
       port: this.url.port,
       // Bun verifies the certificate chain and the host name unless told otherwise, which we never do.
-      tls: this.url.tls ? (ca === undefined ? true : { ca }) : undefined,
+      tls: this.url.tls ? true : undefined,
       socket: {
         binaryType: "uint8array",
         open: (socket) => {
-          if (this.closed) {
+          if (this.life.phase === Phase.Closed) {
             socket.terminate();
             return;
           }
@@ -304,10 +315,10 @@ export class RtmpClient {
           if (!success) this.fail(new Error(`TLS: the server's certificate is not trusted (${tlsReason(authorizationError)})`));
         },
         data: (_socket, bytes) => this.guard(() => this.onData(bytes)),
-        drain: (socket) => this.guard(() => this.onDrain(socket)),
+        drain: () => this.guard(() => this.life.drained(performance.now())),
         close: (_socket, err) => {
           this.socketGone = true;
-          this.fail(this.ending ? err : (err ?? new Error("connection closed by the server")));
+          this.fail(this.life.phase === Phase.Closing ? err : (err ?? new Error("connection closed by the server")));
         },
         error: (_socket, err) => this.fail(err),
         connectError: (_socket, err) => this.fail(err),
@@ -315,16 +326,18 @@ export class RtmpClient {
     }).catch((err: Error) => this.fail(err));
     return connected.then(() => {
       // The socket can close between the _result and this continuation; fail() then stayed silent.
-      if (this.closed) throw new Error("connect: the connection closed right after the server accepted it");
+      if (this.life.phase === Phase.Closed) throw new Error("connect: the connection closed right after the server accepted it");
       this.enqueue(this.writer.encode(setChunkSize(this.opts.chunkSize ?? 4096)));
       this.writer.chunkSize = this.opts.chunkSize ?? 4096;
       this.established = true;
+      this.life.serve();
       return this;
     });
   }
 
   private onData(bytes: Uint8Array): void {
     this.control.received(bytes.length);
+    this.life.received(bytes.length);
     if (!this.handshake.done) {
       const step = this.handshake.push(bytes);
       if (step.send !== null) this.enqueue(step.send);
@@ -360,16 +373,6 @@ export class RtmpClient {
     });
   }
 
-  private receive(m: RtmpMessage): void {
-    if (m.type === MessageType.WindowAckSize || m.type === MessageType.UserControl) {
-      const reply = this.control.onControl(m);
-      if (reply !== null) this.enqueue(this.writer.encode(reply));
-    } else if (m.type === MessageType.CommandAmf0) {
-      this.onCommand(m.streamId, decodeCommand(m.payload));
-    }
-    this.opts.onMessage?.(m);
-  }
-
   private onCommand(streamId: number, cmd: Command): void {
     if (cmd.name === "_result" || cmd.name === "_error") {
       const w = this.byTxn.get(cmd.transactionId);
@@ -389,7 +392,7 @@ export class RtmpClient {
   /** Registers a waiter for a command about to be sent; it is rejected on timeout or close. */
   private wait(what: string, txn: number, streamId: number, startCode: string): Promise<Command> {
     return new Promise((resolve, reject) => {
-      if (this.closed || this.ending) return reject(new Error(`${what}: the connection is closed`));
+      if (this.life.phase >= Phase.Closing) return reject(new Error(`${what}: the connection is closed`));
       if (streamId >= 0 && this.byStream.has(streamId)) {
         return reject(new Error(`${what}: stream ${streamId} is already waiting for a status`));
       }
@@ -420,36 +423,7 @@ export class RtmpClient {
     });
   }
 
-  private enqueue(bytes: Uint8Array): void {
-    const outbox = this.outbox;
-    // After our FIN, replies the client owes the server (acks, pongs) can no longer be sent.
-    if (outbox === null || this.closed || this.finSent) return;
-    outbox.push(bytes);
-    if (outbox.queuedBytes > this.maxQueueBytes) {
-      this.fail(new Error(`send queue over ${this.maxQueueBytes} bytes: the server is not reading`));
-    }
-  }
-
-  private onDrain(socket: Socket<undefined>): void {
-    this.outbox?.drain(performance.now());
-    if (this.ending) this.finishSending(socket);
-  }
-
-  /**
-   * Once everything queued is with the kernel: half-close and wait for the server to close its side. Not
-   * end(): in Bun 1.4.5 a client's end() while the peer is still sending (acks, pings) closes with SO_LINGER
-   * 0, an RST that discards whatever the kernel has not delivered yet.
-   */
-  private finishSending(socket: Socket<undefined>): void {
-    const outbox = this.outbox;
-    if (outbox === null || this.closed || this.finSent) return;
-    outbox.flush();
-    if (!outbox.empty) return;
-    this.finSent = true;
-    socket.shutdown();
-  }
-
-  /** Runs a socket-side step; anything it throws (protocol error, onMessage) closes this connection. */
+  /** Runs a socket-side step; anything it throws (a protocol error, a subclass's receive()) closes this connection. */
   private guard(step: () => void): void {
     try {
       step();
@@ -458,12 +432,11 @@ export class RtmpClient {
     }
   }
 
-  /** The one way out: drops the socket, rejects whoever waits, tells onClose. Runs once. */
+  /** The one way out: the lifecycle ends, the socket is dropped, whoever waits is rejected, onClose told. Runs once. */
   private fail(err?: Error): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.life.phase === Phase.Closed) return;
+    this.life.ended();
     this.opts.signal?.removeEventListener("abort", this.onAbort);
-    this.outbox?.close();
     const why = err ?? new Error("the connection is closed");
     for (const w of [...this.waiters]) w.reject(why);
     if (!this.socketGone) this.socket?.terminate();

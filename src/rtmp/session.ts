@@ -34,14 +34,10 @@ import { ServerHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType, type RtmpMessage, type StoredPayload } from "../protocol/message.ts";
 import { PeerControl } from "../protocol/peer-control.ts";
 import type { AccessCheck, AuthAction, AuthDecision } from "../shared/access.ts";
-import {
-  type Connection,
-  connectionSummary,
-  formatRemoteAddress,
-  LINGER_MS,
-  reportConnectionClosed,
-} from "../shared/connections.ts";
+import type { Connection, ConnectionTable } from "../shared/connections.ts";
+import { hostPort } from "../shared/host-port.ts";
 import type { Peer, Playback, Publication, StreamHub } from "../shared/hub.ts";
+import { LINGER_MS, Lifecycle, Phase } from "../shared/lifecycle.ts";
 import type { ServerStats } from "../shared/server-stats.ts";
 import { Outbox, type Writable } from "../shared/outbox.ts";
 import { cleanApp, parseStreamName, type StreamName } from "../shared/stream-name.ts";
@@ -65,17 +61,19 @@ export interface Socket extends Writable {
   resume(): void;
 }
 
-/** What a session works with besides its socket: where streams live, who decides access, where events go. */
+/** What a session works with besides its socket: where streams live, who decides access, where it is accounted. */
 export interface SessionContext {
   hub: StreamHub;
   access: AccessCheck;
   events: EventChannel;
   log: Logger;
   stats: ServerStats;
+  connections: ConnectionTable;
   /** The socket closed and the session is done. */
   onClosed(session: Session): void;
 }
 
+/** The peer's address; "" and 0 if it reset before its address could be read. */
 export interface RemoteAddress {
   ip: string;
   port: number;
@@ -102,14 +100,6 @@ function isEnhancedClient(obj: Amf0Value): boolean {
 /** createStream calls one connection may make; real clients make one or two. */
 const MAX_STREAMS = 16;
 
-const enum State {
-  Handshake,
-  Ready,
-  /** Streams released; flushing what is queued, then half-closed until the peer closes. */
-  Closing,
-  Closed,
-}
-
 interface NetStream {
   publication: Publication | null;
   playback: Playback | null;
@@ -117,19 +107,21 @@ interface NetStream {
   key: string;
 }
 
+/**
+ * Its lifecycle (src/shared/lifecycle.ts) is Opening during the handshake (timeouts.handshake), Serving from
+ * the handshake's end, and a quiet peer is pinged at half of timeouts.read.
+ */
 export class Session implements Peer, Connection {
   readonly outbox: Outbox;
   readonly log: Logger;
   readonly protocol: string;
-  lastReadAt: number;
   /** What the connection did: "publisher" once it published, "player" once it played, else "". */
   role: "" | "publisher" | "player" = "";
   /** The last stream key it published or played, for the API and connection_close. */
   streamKey = "";
   /** Unix milliseconds when accepted. */
   readonly since = Date.now();
-  private state = State.Handshake;
-  private readonly startedAt: number;
+  private readonly life: Lifecycle;
   private readonly handshake = new ServerHandshake();
   private readonly reader: ChunkReader;
   private readonly writer = new ChunkWriter();
@@ -139,15 +131,11 @@ export class Session implements Peer, Connection {
   private tcUrlQuery: Record<string, string> = {};
   /** Relays this stream came through before reaching us (0 for an encoder), from connect's relayHops. */
   relayHops = 0;
-  /** Access checks not answered yet: until they are, later messages wait in `held`, in order. */
-  private pendingChecks = 0;
+  /** While an access answer is awaited, later messages wait here, in order. */
   private held: RtmpMessage[] = [];
   private readonly netStreams = new Map<number, NetStream>();
   private nextStreamId = 1;
   private readonly control = new PeerControl();
-  private pingSentAt = 0;
-  private closingSince = 0;
-  private halfClosed = false;
 
   readonly remoteAddress: string;
   private readonly hub: StreamHub;
@@ -161,28 +149,45 @@ export class Session implements Peer, Connection {
     private readonly settings: SessionSettings,
   ) {
     this.protocol = settings.protocol;
-    this.remoteAddress = formatRemoteAddress(remote.ip, remote.port);
+    this.remoteAddress = hostPort(remote.ip, remote.port);
     this.hub = context.hub;
     this.events = context.events;
     this.log = context.log.child({ conn_id: id });
     this.outbox = new Outbox(socket);
-    this.startedAt = this.lastReadAt = performance.now();
     // Two messages of the largest size may be in flight at once (a video frame interleaved with another).
     this.reader = new ChunkReader(
       (m) => this.onMessage(m),
       { maxMessageSize: settings.maxMessageSize, maxPartialBytes: 2 * settings.maxMessageSize },
       { reserve: (type, streamId, length) => this.reserve(type, streamId, length) },
     );
+    const { connections: table, stats, events } = context;
+    this.life = new Lifecycle(
+      {
+        outbox: this.outbox,
+        discardCuts: false,
+        release: () => this.release(),
+        // Not end(): Bun's end() resets a socket whose peer is still sending, which throws away what it has not read.
+        halfClose: () => socket.shutdown(),
+        cut: () => socket.end(),
+        probe: (now) => this.send(pingRequest(Math.floor(now) >>> 0)),
+      },
+      { startMs: settings.handshakeMs, readMs: settings.readMs, writeMs: settings.writeMs, lingerMs: LINGER_MS },
+      { connection: this, table, log: this.log, stats, events, forget: () => context.onClosed(this) },
+    );
+  }
+
+  /** performance.now() of the last byte received. */
+  get lastReadAt(): number {
+    return this.life.lastReadAt;
   }
 
   /** Bytes from the socket. Never throws: a failure closes this session. */
   onData(bytes: Uint8Array): void {
-    if (this.state >= State.Closing) return;
-    this.lastReadAt = performance.now();
+    if (this.life.phase >= Phase.Closing) return;
+    this.life.received(bytes.length);
     this.control.received(bytes.length);
-    this.context.stats.bytesIn += bytes.length;
     try {
-      if (this.state === State.Handshake) {
+      if (this.life.phase === Phase.Opening) {
         const step = this.handshake.push(bytes);
         if (step.send !== null) this.outbox.push(step.send);
         if (!step.done) return;
@@ -198,34 +203,9 @@ export class Session implements Peer, Connection {
     }
   }
 
-  /** Periodic check (one sweep for all sessions): handshake deadline, idle reaping, stuck writes, pings. */
+  /** The sweep: handshake deadline, stuck writes, idle peers (pinged first). */
   tick(now: number): void {
-    if (this.state === State.Closed) return;
-    if (this.state === State.Closing) {
-      if (now - this.closingSince > LINGER_MS) this.socket.end();
-      return;
-    }
-    const s = this.settings;
-    if (this.state === State.Handshake) {
-      if (now - this.startedAt > s.handshakeMs) this.close("handshake timeout");
-      return;
-    }
-    // Reading is paused while an access check is pending: silence then proves nothing about the peer.
-    if (this.pendingChecks > 0) return;
-    if (this.outbox.blockedSince !== 0 && now - this.outbox.blockedSince > s.writeMs) {
-      this.close(`write timeout: the peer took no bytes for ${s.writeMs} ms`, true);
-      return;
-    }
-    // Idle means silent both ways: nothing received and nothing taken from us. A live peer answers a
-    // ping, so after half the budget we ask; no answer in the other half and it is reaped. Our own ping
-    // being taken by the kernel proves nothing about the peer, hence the separate clock.
-    if (this.pingSentAt !== 0) {
-      if (this.lastReadAt >= this.pingSentAt) this.pingSentAt = 0;
-      else if (now - this.pingSentAt > s.readMs / 2) this.close(`idle for ${s.readMs} ms`);
-    } else if (now - Math.max(this.lastReadAt, this.outbox.lastProgress) > s.readMs / 2) {
-      this.pingSentAt = now;
-      this.send(pingRequest(Math.floor(now) >>> 0));
-    }
+    this.life.check(now);
   }
 
   get bytesIn(): number {
@@ -237,7 +217,7 @@ export class Session implements Peer, Connection {
   }
 
   send(message: RtmpMessage): void {
-    if (this.state < State.Closing) this.outbox.push(this.writer.encode(message));
+    if (this.life.phase < Phase.Closing) this.outbox.push(this.writer.encode(message));
   }
 
   publishChanged(streamId: number, streamKey: string, published: boolean): void {
@@ -254,57 +234,27 @@ export class Session implements Peer, Connection {
     this.sendCommand(streamId, "onStatus", 0, null, statusInfo(level, code, description));
   }
 
-  /**
-   * Close from our side: end this connection's streams, hand what is queued (a rejection's onStatus, say) to
-   * the kernel, then half-close. Not end(): Bun's end() resets a socket whose peer is still sending, and a
-   * reset throws away what the peer has not read yet. With `discard`, what is still queued is thrown away
-   * instead: a peer dropped for not reading gets nothing more than the kernel already holds for it.
-   */
+  /** Close from our side (Lifecycle.close): flushed, or with `discard` thrown away, then half-closed. */
   close(reason: string, discard = false): void {
-    if (this.state >= State.Closing) return;
-    this.log.info("connection closed", { reason, ...this.summary() });
-    this.endStreams();
-    this.state = State.Closing;
-    this.closingSince = performance.now();
-    // Reading may be paused for an access check: the peer's close is how a closing connection ends.
-    this.socket.resume();
-    if (discard) this.outbox.close();
-    else this.outbox.flush();
-    this.halfCloseWhenFlushed();
+    this.life.close(reason, discard);
   }
 
   onDrain(now: number): void {
-    this.outbox.drain(now);
-    if (this.state === State.Closing) this.halfCloseWhenFlushed();
-  }
-
-  private halfCloseWhenFlushed(): void {
-    if (this.halfClosed || !this.outbox.empty) return;
-    this.halfClosed = true;
-    this.socket.shutdown();
+    this.life.drained(now);
   }
 
   /** The socket closed (the peer, or us): the single place a session ends. */
   onSocketClosed(): void {
-    if (this.state === State.Closed) return;
-    if (this.state !== State.Closing) {
-      this.log.info("connection closed", { reason: "peer closed", ...this.summary() });
-      this.endStreams();
-    }
-    this.state = State.Closed;
+    this.life.ended();
     this.reader.close();
-    this.outbox.close();
-    reportConnectionClosed(this, this.startedAt, this.context.stats, this.events);
-    this.context.onClosed(this);
   }
 
-  private endStreams(): void {
+  /** Closing: end this connection's streams, and read again (the peer's close is how a closing connection ends). */
+  private release(): void {
     for (const ns of this.netStreams.values()) this.endNetStream(ns);
     this.netStreams.clear();
-  }
-
-  private summary(): Record<string, unknown> {
-    return connectionSummary(this, this.startedAt);
+    this.held = [];
+    this.socket.resume();
   }
 
   private fail(e: unknown): void {
@@ -318,7 +268,7 @@ export class Session implements Peer, Connection {
   }
 
   private startRtmp(): void {
-    this.state = State.Ready;
+    this.life.serve();
     this.log.debug("handshake complete", { c2_matches_s1: this.handshake.c2MatchesS1 });
     this.events.emit("handshake_complete", { connId: this.id }, { remote_addr: this.remoteAddress });
     this.send(windowAckSize(WINDOW_ACK_SIZE));
@@ -328,8 +278,8 @@ export class Session implements Peer, Connection {
   }
 
   private onMessage(m: RtmpMessage): void {
-    if (this.state !== State.Ready) return;
-    if (this.pendingChecks > 0) {
+    if (this.life.phase !== Phase.Serving) return;
+    if (this.life.awaitingAccess > 0) {
       // The payload is only valid during this call (the reader reuses its buffers): keep a copy.
       this.held.push({ ...m, payload: m.payload.slice(), stored: undefined });
       return;
@@ -379,7 +329,7 @@ export class Session implements Peer, Connection {
    */
   private reserve(type: number, streamId: number, length: number): StoredPayload | null {
     if (type !== MessageType.Audio && type !== MessageType.Video) return null;
-    if (this.state !== State.Ready || this.pendingChecks > 0) return null;
+    if (this.life.phase !== Phase.Serving || this.life.awaitingAccess > 0) return null;
     return this.publicationFor(streamId)?.reserve(length) ?? null;
   }
 
@@ -535,7 +485,7 @@ export class Session implements Peer, Connection {
    * not affected.
    */
   private authorize(action: AuthAction, streamId: number, name: StreamName, proceed: () => void): void {
-    const decision = this.context.access.check({
+    const decision = this.life.authorize(this.context.access, {
       action,
       app: name.app,
       name: name.name,
@@ -543,43 +493,33 @@ export class Session implements Peer, Connection {
       query: { ...this.tcUrlQuery, ...name.query },
       clientIp: this.remote.ip,
     });
-    if (!(decision instanceof Promise)) return this.decided(decision, action, streamId, name, proceed);
-    this.pendingChecks++;
+    if (!(decision instanceof Promise)) return this.decided(decision, action, streamId, proceed);
     this.socket.pause();
-    const answered = (d: AuthDecision) => {
-      this.pendingChecks--;
-      if (this.state !== State.Ready) return;
-      this.decided(d, action, streamId, name, proceed);
+    void decision.then((d) => {
+      if (this.life.phase !== Phase.Serving) return;
+      this.decided(d, action, streamId, proceed);
       this.releaseHeld();
-    };
-    decision.then(answered, (e: unknown) => {
-      this.log.error("access check failed", { error: e instanceof Error ? e.message : String(e) });
-      answered({ allowed: false, reason: "access check failed" });
     });
   }
 
-  private decided(decision: AuthDecision, action: AuthAction, streamId: number, name: StreamName, proceed: () => void): void {
-    if (decision.allowed) {
-      this.context.stats.authAllowed++;
-      return proceed();
-    }
-    this.context.stats.authDenied++;
+  /** Proceed, or tell the peer it was refused (the lifecycle counted, logged and announced it) and close. */
+  private decided(decision: AuthDecision, action: AuthAction, streamId: number, proceed: () => void): void {
+    if (decision.allowed) return proceed();
     const what = action === "publish" ? "Publish" : "Play";
     this.sendStatus(streamId, "error", `NetStream.${what}.Unauthorized`, `Authentication failed: ${decision.reason}.`);
-    this.log.warn(`${action} refused: not authorized`, { stream_key: name.key, reason: decision.reason, remote_addr: this.remoteAddress });
-    this.events.emit("auth_failed", { connId: this.id, streamKey: name.key }, { action, reason: decision.reason, remote_addr: this.remoteAddress });
     this.close(`${action} not authorized`);
   }
 
   /** Dispatch what arrived while a check was pending, until another check starts waiting. */
   private releaseHeld(): void {
+    const serving = () => this.life.phase === Phase.Serving;
     try {
-      while (this.pendingChecks === 0 && this.held.length > 0 && this.state === State.Ready) this.onMessage(this.held.shift()!);
+      while (this.life.awaitingAccess === 0 && this.held.length > 0 && serving()) this.onMessage(this.held.shift()!);
     } catch (e) {
       this.fail(e);
     }
-    if (this.state !== State.Ready) this.held = [];
-    else if (this.pendingChecks === 0) this.socket.resume();
+    if (!serving()) this.held = [];
+    else if (this.life.awaitingAccess === 0) this.socket.resume();
   }
 
   private onPlay(streamId: number, rawName: Amf0Value): void {

@@ -1,15 +1,13 @@
 /**
  * Every live connection of every protocol (RTMP, RTMPS, HTTP-FLV, WS-FLV) in one table: one id sequence,
- * one max_connections budget, one list for the API, and closing any of them by id; and what every
- * connection reports the same way, whatever its protocol (its address, its summary, its end).
+ * one max_connections budget, one list for the API and for the sweep of deadlines, and closing any of them
+ * by id. How a connection opens, closes and is reported is its Lifecycle's (lifecycle.ts).
  */
-import type { EventChannel } from "../events/events.ts";
-import type { ServerStats } from "./server-stats.ts";
 
 /** What the table (and the API) knows of a connection, whatever its protocol. */
 export interface Connection {
   readonly id: string;
-  /** "ip:port", "[v6]:port" for IPv6. */
+  /** "ip:port", "[v6]:port" for IPv6 (hostPort), "" if the peer left before its address was known. */
   readonly remoteAddress: string;
   /** "rtmp", "rtmps", "http-flv" or "ws-flv". */
   readonly protocol: string;
@@ -23,35 +21,8 @@ export interface Connection {
   readonly bytesOut: number;
   /** Close it: flush what is queued, then disconnect. */
   close(reason: string): void;
-}
-
-/** A peer's address as connections show it: "ip:port", "[v6]:port" for IPv6. */
-export function formatRemoteAddress(ip: string, port: number): string {
-  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
-/** How long a closing connection may take to hand over what is queued (and see the peer close) before it is cut. */
-export const LINGER_MS = 5000;
-
-/** A connection's figures for its log lines; `startedAt` is its performance.now() at accept. */
-export function connectionSummary(c: Connection, startedAt: number): Record<string, unknown> {
-  return { duration_ms: Math.round(performance.now() - startedAt), bytes_in: c.bytesIn, bytes_out: c.bytesOut };
-}
-
-/** A connection ended, told once: its bytes sent join the closed total, and connection_close goes out. */
-export function reportConnectionClosed(c: Connection, startedAt: number, stats: ServerStats, events: EventChannel): void {
-  stats.closedBytesOut += c.bytesOut;
-  events.emit(
-    "connection_close",
-    { connId: c.id, streamKey: c.streamKey === "" ? undefined : c.streamKey },
-    {
-      role: c.role,
-      protocol: c.protocol,
-      duration_sec: Math.round(performance.now() - startedAt) / 1000,
-      bytes_in: c.bytesIn,
-      bytes_out: c.bytesOut,
-    },
-  );
+  /** The server's sweep: check its deadlines (Lifecycle.check). */
+  tick(now: number): void;
 }
 
 export class ConnectionTable {

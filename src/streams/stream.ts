@@ -127,6 +127,24 @@ export class Stream implements PublishedStream {
     this.hasVideo = false;
   }
 
+  /**
+   * An output joining mid-publication (an HLS muxer started by its first viewer): it gets the metadata,
+   * the sequence headers and the GOP cache now, then every frame. False when nothing is published.
+   */
+  addOutput(output: StreamOutput): boolean {
+    if (this.publication === null) return false;
+    for (const header of [this.metadata, this.videoHeader, this.audioHeader]) if (header !== null) output.frame(header);
+    if (this.settings.gopCache) for (const frame of this.gop.frames) output.frame(frame);
+    this.outputs.push(output);
+    return true;
+  }
+
+  /** An output that stops before the publication ends (it is not told end()). */
+  removeOutput(output: StreamOutput): void {
+    const i = this.outputs.indexOf(output);
+    if (i >= 0) this.outputs.splice(i, 1);
+  }
+
   /** The current publication's statistics, or null when nobody publishes. */
   stats(now: number): StatsSnapshot | null {
     return this.publication?.stats.snapshot(now) ?? null;

@@ -35,7 +35,8 @@ export class Subscriber<P extends SubscriberPeer = Peer> {
     readonly streamId: number,
     private readonly layout: FrameLayout,
     private readonly maxLagMs: number,
-    private readonly stats: ServerStats,
+    /** The server's counters, for a player; null for an output that keeps its own count (a relay destination). */
+    private readonly stats: ServerStats | null,
   ) {}
 
   /** Metadata, sequence headers and other messages a player must never miss (the GOP replay sends them). */
@@ -59,7 +60,7 @@ export class Subscriber<P extends SubscriberPeer = Peer> {
         return this.drop(1);
       }
     }
-    if (!this.started) {
+    if (!this.started && this.stats !== null) {
       this.started = true;
       this.stats.firstFrame.observe((now - this.since) / 1000);
     }
@@ -74,7 +75,7 @@ export class Subscriber<P extends SubscriberPeer = Peer> {
 
   private drop(frames: number): void {
     this.dropped += frames;
-    this.stats.framesDropped += frames;
+    if (this.stats !== null) this.stats.framesDropped += frames;
   }
 
   private push(frame: Frame, tag: number): void {

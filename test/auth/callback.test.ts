@@ -3,7 +3,8 @@ import type { Server } from "bun";
 import type { AuthDecision, Authorizer } from "../../src/auth/authorizer.ts";
 import { MAX_PENDING_CALLBACKS } from "../../src/auth/callback-auth.ts";
 import { createAuthorizer } from "../../src/auth/create-authorizer.ts";
-import { freePort, waitFor } from "../helpers/media.ts";
+import { freePort } from "../../support/free-port.ts";
+import { waitFor } from "../../support/wait.ts";
 import { type LogCapture, authRequest, authSettings, capturedLog } from "./fixtures.ts";
 
 interface Received {

@@ -1,10 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from "bun:test";
-import { mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { afterEach, beforeEach, describe, expect, it, jest } from "bun:test";
+import { mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, watch, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Authorizer } from "../../src/auth/authorizer.ts";
 import { createAuthorizer } from "../../src/auth/create-authorizer.ts";
-import { TokenFileWatcher, type TokenFileWatcherOptions } from "../../src/auth/token-file-watcher.ts";
-import { scratchDir, sleep, waitFor } from "../helpers/media.ts";
+import {
+  TOKEN_FILE_DEBOUNCE_MS,
+  TokenFileWatcher,
+  type TokenFileWatcherOptions,
+} from "../../src/auth/token-file-watcher.ts";
+import { scratchDir } from "../helpers/media.ts";
+import { eventLoopTurns, waitFor } from "../../support/wait.ts";
 import { type LogCapture, authRequest, authSettings, capturedLog } from "./fixtures.ts";
 
 /** Long enough that a timer set to it never fires during a test: that path is switched off. */
@@ -22,6 +27,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   for (const c of closers.splice(0)) c.close();
+  jest.useRealTimers();
   dir.remove();
 });
 
@@ -47,6 +53,32 @@ async function waitForToken(watcher: TokenFileWatcher, token: string, logs: LogC
 
 function messages(logs: LogCapture): string[] {
   return logs.records().map((r) => String(r.msg));
+}
+
+/** Resolves when fs.watch reports `file` in `dir` changed: the test's own view of what the kernel said. */
+function changeOf(file: string): Promise<void> {
+  return new Promise((resolve) => {
+    const watcher = watch(dir.path, { persistent: false }, (_event, name) => {
+      if (name !== file) return;
+      watcher.close();
+      resolve();
+    });
+  });
+}
+
+/** With fake timers, a watch-only watcher keeps one timer (its periodic check) while no debounce is armed. */
+const IDLE_TIMERS = 1;
+
+/**
+ * With the test's clock (fake timers): once `seen` reports the change, lets the event loop deliver it to the
+ * watcher too (fs.watch callbacks are I/O, not timers) until its debounce timer is armed, then runs that:
+ * the watcher has read the file after the change.
+ */
+async function debouncedRead(seen: Promise<void>): Promise<void> {
+  await seen;
+  await eventLoopTurns(1_000);
+  expect(jest.getTimerCount(), "the watcher's debounce timer").toBe(IDLE_TIMERS + 1);
+  jest.advanceTimersByTime(TOKEN_FILE_DEBOUNCE_MS);
 }
 
 describe("TokenFileWatcher through fs.watch (the periodic check switched off)", () => {
@@ -88,14 +120,17 @@ describe("TokenFileWatcher through fs.watch (the periodic check switched off)", 
   }, 10_000);
 
   it("keeps the last good tokens through a broken rewrite, logs why once, and takes the fixed file", async () => {
+    jest.useFakeTimers();
     const { watcher, logs } = follow(watchOnly);
+    let seen = changeOf("tokens.json");
     writeFileSync(path, '{"live/test": "v2",}');
-    await waitFor(() => messages(logs).length > 0, WAIT_MS, "the error line", () => logs.tail());
+    await debouncedRead(seen);
     expect(watcher.tokens().get("live/test")).toBe("v1");
-    // More events about the same broken content: no more lines.
+    // More events about the same broken content, read again: no more lines.
+    seen = changeOf("unrelated");
     writeFileSync(path, '{"live/test": "v2",}');
     writeFileSync(join(dir.path, "unrelated"), "x");
-    await sleep(400);
+    await debouncedRead(seen);
     expect(logs.records().map(({ level, msg, error }) => ({ level, msg, error }))).toEqual([
       {
         level: "error",
@@ -103,8 +138,10 @@ describe("TokenFileWatcher through fs.watch (the periodic check switched off)", 
         error: `${path}: not JSON: line 1, column 20: expected a quoted key`,
       },
     ]);
+    seen = changeOf("tokens.json");
     replaceByRename(path, tokens("v3"));
-    await waitForToken(watcher, "v3", logs);
+    await debouncedRead(seen);
+    expect(watcher.tokens().get("live/test")).toBe("v3");
     expect(messages(logs)).toEqual([
       "auth token file unusable, keeping the previous tokens",
       "auth token file reloaded",
@@ -122,10 +159,17 @@ describe("TokenFileWatcher through fs.watch (the periodic check switched off)", 
   }, 10_000);
 
   it("stops following once closed", async () => {
+    jest.useFakeTimers();
     const { watcher, logs } = follow({ debounceMs: 10, pollMs: 20 });
     watcher.close();
+    expect(jest.getTimerCount(), "no periodic check left").toBe(0);
+    const seen = changeOf("tokens.json");
     writeFileSync(path, tokens("v2"));
-    await sleep(300);
+    await seen;
+    // A watch still open would have been told too, and armed its debounce timer.
+    await eventLoopTurns(1_000);
+    expect(jest.getTimerCount(), "no debounce armed by the change").toBe(0);
+    jest.advanceTimersByTime(1_000);
     expect(watcher.tokens().get("live/test")).toBe("v1");
     expect(logs.lines).toEqual([]);
   });
@@ -141,10 +185,13 @@ describe("TokenFileWatcher's periodic check (fs.watch events ignored)", () => {
   }, 10_000);
 
   it("logs a broken file once however many checks see it", async () => {
+    jest.useFakeTimers();
     const { watcher, logs } = follow(pollOnly);
     writeFileSync(path, "not json");
-    await waitFor(() => messages(logs).length > 0, WAIT_MS, "the error line", () => logs.tail());
-    await sleep(500);
+    jest.advanceTimersByTime(pollOnly.pollMs);
+    expect(messages(logs)).toEqual(["auth token file unusable, keeping the previous tokens"]);
+    // Ten more checks, each reading the file again (it changed less than a second ago): no more lines.
+    jest.advanceTimersByTime(10 * pollOnly.pollMs);
     expect(messages(logs)).toEqual(["auth token file unusable, keeping the previous tokens"]);
     expect(watcher.tokens().get("live/test")).toBe("v1");
   }, 10_000);

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from "bun:test";
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_TOKEN_FILE_BYTES, readTokenFile } from "../../src/auth/token-file.ts";
-import { run, scratchDir } from "../helpers/media.ts";
+import { scratchDir } from "../helpers/media.ts";
+import { run } from "../../support/children.ts";
 
 let dir: { path: string; remove(): void };
 beforeEach(() => {

@@ -228,6 +228,7 @@ recording:
   dir: /var/lib/rtmp
   segment: 15m
   streams: [live/main, "games/*"]
+  format: mp4
 relay:
   destinations:
     - rtmp://a.example.com/live
@@ -261,6 +262,13 @@ tls:
   listen: "[::]:1936"
   cert: ${CERT}
   key: ${KEY}
+hls:
+  enabled: true
+  low_latency: true
+  segment: 2s
+  part: 250ms
+  window: 10
+  streams: [live/*]
 `;
     const expected: Config = {
       listen: { host: "::", port: 19350 },
@@ -270,7 +278,7 @@ tls:
       streams: { publishConflict: "replace", gopCache: false, gopCacheMaxBytes: 65536, maxSubscriberLagMs: 500 },
       log: { level: "debug", format: "text", statsIntervalMs: 60_000 },
       timeouts: { handshakeMs: 1_000, readMs: 120_000, writeMs: 3_000, publisherIdleMs: 90_000, shutdownMs: 500 },
-      recording: { enabled: true, dir: "/var/lib/rtmp", segmentMs: 900_000, streams: ["live/main", "games/*"] },
+      recording: { enabled: true, dir: "/var/lib/rtmp", segmentMs: 900_000, streams: ["live/main", "games/*"], format: "mp4" },
       relay: {
         destinations: [
           { url: "rtmp://a.example.com/live", streams: [] },
@@ -300,6 +308,7 @@ tls:
       },
       http: { listen: { host: "127.0.0.1", port: 8080 }, apiToken: "api-secret", flv: false },
       tls: { listen: { host: "::", port: 1936 }, cert: CERT, key: KEY },
+      hls: { enabled: true, lowLatency: true, segmentMs: 2_000, partMs: 250, window: 10, streams: ["live/*"] },
     };
     expect(parseConfigText(text, "config.yaml")).toEqual(expected);
   });
@@ -586,6 +595,17 @@ describe("intervals that 0 turns off: log.stats_interval and recording.segment",
   });
 });
 
+describe("recording.format", () => {
+  it("is flv unless set to mp4, and refuses anything else at its line", () => {
+    expect(parseConfigText("recording:\n  enabled: true\n", "c.yaml").recording.format).toBe("flv");
+    expect(parseConfigText("recording:\n  format: mp4\n", "c.yaml").recording.format).toBe("mp4");
+    expect(problemsOf("recording:\n  enabled: true\n  format: MP4\n")).toEqual([
+      'config.yaml:3: recording.format: expected flv or mp4, got "MP4" (did you mean "mp4"?)',
+    ]);
+    expect(problemsOf("recording:\n  format: [flv]\n")).toEqual(["config.yaml:2: recording.format: expected flv or mp4, got a list"]);
+  });
+});
+
 describe("recording.streams", () => {
   it("reads stream keys and globs", () => {
     const config = parseConfigText('recording:\n  streams: [live/main, "games/*", "*-hd"]\n', "c.yaml");
@@ -831,12 +851,13 @@ describe("formatConfig", () => {
       "streams", "streams.publish_conflict", "streams.gop_cache", "streams.gop_cache_max_bytes", "streams.max_subscriber_lag",
       "log", "log.level", "log.format", "log.stats_interval",
       "timeouts", "timeouts.handshake", "timeouts.read", "timeouts.write", "timeouts.publisher_idle", "timeouts.shutdown",
-      "recording", "recording.enabled", "recording.dir", "recording.segment", "recording.streams",
+      "recording", "recording.enabled", "recording.dir", "recording.segment", "recording.streams", "recording.format",
       "relay", "relay.destinations",
       "auth", "auth.mode", "auth.actions", "auth.tokens", "auth.file", "auth.callback_url", "auth.callback_timeout", "auth.secret",
       "hooks", "hooks.timeout", "hooks.concurrency", "hooks.stdio", "hooks.secret", "hooks.webhooks", "hooks.scripts",
       "http", "http.listen", "http.api_token", "http.flv",
       "tls", "tls.listen", "tls.cert", "tls.key",
+      "hls", "hls.enabled", "hls.low_latency", "hls.segment", "hls.part", "hls.window", "hls.streams",
     ]);
   });
 
@@ -865,7 +886,7 @@ describe("formatConfig", () => {
       streams: { publishConflict: "replace", gopCache: false, gopCacheMaxBytes: 500_000, maxSubscriberLagMs: 1_500 },
       log: { level: "error", format: "text", statsIntervalMs: 0 },
       timeouts: { handshakeMs: 250, readMs: 5_400_000, writeMs: 1, publisherIdleMs: 3_600_000, shutdownMs: 61_000 },
-      recording: { enabled: true, dir: "rec dir/with: colon #hash", segmentMs: 1_500, streams: ["*"] },
+      recording: { enabled: true, dir: "rec dir/with: colon #hash", segmentMs: 1_500, streams: ["*"], format: "mp4" },
       relay: {
         destinations: [
           { url: "rtmp://h/{app}/{name}", streams: [] },
@@ -891,6 +912,7 @@ describe("formatConfig", () => {
       },
       http: { listen: { host: "::1", port: 0 }, apiToken: "123", flv: false },
       tls: { listen: { host: "0.0.0.0", port: 1936 }, cert: CERT, key: KEY },
+      hls: { enabled: true, lowLatency: false, segmentMs: 2_500, partMs: 300, window: 3, streams: ["live/*"] },
     };
     expect(parseConfigText(formatConfig(config), "effective.yaml")).toEqual(config);
   });

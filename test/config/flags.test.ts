@@ -155,7 +155,7 @@ describe("resolveConfig", () => {
 
   it("keeps the file's other recording keys under --record and --record-dir", () => {
     const config = resolveConfig(parseFlags(["--config", "segments.yaml", "--record", "--record-dir", "d"]), dir);
-    expect(config.recording).toEqual({ enabled: true, dir: "d", segmentMs: 600_000, streams: ["live/*"] });
+    expect(config.recording).toEqual({ enabled: true, dir: "d", segmentMs: 600_000, streams: ["live/*"], format: "flv" });
   });
 
   it("--http sets http.listen over the file's, and --http \"\" turns it off", () => {

@@ -8,7 +8,9 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../../src/config/config.ts";
 import { signCommand } from "../../src/config/sign-command.ts";
-import { run, scratchDir } from "../helpers/media.ts";
+import { scratchDir } from "../helpers/media.ts";
+import { run } from "../../support/children.ts";
+import { within } from "../../support/wait.ts";
 
 const CLI = resolve(import.meta.dir, "../../src/cli.ts");
 const SECRET = "correct horse battery staple";
@@ -28,12 +30,7 @@ function hmacHex(message: string, secret = SECRET): string {
 
 /** `bun src/cli.ts sign ...` in the scratch directory; it never starts a server, so it ends at once. */
 async function sign(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const result = await Promise.race([
-    run([process.execPath, CLI, "sign", ...args], { cwd: scratch.path }),
-    Bun.sleep(15_000).then(() => null),
-  ]);
-  if (result === null) throw new Error(`rtmp-server sign ${args.join(" ")} did not exit within 15 s`);
-  return result;
+  return within(run([process.execPath, CLI, "sign", ...args], { cwd: scratch.path }), 15_000, `rtmp-server sign ${args.join(" ")} to exit`);
 }
 
 function problemsOf(argv: string[]): string[] {

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "bun:test";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseConfigText } from "../../src/config/load.ts";
-import { run, scratchDir } from "../helpers/media.ts";
+import { scratchDir } from "../helpers/media.ts";
+import { run } from "../../support/children.ts";
 
 const HOOK = resolve(import.meta.dir, "../../deploy/certbot-deploy-hook.sh");
 const FIXTURES = resolve(import.meta.dir, "../config/fixtures");

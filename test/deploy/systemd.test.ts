@@ -8,7 +8,8 @@ import { join, resolve } from "node:path";
 import { DEFAULT_CONFIG } from "../../src/config/config.ts";
 import { parseConfigText } from "../../src/config/load.ts";
 import { parseDuration } from "../../src/config/parse.ts";
-import { run, scratchDir } from "../helpers/media.ts";
+import { scratchDir } from "../helpers/media.ts";
+import { run } from "../../support/children.ts";
 
 const DEPLOY = resolve(import.meta.dir, "../../deploy");
 const UNIT_TEXT = readFileSync(join(DEPLOY, "rtmp-server.service"), "utf8");

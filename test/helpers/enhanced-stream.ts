@@ -9,11 +9,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER, obus, parseAv1SequenceHeader } from "../../src/media/av1.ts";
-import { BitReader } from "../../src/media/bit-reader.ts";
 import { PacketType, readExHeader } from "../../src/media/ex-header.ts";
 import { HEVC_NAL_SPS, parseHevcSps } from "../../src/media/h265.ts";
+import { vp9KeyframeHeader } from "../../src/media/vp9.ts";
 import { concat } from "./bytes.ts";
-import { Child } from "./media.ts";
+import { Child } from "../../support/children.ts";
 
 export type EnhancedCodec = "hvc1" | "av01" | "vp09";
 
@@ -277,25 +277,6 @@ function vp9Messages(packets: Packet[]): EnhancedMessage[] {
     0x00, 0x00, // codecInitializationDataSize
   );
   return messages("vp09", record, packets, (p) => ({ packetType: PacketType.CodedFrames, body: [p.data] }));
-}
-
-/** The start of a VP9 keyframe's uncompressed header (VP9 bitstream spec 6.2), or null if it is not one. */
-function vp9KeyframeHeader(frame: Uint8Array) {
-  const r = new BitReader(frame);
-  if (r.bits(2) !== 2) return null; // frame_marker
-  const profile = r.bit() | (r.bit() << 1);
-  if (profile === 3) r.bit();
-  if (r.bit() === 1 || r.bit() !== 0) return null; // show_existing_frame, frame_type (0 = key)
-  r.skip(2); // show_frame, error_resilient_mode
-  if (r.bits(24) !== 0x498342) return null; // frame_sync_code
-  const bitDepth = profile >= 2 ? (r.bit() === 1 ? 12 : 10) : 8;
-  const colorSpace = r.bits(3);
-  const RGB = 7;
-  const fullRange = colorSpace === RGB ? 1 : r.bit();
-  if (colorSpace !== RGB && (profile === 1 || profile === 3)) r.skip(3); // subsampling_x/y, reserved
-  const width = r.bits(16) + 1;
-  const height = r.bits(16) + 1;
-  return r.failed ? null : { profile, bitDepth, fullRange, width, height };
 }
 
 /** The lowest VP9 level (as 10 × level) whose picture size and luma sample rate allow this stream. */

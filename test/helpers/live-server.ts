@@ -8,17 +8,9 @@ import { join } from "node:path";
 import { type Config, DEFAULT_CONFIG } from "../../src/config/config.ts";
 import { createLogger } from "../../src/logger.ts";
 import { type RtmpServer, startServer } from "../../src/server.ts";
-import {
-  type Child,
-  Children,
-  type PlayOptions,
-  type PublishOptions,
-  play,
-  publish,
-  scratchDir,
-  sleep,
-  waitFor,
-} from "./media.ts";
+import { type PlayOptions, type PublishOptions, play, publish, scratchDir } from "./media.ts";
+import { type Child, Children } from "../../support/children.ts";
+import { waitFor, within } from "../../support/wait.ts";
 import { LogCapture } from "./log-capture.ts";
 import { RawRtmpClient, isVideoFrame } from "./raw-rtmp-client.ts";
 
@@ -59,12 +51,7 @@ export async function startTestServer(adjust?: (config: Config) => void): Promis
       waitFor(() => players(`${app}/${name}`) >= count, timeoutMs, `${count} player(s) of ${app}/${name}`, () => logs.tail()),
     waitUntilLive: (name, timeoutMs, app) => waitUntilLive(port, name, timeoutMs, app),
     stop: () => {
-      stopped ??= Promise.race([
-        Promise.resolve(server.stop()),
-        sleep(15_000).then(() => {
-          throw new Error("server.stop() did not finish within 15 s");
-        }),
-      ]);
+      stopped ??= within(Promise.resolve(server.stop()), 15_000, "server.stop()");
       return stopped;
     },
   };
@@ -91,7 +78,7 @@ export async function waitUntilLive(port: number, name: string, timeoutMs = 10_0
     } finally {
       client?.close();
     }
-    await sleep(50);
+    await Bun.sleep(50);
   }
   throw new Error(`${app}/${name} did not go live within ${timeoutMs} ms; last attempt: ${last}`);
 }

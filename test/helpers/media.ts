@@ -1,13 +1,13 @@
 /**
- * Real FFmpeg for the interop tests: generated H.264+AAC sources (made once, cached under the OS temp dir),
- * publisher and player processes that a test always kills, ffprobe queries, and the small waiting helpers
- * those tests share. Nothing here knows about the server.
+ * Real FFmpeg for the interop tests: publisher and player processes (children a test always kills), ffprobe
+ * queries, and scratch files. Nothing here knows about the server; the sources they publish are in
+ * support/test-source.ts.
  */
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { expect } from "bun:test";
+import { type Child, type Children, run } from "../../support/children.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Availability
@@ -30,200 +30,6 @@ export function requireFfmpeg(): boolean {
   }
   availability = missing.length === 0;
   return availability;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Generated sources
-
-export interface SourceOptions {
-  /** testsrc frame size. Default "320x240". */
-  size?: string;
-  /** Sine tone in Hz. Default 1000. */
-  frequency?: number;
-  /** Length in seconds. Default 8. */
-  seconds?: number;
-  /**
-   * Constant video bitrate padded with filler NAL units (e.g. "16M"), for tests that need bytes to pile up
-   * quickly; default: x264's own rate (about 30 KB/s for testsrc at 320x240).
-   */
-  cbr?: string;
-  /** Encode with B-frames (decode order differs from presentation order, as most real encoders do). */
-  bframes?: boolean;
-}
-
-/** A second source that differs from the default in every way a mix-up would show: size and tone. */
-export const SMALL_SOURCE: SourceOptions = { size: "160x120", frequency: 440 };
-
-const SOURCE_DIR = join(tmpdir(), "rtmp-server-test-media");
-const sources = new Map<string, Promise<string>>();
-
-/**
- * An FLV file of testsrc video (H.264, 25 fps, a keyframe every second) and a sine tone (AAC), generated on
- * first use and reused by later tests and later runs.
- */
-export function testSource(options: SourceOptions = {}): Promise<string> {
-  const size = options.size ?? "320x240";
-  const frequency = options.frequency ?? 1000;
-  const seconds = options.seconds ?? 8;
-  const rate = options.cbr ?? "crf";
-  const order = options.bframes === true ? "-bframes" : "";
-  const name = `testsrc-${size}-${frequency}hz-${seconds}s-${rate}${order}-v1.flv`;
-  let source = sources.get(name);
-  if (source === undefined) {
-    source = generateSource(join(SOURCE_DIR, name), size, frequency, seconds, options.cbr, options.bframes === true);
-    sources.set(name, source);
-  }
-  return source;
-}
-
-async function generateSource(
-  path: string,
-  size: string,
-  frequency: number,
-  seconds: number,
-  cbr: string | undefined,
-  bframes: boolean,
-): Promise<string> {
-  if (existsSync(path)) return path;
-  mkdirSync(SOURCE_DIR, { recursive: true });
-  // Written under a private name and renamed: a run killed mid-way never leaves a truncated "cached" file.
-  const partial = `${path}.${process.pid}.partial`;
-  const rateArgs =
-    cbr === undefined
-      ? []
-      : ["-b:v", cbr, "-minrate", cbr, "-maxrate", cbr, "-bufsize", "2M", "-x264-params", "nal-hrd=cbr"];
-  const result = await run([
-    "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y",
-    "-f", "lavfi", "-i", `testsrc=size=${size}:rate=25`,
-    "-f", "lavfi", "-i", `sine=frequency=${frequency}:sample_rate=44100`,
-    "-t", String(seconds),
-    "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
-    ...(bframes ? ["-preset", "veryfast", "-bf", "2"] : ["-preset", "ultrafast", "-tune", "zerolatency"]),
-    ...rateArgs,
-    "-c:a", "aac", "-b:a", "64k",
-    "-f", "flv", partial,
-  ]);
-  if (result.code !== 0) throw new Error(`generating ${path} failed (exit ${result.code}):\n${result.stderr}`);
-  renameSync(partial, path);
-  return path;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Child processes
-
-export interface ChildOptions {
-  cwd?: string;
-  env?: Record<string, string | undefined>;
-}
-
-/** A spawned process whose stdout and stderr are drained continuously (a full pipe would stall it). */
-export class Child {
-  readonly startedAt = performance.now();
-  /** performance.now() when it exited, null while it runs. */
-  exitedAt: number | null = null;
-  exitCode: number | null = null;
-  readonly exited: Promise<number>;
-  private out = "";
-  private err = "";
-  private readonly proc: Subprocess<"ignore", "pipe", "pipe">;
-
-  constructor(
-    readonly name: string,
-    readonly cmd: string[],
-    options: ChildOptions = {},
-  ) {
-    this.proc = Bun.spawn(cmd, {
-      cwd: options.cwd,
-      env: options.env,
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const drained = Promise.all([
-      drain(this.proc.stdout, (text) => (this.out += text)),
-      drain(this.proc.stderr, (text) => (this.err += text)),
-    ]);
-    this.exited = this.proc.exited.then(async (code) => {
-      this.exitedAt = performance.now();
-      this.exitCode = code;
-      await drained;
-      return code;
-    });
-  }
-
-  get pid(): number {
-    return this.proc.pid;
-  }
-
-  get running(): boolean {
-    return this.exitCode === null;
-  }
-
-  get stdout(): string {
-    return this.out;
-  }
-
-  get stderr(): string {
-    return this.err;
-  }
-
-  /** Milliseconds from spawn to exit (or to now, while running). */
-  get elapsedMs(): number {
-    return (this.exitedAt ?? performance.now()) - this.startedAt;
-  }
-
-  kill(signal: NodeJS.Signals = "SIGKILL"): void {
-    if (this.running) this.proc.kill(signal);
-  }
-
-  /** The exit code, or an error naming the process (with its stderr) if it has not exited in time. */
-  async waitExit(timeoutMs: number): Promise<number> {
-    const code = await Promise.race([this.exited, sleep(timeoutMs).then(() => null)]);
-    if (code === null) {
-      throw new Error(`${this.name} still running after ${timeoutMs} ms\n${this.describe()}`);
-    }
-    return code;
-  }
-
-  /** For assertion messages: the command line and what it printed. */
-  describe(): string {
-    const tail = (text: string) => (text.length > 4000 ? `...${text.slice(-4000)}` : text);
-    return [
-      `$ ${this.cmd.join(" ")}`,
-      `exit: ${this.exitCode ?? "(running)"} after ${Math.round(this.elapsedMs)} ms`,
-      this.err === "" ? "stderr: (empty)" : `stderr:\n${tail(this.err)}`,
-      this.out === "" ? "" : `stdout:\n${tail(this.out)}`,
-    ].join("\n");
-  }
-}
-
-async function drain(stream: ReadableStream<Uint8Array>, sink: (text: string) => void): Promise<void> {
-  const decoder = new TextDecoder();
-  for await (const chunk of stream) sink(decoder.decode(chunk, { stream: true }));
-}
-
-/** Every process a test file starts; `killAll()` in afterEach/afterAll leaves none behind, even on failure. */
-export class Children {
-  private readonly all: Child[] = [];
-
-  spawn(name: string, cmd: string[], options?: ChildOptions): Child {
-    const child = new Child(name, cmd, options);
-    this.all.push(child);
-    return child;
-  }
-
-  async killAll(): Promise<void> {
-    const live = this.all.splice(0);
-    for (const child of live) child.kill("SIGKILL");
-    await Promise.all(live.map((child) => Promise.race([child.exited, sleep(5_000)])));
-  }
-}
-
-/** Runs a command to completion, capturing its output. */
-export async function run(cmd: string[], options?: ChildOptions): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Child(cmd[0], cmd, options);
-  const code = await child.exited;
-  return { code, stdout: child.stdout, stderr: child.stderr };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -364,36 +170,7 @@ export async function decodeErrors(file: string): Promise<string> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Waiting, ports, scratch directories
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `predicate` every 20 ms; throws naming `what` (and `detail()`, if given) after `timeoutMs`. */
-export async function waitFor(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what = "condition",
-  detail?: () => string,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return;
-    if (performance.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail === undefined ? "" : `\n${detail()}`}`);
-    }
-    await sleep(20);
-  }
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (for processes that must be told their port). */
-export function freePort(): number {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
+// Files and scratch directories
 
 export function fileSize(path: string): number {
   try {

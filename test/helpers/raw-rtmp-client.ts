@@ -1,5 +1,5 @@
 /**
- * The interop tests' own client: RtmpClient (src/relay/) speaks the protocol, and this wrapper adds what only
+ * The interop tests' own client: TestRtmpClient speaks the protocol, and this wrapper adds what only
  * a test wants: a log of everything the server sent, waits on that log, raw bytes after connect (hostile
  * chunks), and a bare TCP connection for bytes that are no RTMP at all (garbage, RTMPE, TLS, silence). It
  * records when the connection closed and whether we asked for it.
@@ -9,8 +9,8 @@ import type { Amf0Value } from "../../src/protocol/amf0.ts";
 import { type Command, decodeCommand, decodeData, stringField } from "../../src/protocol/command.ts";
 import { type ControlMessage, decodeControl } from "../../src/protocol/control.ts";
 import { MessageType, type RtmpMessage } from "../../src/protocol/message.ts";
-import { RtmpClient } from "../../src/relay/rtmp-client.ts";
-import { sleep, waitFor } from "./media.ts";
+import { TestRtmpClient } from "./rtmp-test-client.ts";
+import { waitFor } from "../../support/wait.ts";
 
 /** One thing the server sent, in arrival order. */
 export type ServerEvent =
@@ -33,7 +33,7 @@ export class RawRtmpClient {
   private readonly closed: Promise<void>;
   private markClosed!: () => void;
   /** Exactly one of the two is set. */
-  private rtmp: RtmpClient | null = null;
+  private rtmp: TestRtmpClient | null = null;
   private tcp: Socket<undefined> | null = null;
   private tcpBytesReceived = 0;
 
@@ -44,7 +44,7 @@ export class RawRtmpClient {
   /** Handshake and `connect` to `app` done; everything the server sends from then on is recorded. */
   static async connect(port: number, app = "live"): Promise<RawRtmpClient> {
     const client = new RawRtmpClient();
-    client.rtmp = await RtmpClient.connect(`rtmp://127.0.0.1:${port}/${app}`, {
+    client.rtmp = await TestRtmpClient.connect(`rtmp://127.0.0.1:${port}/${app}`, {
       onMessage: (message) => client.record(message),
       onClose: (error) => client.onClose(error),
     });
@@ -103,7 +103,7 @@ export class RawRtmpClient {
 
   /** Resolves true once the connection is closed, false if it is still open after `timeoutMs`. */
   async closedWithin(timeoutMs: number): Promise<boolean> {
-    await Promise.race([this.closed, sleep(timeoutMs)]);
+    await Promise.race([this.closed, Bun.sleep(timeoutMs)]);
     return this.isClosed;
   }
 
@@ -167,7 +167,7 @@ export class RawRtmpClient {
     return `[${names.join(", ")}] + ${this.media().length} media messages, ${this.bytesReceived} bytes${closed}`;
   }
 
-  private connected(): RtmpClient {
+  private connected(): TestRtmpClient {
     if (this.rtmp === null) throw new Error("a bare TCP connection cannot play or publish: use RawRtmpClient.connect");
     return this.rtmp;
   }
@@ -247,17 +247,16 @@ export function isKeyframe(event: ServerEvent): boolean {
   return event.kind === "media" && event.type === 9 && event.head[0] >> 4 === 1;
 }
 
+/** How many video frames `client` received after `from` (a performance.now() time; all of them by default). */
+export function videoFramesSince(client: RawRtmpClient, from = -Infinity): number {
+  return client.media().filter((e) => isVideoFrame(e) && e.at > from).length;
+}
+
 /**
- * The longest stretch within [from, to] (performance.now() times) in which `client` received no video frame,
- * the window's edges included: a player that stopped receiving altogether shows the whole rest of the window.
+ * The steps between the timestamps of consecutive video frames `client` received that are not `frameMs`: []
+ * when it got every frame of a constant-rate source, none skipped (dropped behind, or skipped to a keyframe).
  */
-export function largestFrameGap(client: RawRtmpClient, from: number, to: number): number {
-  let last = from;
-  let largest = 0;
-  for (const event of client.events) {
-    if (!isVideoFrame(event) || event.at < from || event.at > to) continue;
-    largest = Math.max(largest, event.at - last);
-    last = event.at;
-  }
-  return Math.max(largest, to - last);
+export function frameSkips(client: RawRtmpClient, frameMs: number): number[] {
+  const stamps = client.media().filter(isVideoFrame).map((e) => e.timestamp);
+  return stamps.slice(1).map((t, i) => t - stamps[i]).filter((step) => step !== frameMs);
 }

@@ -3,7 +3,7 @@
  * listener serves it, and a client trusts it only when told to (it is its own CA).
  */
 import { join } from "node:path";
-import { run } from "./media.ts";
+import { run } from "../../support/children.ts";
 
 export interface TestCertificate {
   /** PEM files. */

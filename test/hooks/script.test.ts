@@ -2,7 +2,8 @@ import { afterAll, afterEach, describe, expect, it } from "bun:test";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SCRIPT_OUTPUT_LIMIT } from "../../src/hooks/script.ts";
-import { scratchDir, waitFor } from "../helpers/media.ts";
+import { scratchDir } from "../helpers/media.ts";
+import { waitFor } from "../../support/wait.ts";
 import { type Harness, finished, startHooks } from "./harness.ts";
 
 const dir = scratchDir("hooks-script");

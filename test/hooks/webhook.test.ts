@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { waitFor } from "../helpers/media.ts";
+import { waitFor } from "../../support/wait.ts";
 import { type Harness, Receiver, finished, startHooks } from "./harness.ts";
 
 let receiver: Receiver;

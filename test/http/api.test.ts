@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from "bun:test";
 import { flvStreamName } from "../../src/flv/flv-endpoint.ts";
-import { waitFor } from "../helpers/media.ts";
+import { waitFor } from "../../support/wait.ts";
 import { httpLiveTest, httpUrl, RawHttpClient, SyntheticPublisher } from "./harness.ts";
 
 const publishers: SyntheticPublisher[] = [];

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from "bun:test";
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Children } from "../helpers/media.ts";
+import { Children } from "../../support/children.ts";
+import { chromiumOnce } from "./chromium.ts";
 import { httpLiveTest, httpUrl, requireTool, SyntheticPublisher } from "./harness.ts";
 
 const children = new Children();
@@ -18,15 +19,8 @@ afterEach(async () => {
 });
 
 /** Chromium, headless and isolated (its own profile in `dir`), on `url`; resolves with what it printed. */
-async function chromium(dir: string, url: string, mode: string[]): Promise<string> {
-  const browser = children.spawn("chromium", [
-    "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-    "--disable-component-update", "--disable-sync", `--user-data-dir=${join(dir, "profile")}`,
-    "--virtual-time-budget=5000", ...mode, url,
-  ]);
-  const code = await browser.waitExit(45_000);
-  expect(code, browser.describe()).toBe(0);
-  return browser.stdout;
+function chromium(dir: string, url: string, mode: string[]): Promise<string> {
+  return chromiumOnce(children, dir, url, mode);
 }
 
 describe.skipIf(!requireTool("chromium"))("the dashboard in headless Chromium", () => {
@@ -43,6 +37,7 @@ describe.skipIf(!requireTool("chromium"))("the dashboard in headless Chromium", 
     expect(dom).toContain("H264 640x360");
     expect(dom).toContain("AAC 44100 Hz 2 ch");
     expect(dom).toContain('<a href="/live/dash.flv"');
+    expect(dom, "no watch page without HLS").not.toContain(">Watch</a>");
     expect(dom).toContain("<td>publisher</td><td>rtmp</td><td>live/dash</td>");
     expect(dom).toMatch(/<span id="status" class="">updated /);
 

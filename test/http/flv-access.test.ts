@@ -6,8 +6,8 @@
  */
 import { afterEach, describe, expect, it } from "bun:test";
 import { decodeData } from "../../src/protocol/command.ts";
-import { readFlvTags } from "../helpers/flv.ts";
-import { waitFor } from "../helpers/media.ts";
+import { readFlvTags } from "../../support/flv-tags.ts";
+import { waitFor } from "../../support/wait.ts";
 import {
   AUDIO_HEADER,
   dechunk,
@@ -87,7 +87,10 @@ describe("HTTP-FLV delivery", () => {
 
   it("waits for a stream published after the request, within timeouts.handshake", async () => {
     const c = await request(live.server.server.httpPort!, "/live/late.flv");
-    await Bun.sleep(300);
+    // In the table from the moment it is accepted; its response can only start once the stream exists.
+    const connections = live.server.server.connections;
+    await waitFor(() => connections.size === 1, 5_000, "the request, waiting for its stream");
+    expect([...connections.values()].map((w) => w.bytesOut), "nothing is sent before the stream exists").toEqual([0]);
     expect(c.received, "nothing is sent before the stream exists").toBe(0);
     const p = await publish(live.server.port, "late");
     p.frames(3);

@@ -5,17 +5,11 @@
  */
 import { afterEach, describe, expect, it } from "bun:test";
 import { decodeData } from "../../src/protocol/command.ts";
-import { readFlvTags } from "../helpers/flv.ts";
-import {
-  Children,
-  decodeErrors,
-  firstVideoPacket,
-  play,
-  probe,
-  requireFfmpeg,
-  testSource,
-  waitFor,
-} from "../helpers/media.ts";
+import { readFlvTags } from "../../support/flv-tags.ts";
+import { decodeErrors, firstVideoPacket, play, probe, requireFfmpeg } from "../helpers/media.ts";
+import { Children } from "../../support/children.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor, within } from "../../support/wait.ts";
 import { httpLiveTest, httpUrl, recordEvents } from "./harness.ts";
 
 describe.skipIf(!requireFfmpeg())("HTTP-FLV and WS-FLV playback", () => {
@@ -44,7 +38,7 @@ describe.skipIf(!requireFfmpeg())("HTTP-FLV and WS-FLV playback", () => {
 
     expect(await publisher.waitExit(20_000), publisher.describe()).toBe(0);
     expect(await httpPlayer.waitExit(10_000), httpPlayer.describe()).toBe(0);
-    await Promise.race([wsClosed, Bun.sleep(10_000)]);
+    await within(wsClosed, 10_000, "the WebSocket to close");
     expect(closeCode, "the WebSocket closed normally when the stream ended").toBe(1000);
 
     // FFmpeg's copy of the HTTP-FLV stream: both tracks, clean decode, a keyframe first.

@@ -12,7 +12,7 @@ import { RtmpClient } from "../../src/relay/rtmp-client.ts";
 import { AUDIO, VIDEO } from "../fixtures/sequence-headers.ts";
 import { hex } from "../helpers/hex.ts";
 import { type LiveTest, type LiveTestOptions, liveTest } from "../helpers/live-server.ts";
-import { waitFor } from "../helpers/media.ts";
+import { waitFor } from "../../support/wait.ts";
 
 /** liveTest() with the HTTP listener on 127.0.0.1, OS-chosen port. */
 export function httpLiveTest(label: string, options: LiveTestOptions = {}): LiveTest {

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "bun:test";
 import { MAX_LABELLED_STREAMS } from "../../src/http/metrics.ts";
 import { Exposition } from "../../src/http/prometheus-text.ts";
 import { Histogram } from "../../src/shared/server-stats.ts";
-import { waitFor } from "../helpers/media.ts";
+import { waitFor } from "../../support/wait.ts";
 import { httpLiveTest, httpUrl, RawHttpClient, requireTool, SyntheticPublisher } from "./harness.ts";
 
 const publishers: SyntheticPublisher[] = [];

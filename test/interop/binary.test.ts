@@ -6,20 +6,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { waitUntilLive } from "../helpers/live-server.ts";
-import {
-  Children,
-  decodeErrors,
-  freePort,
-  play,
-  probeTestSourceCopy,
-  publish,
-  requireFfmpeg,
-  run,
-  scratchDir,
-  testSource,
-  type Child,
-  waitFor,
-} from "../helpers/media.ts";
+import { decodeErrors, play, probeTestSourceCopy, publish, requireFfmpeg, scratchDir } from "../helpers/media.ts";
+import { Children, run, type Child } from "../../support/children.ts";
+import { freePort } from "../../support/free-port.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
 import { RawRtmpClient } from "../helpers/raw-rtmp-client.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");

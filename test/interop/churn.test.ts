@@ -5,9 +5,11 @@
  * pending; and a player that left at once must not have been sent the GOP burst.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { RtmpClient } from "../../src/relay/rtmp-client.ts";
+import { TestRtmpClient } from "../helpers/rtmp-test-client.ts";
 import { liveTest } from "../helpers/live-server.ts";
-import { requireFfmpeg, sleep, testSource, waitFor } from "../helpers/media.ts";
+import { requireFfmpeg } from "../helpers/media.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
 import { isVideoFrame } from "../helpers/raw-rtmp-client.ts";
 
 /**
@@ -89,7 +91,7 @@ describe.skipIf(!requireFfmpeg())("connection churn beside a live stream", () =>
     // (a) Players that send play and close at once.
     const instant = await Promise.all(
       Array.from({ length: 20 }, async () => {
-        const client = await RtmpClient.connect(server.url("main"));
+        const client = await TestRtmpClient.connect(server.url("main"));
         const id = await client.createStream();
         client.play(id, "main").catch(() => {});
         await client.close();
@@ -122,11 +124,12 @@ describe.skipIf(!requireFfmpeg())("connection churn beside a live stream", () =>
     );
     unsubscribe();
     expect(server.server.registry.streams.get("live/main")!.subscribers).toHaveLength(steady.length);
-    for (let i = 0; i < 5 && sessions.some((s) => s.deref() !== undefined); i++) {
+    const reachable = () => sessions.filter((s) => s.deref() !== undefined).length;
+    const collected = () => {
       Bun.gc(true);
-      await sleep(50);
-    }
-    expect(sessions.filter((s) => s.deref() !== undefined).length, "churned sessions still reachable").toBe(0);
+      return reachable() === 0;
+    };
+    await waitFor(collected, 2_000, "the churned sessions to be collected", () => `${reachable()} still reachable`);
     expect(timers.since(timersBefore), "timers the churn left pending").toBe(0);
 
     // What the players that left at once were sent: the replies to their commands, not the GOP.

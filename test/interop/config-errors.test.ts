@@ -5,7 +5,9 @@
 import { afterAll, describe, expect, it } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { run, scratchDir } from "../helpers/media.ts";
+import { scratchDir } from "../helpers/media.ts";
+import { run } from "../../support/children.ts";
+import { within } from "../../support/wait.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const CLI = join(ROOT, "src/cli.ts");
@@ -22,12 +24,7 @@ describe("configuration errors", () => {
 
   /** `bun src/cli.ts ...args`; a config error must end it at once, so a bounded wait is plenty. */
   async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const result = await Promise.race([
-      run([process.execPath, CLI, ...args], { cwd: scratch.path }),
-      Bun.sleep(15_000).then(() => null),
-    ]);
-    if (result === null) throw new Error(`rtmp-server ${args.join(" ")} did not exit within 15 s`);
-    return result;
+    return within(run([process.execPath, CLI, ...args], { cwd: scratch.path }), 15_000, `rtmp-server ${args.join(" ")} to exit`);
   }
 
   it("exits 2 naming file, line and key for a bad duration", async () => {

@@ -7,22 +7,23 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import { objectField, decodeCommand } from "../../src/protocol/command.ts";
 import { MessageType, type RtmpMessage } from "../../src/protocol/message.ts";
-import { RtmpClient } from "../../src/relay/rtmp-client.ts";
+import { TestRtmpClient } from "../helpers/rtmp-test-client.ts";
 import { type EnhancedCodec, enhancedVideoStream } from "../helpers/enhanced-stream.ts";
 import { toHex } from "../helpers/hex.ts";
 import { liveTest } from "../helpers/live-server.ts";
-import { requireFfmpeg, waitFor } from "../helpers/media.ts";
+import { requireFfmpeg } from "../helpers/media.ts";
+import { waitFor } from "../../support/wait.ts";
 
 const CODEC_NAMES: Record<EnhancedCodec, string> = { hvc1: "H265", av01: "AV1", vp09: "VP9" };
 
 describe.skipIf(!requireFfmpeg())("Enhanced RTMP", () => {
   const live = liveTest("enhanced-rtmp");
-  const clients: RtmpClient[] = [];
+  const clients: TestRtmpClient[] = [];
   afterEach(() => Promise.all(clients.splice(0).map((c) => c.close())));
 
   it("answers an Enhanced RTMP connect with the codecs and capabilities it forwards", async () => {
     const replies: RtmpMessage[] = [];
-    const client = await RtmpClient.connect(live.server.url("x"), {
+    const client = await TestRtmpClient.connect(live.server.url("x"), {
       connectFields: { fourCcList: ["hvc1", "av01", "vp09"] },
       onMessage: (m) => m.type === MessageType.CommandAmf0 && replies.push({ ...m, payload: m.payload.slice() }),
     });
@@ -38,7 +39,7 @@ describe.skipIf(!requireFfmpeg())("Enhanced RTMP", () => {
   for (const codec of ["hvc1", "av01", "vp09"] as const) {
     it(`passes ${codec} through unchanged and starts a late joiner on its sequence start and a keyframe`, async () => {
       const { messages, width, height } = await enhancedVideoStream(codec);
-      const publisher = await RtmpClient.connect(live.server.url(codec));
+      const publisher = await TestRtmpClient.connect(live.server.url(codec));
       clients.push(publisher);
       const streamId = await publisher.createStream();
       await publisher.publish(streamId, codec);
@@ -49,7 +50,7 @@ describe.skipIf(!requireFfmpeg())("Enhanced RTMP", () => {
       await waitFor(() => live.server.logs.records().some((r) => r.msg === "codec detected"), 5_000, "codec detection");
 
       const received: Uint8Array[] = [];
-      const player = await RtmpClient.connect(live.server.url(codec), {
+      const player = await TestRtmpClient.connect(live.server.url(codec), {
         onMessage: (m) => m.type === MessageType.Video && received.push(m.payload.slice()),
       });
       clients.push(player);

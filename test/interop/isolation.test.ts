@@ -3,7 +3,8 @@
  */
 import { describe, expect, it } from "bun:test";
 import { liveTest } from "../helpers/live-server.ts";
-import { decodeErrors, probe, requireFfmpeg, SMALL_SOURCE, testSource, videoFrameSizes } from "../helpers/media.ts";
+import { decodeErrors, probe, requireFfmpeg, videoFrameSizes } from "../helpers/media.ts";
+import { SMALL_SOURCE, testSource } from "../../support/test-source.ts";
 
 describe.skipIf(!requireFfmpeg())("two streams published at once", () => {
   const live = liveTest("isolation");

@@ -4,16 +4,10 @@
  */
 import { describe, expect, it } from "bun:test";
 import { liveTest } from "../helpers/live-server.ts";
-import {
-  decodeErrors,
-  fileSize,
-  firstVideoFrame,
-  firstVideoPacket,
-  requireFfmpeg,
-  run,
-  testSource,
-  waitFor,
-} from "../helpers/media.ts";
+import { decodeErrors, fileSize, firstVideoFrame, firstVideoPacket, requireFfmpeg } from "../helpers/media.ts";
+import { run } from "../../support/children.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
 import { isKeyframe, isVideoFrame } from "../helpers/raw-rtmp-client.ts";
 
 describe.skipIf(!requireFfmpeg())("a late joiner", () => {

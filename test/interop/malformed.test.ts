@@ -8,7 +8,8 @@ import { MessageType } from "../../src/protocol/message.ts";
 import { concat } from "../helpers/bytes.ts";
 import { hex } from "../helpers/hex.ts";
 import { liveTest } from "../helpers/live-server.ts";
-import { decodeErrors, probeTestSourceCopy, requireFfmpeg, testSource } from "../helpers/media.ts";
+import { decodeErrors, probeTestSourceCopy, requireFfmpeg } from "../helpers/media.ts";
+import { testSource } from "../../support/test-source.ts";
 import { mulberry32 } from "../helpers/prng.ts";
 import { RawRtmpClient } from "../helpers/raw-rtmp-client.ts";
 

@@ -6,7 +6,9 @@
 import { describe, expect, it } from "bun:test";
 import type { ServerEvent } from "../../src/events/events.ts";
 import { liveTest } from "../helpers/live-server.ts";
-import { ffprobeJson, requireFfmpeg, testSource, waitFor } from "../helpers/media.ts";
+import { ffprobeJson, requireFfmpeg } from "../helpers/media.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
 
 /** The source as ffprobe describes it: what the server's own parsing must agree with. */
 async function describeSource(file: string) {

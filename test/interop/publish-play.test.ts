@@ -6,7 +6,8 @@
 import { describe, expect, it } from "bun:test";
 import { UserControlEventType } from "../../src/protocol/control.ts";
 import { liveTest } from "../helpers/live-server.ts";
-import { decodeErrors, probeTestSourceCopy, requireFfmpeg, testSource } from "../helpers/media.ts";
+import { decodeErrors, probeTestSourceCopy, requireFfmpeg } from "../helpers/media.ts";
+import { testSource } from "../../support/test-source.ts";
 import { type ServerEvent, isUserControl, isVideoFrame, userControlStreamId } from "../helpers/raw-rtmp-client.ts";
 
 describe.skipIf(!requireFfmpeg())("publish and play with FFmpeg", () => {

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { copyFileSync } from "node:fs";
 import { startTestServer, type TestServer } from "../helpers/live-server.ts";
 import {
-  Children,
   decodeErrors,
   fileSize,
   play,
@@ -16,9 +15,10 @@ import {
   publish,
   requireFfmpeg,
   scratchDir,
-  testSource,
-  waitFor,
 } from "../helpers/media.ts";
+import { Children } from "../../support/children.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
 import { RawRtmpClient } from "../helpers/raw-rtmp-client.ts";
 import { selfSignedCertificate } from "../helpers/tls-certificate.ts";
 

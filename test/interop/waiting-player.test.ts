@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "bun:test";
 import { liveTest } from "../helpers/live-server.ts";
-import { decodeErrors, probe, probeTestSourceCopy, requireFfmpeg, testSource } from "../helpers/media.ts";
+import { decodeErrors, probe, probeTestSourceCopy, requireFfmpeg } from "../helpers/media.ts";
+import { testSource } from "../../support/test-source.ts";
 
 describe.skipIf(!requireFfmpeg())("a player waiting before the publisher starts", () => {
   const live = liveTest("waiting");

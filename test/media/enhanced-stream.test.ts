@@ -10,7 +10,8 @@ import {
   enhancedVideoStream,
   toElementaryStream,
 } from "../helpers/enhanced-stream.ts";
-import { decodeErrors, probe, requireFfmpeg, run, scratchDir, videoFrameSizes } from "../helpers/media.ts";
+import { decodeErrors, probe, requireFfmpeg, scratchDir, videoFrameSizes } from "../helpers/media.ts";
+import { run } from "../../support/children.ts";
 
 const CODECS: { fourCc: EnhancedCodec; name: string; file: string; ffmpegName: string }[] = [
   { fourCc: "hvc1", name: "H265", file: "stream.hevc", ffmpegName: "hevc" },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { Frame, FrameArena, idleSlabCount, trimIdleSlabs } from "../../src/media/frame.ts";
+import { Frame, FrameArena, trimIdleSlabs } from "../../src/media/frame.ts";
 import { FlvLayout, flvFileHeader } from "../../src/media/flv.ts";
 import { RtmpLayout } from "../../src/media/rtmp-layout.ts";
 import { encodeMessage } from "../../src/protocol/chunk-writer.ts";
@@ -30,22 +30,35 @@ describe("FrameArena (frames in recycled slabs)", () => {
   it("gives a slab back once every frame in it is released, and reuses it instead of allocating", () => {
     trimIdleSlabs(Number.POSITIVE_INFINITY);
     const arena = new FrameArena();
-    // Enough 50 KB frames to fill several slabs, all held (as a GOP cache would).
+    // Enough 50 KB frames to fill six slabs, two each, all held (as a GOP cache would).
     const held = Array.from({ length: 12 }, (_, i) => arena.frame(MessageType.Video, i, new Uint8Array(50_000), i === 0));
-    expect(idleSlabCount()).toBe(0);
+    const slabs = [...new Set(held.map((f) => f.payload.buffer))];
+    expect(slabs.length).toBe(6);
     for (const f of held) f.release();
-    const idle = idleSlabCount();
-    // Every slab but the arena's current one is idle again.
-    expect(idle).toBeGreaterThanOrEqual(4);
-    // The arena's current slab emptied too: it starts over in place, and the next slab comes from the pool.
+    // The arena's current slab emptied too: it starts over in place.
     const first = arena.frame(MessageType.Video, 99, new Uint8Array(120_000), true);
-    expect(idleSlabCount()).toBe(idle);
-    const second = arena.frame(MessageType.Video, 100, new Uint8Array(120_000), false);
-    expect(idleSlabCount()).toBe(idle - 1);
+    expect(first.payload.buffer).toBe(slabs[5]);
+    expect(first.payload.byteOffset).toBe(0);
+    // Every other slab is idle again: the next five slabs taken, by this arena or another, are those; the sixth is new.
+    const other = new FrameArena();
+    const taken = [arena.frame(MessageType.Video, 100, new Uint8Array(120_000), false)];
+    for (let i = 0; i < 5; i++) taken.push(other.frame(MessageType.Video, i, new Uint8Array(120_000), i === 0));
+    const reused = new Set(taken.slice(0, 5).map((f) => f.payload.buffer));
+    expect(reused.size).toBe(5);
+    expect([...reused].every((b) => slabs.slice(0, 5).includes(b))).toBe(true);
+    expect(slabs.includes(taken[5].payload.buffer)).toBe(false);
+    // Closed arenas give their current slabs back too: all seven are taken again before a new one.
     first.release();
-    second.release();
+    for (const f of taken) f.release();
     arena.close();
-    expect(idleSlabCount()).toBe(idle + 1);
+    other.close();
+    const all = [...slabs, taken[5].payload.buffer];
+    const again = new FrameArena();
+    const retaken = Array.from({ length: 7 }, (_, i) => again.frame(MessageType.Video, i, new Uint8Array(120_000), i === 0));
+    expect(new Set(retaken.map((f) => f.payload.buffer)).size).toBe(7);
+    expect(retaken.every((f) => all.includes(f.payload.buffer))).toBe(true);
+    for (const f of retaken) f.release();
+    again.close();
   });
 
   it("never lets a slab be reused while a frame in it is still held", () => {
@@ -55,7 +68,7 @@ describe("FrameArena (frames in recycled slabs)", () => {
     for (let i = 0; i < 5000; i++) arena.frame(MessageType.Video, i, new Uint8Array(3000).fill(i & 0xff), false).release();
     expect(toHex(kept.payload)).toBe(toHex(ramp(7, 64)));
     kept.release();
-    expect(kept.holders).toBe(0);
+    // Its last holder let go: one release more is one too many.
     expect(() => kept.release()).toThrow("released more often than retained");
     arena.close();
   });
@@ -78,7 +91,12 @@ describe("FrameArena.reserve (a message assembled in place)", () => {
     const copied = arena.frame(MessageType.Audio, 81, ramp(1, 10), false, { bytes: ramp(1, 10), release() {} });
     expect(copied.payload.buffer === frame.payload.buffer || copied.payload.buffer === next.payload.buffer).toBe(true);
     frame.release();
-    expect(idleSlabCount()).toBe(1);
+    // Its slab is idle now: the next arena to need one gets it.
+    const probe = new FrameArena();
+    const reused = probe.frame(MessageType.Video, 0, new Uint8Array(10), false);
+    expect(reused.payload.buffer).toBe(frame.payload.buffer);
+    reused.release();
+    probe.close();
     next.release();
     copied.release();
     arena.close();

@@ -7,7 +7,8 @@ import { open } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BATCH_BYTES, BatchWriter, type WriterListener } from "../../src/record/batch-writer.ts";
-import { fileSize, scratchDir, sleep, waitFor } from "../helpers/media.ts";
+import { fileSize, scratchDir } from "../helpers/media.ts";
+import { waitFor } from "../../support/wait.ts";
 import { mulberry32 } from "../helpers/prng.ts";
 
 const scratch = scratchDir("batch-writer");
@@ -98,7 +99,7 @@ describe("the batch writer", () => {
     const path = join(scratch.path, "held.bin");
     const writer = new BatchWriter(open(path, "wx"), recorder(), { flushIntervalMs: 60_000 });
     writer.append(randomBytes(4, BATCH_BYTES - 1));
-    await sleep(100);
+    await Bun.sleep(100);
     expect(fileSize(path)).toBe(0);
     writer.append(Uint8Array.of(1));
     await waitFor(() => fileSize(path) === BATCH_BYTES, 5_000, "the full batch's write");
@@ -115,7 +116,7 @@ describe("the batch writer", () => {
       const data = randomBytes(5, 400 * 1024);
       writer.append(data);
       // A pipe holds 64 KiB: the writes after that block in the thread pool until someone reads.
-      await sleep(100);
+      await Bun.sleep(100);
       expect(ticks).toBeGreaterThan(0);
       expect(writer.written).toBeLessThan(data.length);
       expect(writer.congested).toBe(true);
@@ -135,7 +136,7 @@ describe("the batch writer", () => {
     const path = join(scratch.path, "stuck.bin");
     const events = recorder();
     // The file opens only after everything is appended, so no byte can have been written by then.
-    const late = sleep(50).then(() => open(path, "wx"));
+    const late = Bun.sleep(50).then(() => open(path, "wx"));
     const writer = new BatchWriter(late, events, { batchBytes: 64 * 1024, maxPendingBytes: 128 * 1024 });
     for (let i = 0; i < 8; i++) writer.append(new Uint8Array(64 * 1024));
     await waitFor(() => events.failures.length > 0, 5_000, "the failure");
@@ -149,7 +150,7 @@ describe("the batch writer", () => {
     const { path, handle } = await fifo("aborted");
     const writer = new BatchWriter(handle, recorder(), { batchBytes: 100 * 1024 });
     writer.append(randomBytes(6, 300 * 1024));
-    await sleep(50);
+    await Bun.sleep(50);
     writer.abort();
     // The write in flight (one batch) completes once read; nothing after it is written, and the writer's
     // end of the FIFO is closed, so the read ends at end-of-file instead of waiting.

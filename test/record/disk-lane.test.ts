@@ -8,7 +8,8 @@ import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { BatchWriter } from "../../src/record/batch-writer.ts";
 import { DiskLane } from "../../src/record/disk-lane.ts";
-import { scratchDir, sleep, waitFor } from "../helpers/media.ts";
+import { scratchDir } from "../helpers/media.ts";
+import { eventLoopTurns, waitFor, within } from "../../support/wait.ts";
 
 const scratch = scratchDir("disk-lane");
 afterAll(() => scratch.remove());
@@ -32,11 +33,12 @@ describe("the disk lane", () => {
         return i;
       }),
     );
-    await sleep(10);
+    // The lane starts operations from promise callbacks: one turn of the event loop runs every one due.
+    await eventLoopTurns(1);
     expect(started).toEqual([0, 1]);
     gates[1].open();
     await done[1];
-    await sleep(0);
+    await eventLoopTurns(1);
     expect(started).toEqual([0, 1, 2]);
     gates[0].open();
     gates[2].open();
@@ -54,7 +56,12 @@ describe("the disk lane", () => {
   });
 
   it("keeps two writers stuck on stalled disks to one fs pool thread: other file operations go on", async () => {
-    const lane = new DiskLane();
+    let writesStarted = 0;
+    const lane = new (class extends DiskLane {
+      override run<T>(operation: () => Promise<T>): Promise<T> {
+        return super.run(() => (writesStarted++, operation()));
+      }
+    })();
     const fifos = ["a", "b"].map((name) => join(scratch.path, name));
     for (const path of fifos) expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
     const writers = fifos.map((path) => new BatchWriter(open(path, "r+"), { written() {}, failed() {} }, {}, lane));
@@ -63,11 +70,11 @@ describe("the disk lane", () => {
       writer.append(new Uint8Array(200 * 1024));
       writer.flush();
     }
-    await sleep(100);
+    // The first write is in the pool, stuck; the second waits in the lane.
+    await waitFor(() => writesStarted === 1, 5_000, "the first write to start");
     // Without the lane both writes would each hold a pool thread: on a 2-core machine, all of them.
-    expect(await Promise.race([stat(scratch.path).then(() => "answered"), sleep(3_000).then(() => "pool exhausted")])).toBe(
-      "answered",
-    );
+    expect((await within(stat(scratch.path), 3_000, "a stat while both writers are stuck")).isDirectory()).toBe(true);
+    expect(writesStarted).toBe(1);
 
     // Drain both FIFOs at once, so no thread stays blocked after the test. Which writer the lane let through
     // first depends on timing, and the other's write waits for it: draining one FIFO and then the other hung

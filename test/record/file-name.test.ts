@@ -68,7 +68,7 @@ describe("recording file names", () => {
       ["\u{1F600}", "\u0301\u202e/..\\..\\win"],
     ];
     for (const [app, name] of keys) {
-      const { path, handle } = await createRecordingFile(dir, recordingStem(app, name, WHEN));
+      const { path, handle } = await createRecordingFile(dir, recordingStem(app, name, WHEN), "flv");
       await handle.close();
       expect(dirname(resolve(path))).toBe(resolve(dir));
       const file = path.slice(dir.length + 1);
@@ -81,12 +81,12 @@ describe("recording file names", () => {
   it("create missing directories, and never overwrite: a taken name gets _1, _2, ...", async () => {
     const dir = join(scratch.path, "nested", "deeper");
     const stem = recordingStem("live", "same", WHEN);
-    const first = await createRecordingFile(dir, stem);
+    const first = await createRecordingFile(dir, stem, "flv");
     await first.handle.writeFile("first");
     await first.handle.close();
-    const second = await createRecordingFile(dir, stem);
+    const second = await createRecordingFile(dir, stem, "flv");
     await second.handle.close();
-    const third = await createRecordingFile(dir, stem);
+    const third = await createRecordingFile(dir, stem, "flv");
     await third.handle.close();
     expect([first.path, second.path, third.path].map((p) => p.slice(dir.length + 1))).toEqual([
       `${stem}.flv`,
@@ -94,19 +94,23 @@ describe("recording file names", () => {
       `${stem}_2.flv`,
     ]);
     expect(readFileSync(first.path, "utf8")).toBe("first");
+    // The extension is the format's: an MP4 of the same stem is a name of its own.
+    const mp4 = await createRecordingFile(dir, stem, "mp4");
+    await mp4.handle.close();
+    expect(mp4.path.slice(dir.length + 1)).toBe(`${stem}.mp4`);
   });
 
   it("give up with an error once every numbered variant is taken", async () => {
     const dir = join(scratch.path, "full");
     const stem = "busy";
-    await createRecordingFile(dir, stem).then((f) => f.handle.close());
+    await createRecordingFile(dir, stem, "flv").then((f) => f.handle.close());
     for (let i = 1; i < MAX_NAME_ATTEMPTS; i++) writeFileSync(join(dir, `${stem}_${i}.flv`), "");
-    await expect(createRecordingFile(dir, stem)).rejects.toThrow("numbered variants all exist");
+    await expect(createRecordingFile(dir, stem, "flv")).rejects.toThrow("numbered variants all exist");
   });
 
   it("report why the directory cannot be made", async () => {
     const blocker = join(scratch.path, "a-file");
     writeFileSync(blocker, "not a directory");
-    await expect(createRecordingFile(join(blocker, "recordings"), "x")).rejects.toThrow(/ENOTDIR|EEXIST/);
+    await expect(createRecordingFile(join(blocker, "recordings"), "x", "flv")).rejects.toThrow(/ENOTDIR|EEXIST/);
   });
 });

@@ -7,8 +7,10 @@ import { describe, expect, it } from "bun:test";
 import { readdirSync } from "node:fs";
 import type { ServerEvent } from "../../src/events/events.ts";
 import { liveTest } from "../helpers/live-server.ts";
-import { decodeErrors, firstVideoPacket, probe, requireFfmpeg, sleep, testSource, waitFor } from "../helpers/media.ts";
-import { flvTags, mediaTags } from "./feed.ts";
+import { decodeErrors, firstVideoPacket, probe, requireFfmpeg } from "../helpers/media.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
+import { flvTags, mediaTags } from "../../support/fed-stream.ts";
 import { indexAsRead, playability, readRecording, recordingsIn } from "./recording-file.ts";
 
 describe.skipIf(!requireFfmpeg())("recording a live FFmpeg publish", () => {
@@ -19,7 +21,7 @@ describe.skipIf(!requireFfmpeg())("recording a live FFmpeg publish", () => {
   async function recordingServer(segmentMs = 0, streams: string[] = []) {
     const dir = live.path(`rec${++dirs}`);
     const server = await live.restart((config) => {
-      config.recording = { enabled: true, dir, segmentMs, streams };
+      config.recording = { enabled: true, dir, segmentMs, streams, format: "flv" };
     });
     const events: ServerEvent[] = [];
     server.server.events.subscribe((e) => {
@@ -88,7 +90,9 @@ describe.skipIf(!requireFfmpeg())("recording a live FFmpeg publish", () => {
     live.publish(await testSource(), "cut");
     await waitFor(() => events.length > 0, 10_000, "record_start");
     const [path] = recordingsIn(dir);
-    await sleep(2_000);
+    // Two seconds of media through the stream (and so to the recorder), by the stream's own timestamps.
+    const at = () => live.server.server.registry.streams.get("live/cut")?.lastTimestamp ?? 0;
+    await waitFor(() => at() >= 2_000, 10_000, "2 s of media published");
     await live.stopServer();
 
     expect(events.map((e) => e.type)).toEqual(["record_start", "record_stop"]);

@@ -3,13 +3,15 @@
  * index, media tags), the index as libavformat itself reads it, a seek with ffprobe, and the whole tags of a
  * file cut short by a crash.
  */
+import { expect } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { EcmaArray, decodeAmf0 } from "../../src/protocol/amf0.ts";
 import type { Amf0Object } from "../../src/protocol/amf0.ts";
-import { type FlvTag, readFlvTags } from "../helpers/flv.ts";
-import { type Probe, decodeErrors, firstVideoPacket, probe, run } from "../helpers/media.ts";
-import { mediaTags } from "./feed.ts";
+import { type FlvTag, readFlvTags } from "../../support/flv-tags.ts";
+import { type Probe, decodeErrors, firstVideoPacket, probe } from "../helpers/media.ts";
+import { run } from "../../support/children.ts";
+import { mediaTags } from "../../support/fed-stream.ts";
 
 export interface Recording {
   bytes: Uint8Array;
@@ -39,21 +41,31 @@ export async function readRecording(path: string): Promise<Recording> {
   return { bytes, flags: bytes[4], tags, meta: value.props, media: mediaTags(tags), offsets };
 }
 
-/** The .flv files in `dir` (none if it does not exist), in the order they were made: by time, then suffix. */
-export function recordingsIn(dir: string): string[] {
+/** The .flv (or `extension`) files in `dir` (none if it does not exist), in the order they were made: by time, then suffix. */
+export function recordingsIn(dir: string, extension = "flv"): string[] {
   if (!existsSync(dir)) return [];
   const byNumber = (name: string) => {
-    const m = /^(.*_\d{8}_\d{6})(?:_(\d+))?\.flv$/.exec(name)!;
+    const m = /^(.*_\d{8}_\d{6})(?:_(\d+))?\.\w+$/.exec(name)!;
     return [m[1], Number(m[2] ?? 0)] as const;
   };
   return readdirSync(dir)
-    .filter((name) => name.endsWith(".flv"))
+    .filter((name) => name.endsWith(`.${extension}`))
     .sort((a, b) => {
       const [sa, na] = byNumber(a);
       const [sb, nb] = byNumber(b);
       return sa < sb ? -1 : sa > sb ? 1 : na - nb;
     })
     .map((name) => join(dir, name));
+}
+
+/** Checks that a recording of the whole default test source plays it all: 8 s of H.264 320x240 and AAC, cleanly, from a keyframe. */
+export async function expectWholeTestSource(path: string): Promise<void> {
+  const probed = await probe(path);
+  expect(probed.duration).toBeCloseTo(8, 1);
+  expect(probed.video).toMatchObject({ codecName: "h264", width: 320, height: 240, packets: 200 });
+  expect(probed.audio).toMatchObject({ codecName: "aac" });
+  expect(await decodeErrors(path)).toBe("");
+  expect(await firstVideoPacket(path)).toMatchObject({ keyframe: true });
 }
 
 /** What ffprobe and ffmpeg make of a file, asked at once: streams and duration, decode errors, first packet. */

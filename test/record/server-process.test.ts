@@ -1,27 +1,21 @@
 /**
  * The server as operators run it (bun src/cli.ts --config FILE) recording an FFmpeg publish, then: killed
  * with SIGKILL (the file must still play), stopped with SIGTERM (the file must be finalized), and limited by
- * RLIMIT_FSIZE (writes fail with EFBIG: the recording ends, the stream and its player go on).
+ * RLIMIT_FSIZE (writes fail with EFBIG: the recording ends, the stream and its player go on). The same for
+ * recording.format mp4, whose file must also play while it is written, and seek once finalized.
  */
 import { afterAll, afterEach, describe, expect, it } from "bun:test";
+import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from "mediabunny";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { waitUntilLive } from "../helpers/live-server.ts";
-import {
-  type Child,
-  Children,
-  decodeErrors,
-  fileSize,
-  freePort,
-  play,
-  probe,
-  publish,
-  requireFfmpeg,
-  scratchDir,
-  testSource,
-  waitFor,
-} from "../helpers/media.ts";
-import { readFlvTags } from "../helpers/flv.ts";
+import { decodeErrors, fileSize, play, probe, publish, requireFfmpeg, scratchDir } from "../helpers/media.ts";
+import { type Child, Children, run } from "../../support/children.ts";
+import { freePort } from "../../support/free-port.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
+import { readFlvTags } from "../../support/flv-tags.ts";
+import { boxesFfmpegOpens, readMp4, readMp4File, readMp4SoFar, wholeBoxesLength } from "./mp4-reading.ts";
 import { indexAsRead, readRecording, recordingsIn, wholeTagsLength } from "./recording-file.ts";
 
 const CLI = resolve(import.meta.dir, "../../src/cli.ts");
@@ -33,8 +27,11 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
   afterEach(() => children.killAll());
   afterAll(() => scratch.remove());
 
-  /** Starts the server with recording into a fresh directory, `prefix` (e.g. prlimit) before it. */
-  async function startServer(prefix: string[] = []): Promise<{ server: Child; port: number; dir: string }> {
+  /**
+   * Starts the server with recording into a fresh directory, `prefix` (e.g. prlimit) before it and `recording`
+   * (more lines of its section, e.g. "  format: mp4") in its config.
+   */
+  async function startServer(prefix: string[] = [], recording: string[] = []): Promise<{ server: Child; port: number; dir: string }> {
     const port = freePort();
     const dir = join(scratch.path, `rec${++runs}`);
     const config = join(scratch.path, `config${runs}.yaml`);
@@ -47,6 +44,7 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
         "recording:",
         "  enabled: true",
         `  dir: ${JSON.stringify(dir)}`,
+        ...recording,
         "",
       ].join("\n"),
     );
@@ -70,6 +68,21 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
       },
       15_000,
       `${ms} ms of media in the file on disk`,
+    );
+    return path;
+  }
+
+  /** Waits until the MP4 on disk holds whole fragments up to `ms` of video: written while the publisher publishes. */
+  async function mp4OnDisk(dir: string, ms: number): Promise<string> {
+    let path = "";
+    await waitFor(
+      () => {
+        path = recordingsIn(dir, "mp4")[0] ?? "";
+        const file = path === "" ? null : readMp4SoFar(path);
+        return file !== null && file.fragments.some((f) => (f.runs[0].baseDecodeTime * 1000) / file.tracks[0].timescale >= ms);
+      },
+      15_000,
+      `${ms} ms of media in the MP4 on disk`,
     );
     return path;
   }
@@ -110,37 +123,135 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
     expect(logLines(server).filter((l) => l.msg === "recording finished")).toHaveLength(1);
   }, 30_000);
 
-  it("ends only the recording when the disk refuses writes (EFBIG under prlimit --fsize): the player gets everything", async () => {
-    const limit = 1_000_000;
-    const { server, port, dir } = await startServer(["prlimit", `--fsize=${limit}`]);
-    const url = `rtmp://127.0.0.1:${port}/live/full`;
-    const source = await testSource({ seconds: 3, cbr: "16M" });
-    const publisher = publish(children, source, url);
-    await waitUntilLive(port, "full");
-    const out = join(scratch.path, "full-player.flv");
-    const player = play(children, url, out);
+  for (const format of ["flv", "mp4"] as const) {
+    it(`ends only the ${format} recording when the disk refuses writes (EFBIG under prlimit --fsize): the player gets everything`, async () => {
+      // An MP4 fragment (a GOP of this 16 Mbit/s stream) is 2 MB: room for two before the disk says no.
+      const limit = format === "flv" ? 1_000_000 : 5_000_000;
+      const { server, port, dir } = await startServer(["prlimit", `--fsize=${limit}`], [`  format: ${format}`]);
+      const url = `rtmp://127.0.0.1:${port}/live/full`;
+      const source = await testSource({ seconds: 3, cbr: "16M" });
+      const publisher = publish(children, source, url);
+      await waitUntilLive(port, "full");
+      const out = join(scratch.path, "full-player.flv");
+      const player = play(children, url, out);
 
-    expect(await publisher.waitExit(20_000), publisher.describe()).toBe(0);
-    expect(await player.waitExit(10_000), player.describe()).toBe(0);
-    // The player received the whole publish although the recording died in its first second.
-    expect((await probe(out)).duration).toBeGreaterThan(2);
+      expect(await publisher.waitExit(20_000), publisher.describe()).toBe(0);
+      expect(await player.waitExit(10_000), player.describe()).toBe(0);
+      // The player received the whole publish although the recording died early on.
+      expect((await probe(out)).duration).toBeGreaterThan(2);
 
-    const failures = logLines(server).filter((l) => l.level === "error");
-    expect(failures, server.describe()).toHaveLength(1);
-    const [path] = recordingsIn(dir);
-    expect(failures[0]).toMatchObject({ msg: "recording failed", stream_key: "live/full", path });
-    expect(String(failures[0].error)).toContain("EFBIG");
-    expect(fileSize(path)).toBeLessThanOrEqual(limit);
-    // What was written before the failure is still a playable FLV.
-    const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
-    const intact = join(scratch.path, "full-intact.flv");
-    writeFileSync(intact, bytes.subarray(0, wholeTagsLength(bytes)));
+      const failures = logLines(server).filter((l) => l.level === "error");
+      expect(failures, server.describe()).toHaveLength(1);
+      const [path] = recordingsIn(dir, format);
+      expect(failures[0]).toMatchObject({ msg: "recording failed", stream_key: "live/full", path });
+      expect(String(failures[0].error)).toContain("EFBIG");
+      expect(fileSize(path)).toBeLessThanOrEqual(limit);
+      // What was written before the failure still plays.
+      const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
+      const intact = join(scratch.path, `full-intact.${format}`);
+      writeFileSync(intact, bytes.subarray(0, format === "flv" ? wholeTagsLength(bytes) : wholeBoxesLength(bytes)));
+      expect(await decodeErrors(intact)).toBe("");
+
+      expect(server.running, "SIGXFSZ must not kill the server").toBe(true);
+      server.kill("SIGTERM");
+      expect(await server.waitExit(10_000), server.describe()).toBe(0);
+    }, 40_000);
+  }
+
+  it("records an MP4 that plays while written and, killed with SIGKILL, decodes to the end of its last whole fragment", async () => {
+    const { server, port, dir } = await startServer([], ["  format: mp4"]);
+    publish(children, await testSource(), `rtmp://127.0.0.1:${port}/live/crash`);
+    const path = await mp4OnDisk(dir, 2_000);
+    expect(path).toMatch(/\/live_crash_\d{8}_\d{6}\.mp4$/);
+    // Playable while it is written: FFmpeg reads what is on disk so far.
+    const growing = await probe(path);
+    expect(growing.video).toMatchObject({ codecName: "h264", width: 320, height: 240 });
+    expect(growing.audio).toMatchObject({ codecName: "aac" });
+    expect(growing.duration).toBeGreaterThanOrEqual(2);
+
+    server.kill("SIGKILL");
+    await server.waitExit(5_000);
+    const bytes = new Uint8Array(readFileSync(path));
+    const whole = wholeBoxesLength(bytes);
+    const file = readMp4(bytes.subarray(0, whole));
+    // A fragment is one write: at most the one in flight when the process died is cut short.
+    const largest = Math.max(...file.top.map((b) => b.bytes.length));
+    expect(bytes.length - whole).toBeLessThan(2 * largest);
+    const intact = join(scratch.path, "crash-intact.mp4");
+    writeFileSync(intact, bytes.subarray(0, whole));
     expect(await decodeErrors(intact)).toBe("");
+    // Every video sample of the whole fragments decodes, and the file lasts until the last one ends.
+    const frames = await run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", intact]);
+    const samples = file.fragments.flatMap((f) => f.runs[0].samples);
+    expect(Number(frames.stdout.trim())).toBe(samples.length);
+    const last = file.fragments.at(-1)!.runs[0];
+    const endSeconds = (last.baseDecodeTime + last.samples.reduce((n, s) => n + s.duration, 0)) / file.tracks[0].timescale;
+    expect((await probe(path)).duration).toBeCloseTo(endSeconds, 1);
+    expect(file.sidx).toEqual([]);
+  }, 30_000);
 
-    expect(server.running, "SIGXFSZ must not kill the server").toBe(true);
+  it("finalizes the MP4 on SIGTERM: FFmpeg opens it reading one fragment and seeks in it, mediabunny reads it", async () => {
+    const { server, port, dir } = await startServer([], ["  format: mp4"]);
+    publish(children, await testSource(), `rtmp://127.0.0.1:${port}/live/term`);
+    const path = await mp4OnDisk(dir, 3_000);
     server.kill("SIGTERM");
     expect(await server.waitExit(10_000), server.describe()).toBe(0);
+    expect(logLines(server).filter((l) => l.msg === "recording finished")).toHaveLength(1);
+
+    const file = readMp4File(path);
+    expect(file.top.map((b) => b.type).slice(2, 4)).toEqual(["sidx", "sidx"]);
+    expect(file.top.at(-1)!.type).toBe("mfra");
+    const probed = await probe(path);
+    expect(probed.video).toMatchObject({ codecName: "h264", width: 320, height: 240 });
+    expect(probed.duration).toBeGreaterThanOrEqual(3);
+    expect(await decodeErrors(path)).toBe("");
+    expect((await boxesFfmpegOpens(path)).filter((t) => t === "moof")).toHaveLength(1);
+    const middle = (probed.duration / 2).toFixed(2);
+    const decoded = await run(["ffmpeg", "-v", "error", "-ss", middle, "-i", path, "-frames:v", "1", "-f", "null", "-"]);
+    expect(decoded.stderr).toBe("");
+    expect(decoded.code).toBe(0);
+
+    const input = new Input({ source: new BufferSource(file.bytes), formats: ALL_FORMATS });
+    expect(await input.computeDuration()).toBeCloseTo(probed.duration, 1);
+    const key = await new EncodedPacketSink((await input.getPrimaryVideoTrack())!).getKeyPacket(Number(middle));
+    expect(key!.timestamp).toBeGreaterThan(Number(middle) - 1.1);
+  }, 30_000);
+
+  it("cuts recording.segment MP4 files named {app}_{name}_{time}.mp4, each opening with a keyframe", async () => {
+    const { server, port, dir } = await startServer([], ["  format: mp4", "  segment: 1s"]);
+    const publisher = publish(children, await testSource({ seconds: 3 }), `rtmp://127.0.0.1:${port}/live/seg`);
+    expect(await publisher.waitExit(20_000), publisher.describe()).toBe(0);
+    server.kill("SIGTERM");
+    expect(await server.waitExit(10_000), server.describe()).toBe(0);
+
+    const paths = recordingsIn(dir, "mp4");
+    expect(paths).toHaveLength(3);
+    for (const path of paths) {
+      expect(path).toMatch(/\/live_seg_\d{8}_\d{6}(_\d+)?\.mp4$/);
+      const file = readMp4File(path);
+      expect(file.fragments[0].runs[0].samples[0].sync).toBe(true);
+      expect(await decodeErrors(path)).toBe("");
+      expect((await probe(path)).duration).toBeGreaterThan(0.9);
+    }
   }, 40_000);
+
+  it("records an audio-only publish as an MP4 with one audio track", async () => {
+    const audioOnly = join(scratch.path, "audio-only.flv");
+    const made = await run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", await testSource({ seconds: 3 }), "-vn", "-c:a", "copy", "-f", "flv", audioOnly]);
+    expect(made.code, made.stderr).toBe(0);
+    const { server, port, dir } = await startServer([], ["  format: mp4"]);
+    const publisher = publish(children, audioOnly, `rtmp://127.0.0.1:${port}/live/radio`);
+    expect(await publisher.waitExit(20_000), publisher.describe()).toBe(0);
+    server.kill("SIGTERM");
+    expect(await server.waitExit(10_000), server.describe()).toBe(0);
+
+    const [path] = recordingsIn(dir, "mp4");
+    expect(readMp4File(path).tracks.map((t) => [t.id, t.codec])).toEqual([[1, "mp4a"]]);
+    const probed = await probe(path);
+    expect(probed.streams.map((s) => s.codecType)).toEqual(["audio"]);
+    expect(probed.duration).toBeCloseTo(3, 0);
+    expect(await decodeErrors(path)).toBe("");
+  }, 30_000);
 });
 
 function logLines(child: Child): Array<Record<string, unknown>> {

@@ -2,12 +2,15 @@
  * nginx-rtmp as a relay destination: started by the test on 127.0.0.1 with its own prefix directory, killed
  * and restarted at will (a destination that goes down). Its on_publish / on_play notifications go to a
  * Bun.serve in the test, which records each publish (name and query arguments) and can hold a publish back
- * until a player is attached, so that the player sees the publish from its first message.
+ * until nginx's statistics page lists a player of it, so that the player sees the publish from its first
+ * message.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
-import { type Child, Children, sleep, waitFor } from "../helpers/media.ts";
+import { type Child, Children } from "../../support/children.ts";
+import { freePort } from "../../support/free-port.ts";
+import { waitFor } from "../../support/wait.ts";
 
 const RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
@@ -43,6 +46,8 @@ export class NginxDestination {
   private process: Child | null = null;
   private readonly notify: Server<undefined>;
   private readonly config: string;
+  /** nginx-rtmp's statistics (rtmp_stat): the clients of each stream, players included. */
+  private readonly statPort = freePort();
 
   constructor(
     readonly dir: string,
@@ -61,6 +66,7 @@ export class NginxDestination {
         "events { worker_connections 256; }",
         `rtmp { server { listen 127.0.0.1:${port}; chunk_size 4096;`,
         `  application live { live on; on_publish ${hook}/publish; on_play ${hook}/play; } } }`,
+        `http { access_log off; server { listen 127.0.0.1:${this.statPort}; location /stat { rtmp_stat all; } } }`,
         "",
       ].join("\n"),
     );
@@ -93,6 +99,13 @@ export class NginxDestination {
     this.notify.stop(true);
   }
 
+  /** Whether nginx lists a client of live/NAME that is not publishing: a player it has attached. */
+  private async hasPlayer(name: string): Promise<boolean> {
+    const xml = await fetch(`http://127.0.0.1:${this.statPort}/stat`).then((r) => r.text(), () => "");
+    const stream = [...xml.matchAll(/<stream>([\s\S]*?)<\/stream>/g)].find((m) => m[1].includes(`<name>${name}</name>`));
+    return [...(stream?.[1] ?? "").matchAll(/<client>([\s\S]*?)<\/client>/g)].some((c) => !c[1].includes("<publishing/>"));
+  }
+
   private async accepts(): Promise<boolean> {
     try {
       const socket = await Bun.connect({ hostname: "127.0.0.1", port: this.port, socket: { data() {} } });
@@ -109,10 +122,7 @@ export class NginxDestination {
     for (const [key, value] of form) if (!NGINX_FIELDS.has(key)) args[key] = value;
     const entry = { call: form.get("call") ?? "", name: form.get("name") ?? "", args };
     if (entry.call === "publish" && this.holdPublishForPlayer) {
-      const attached = () => this.notified.some((n) => n.call === "play" && n.name === entry.name);
-      await waitFor(attached, 5_000, `a player of ${entry.name}`).catch(() => {});
-      // nginx attaches the player when it reads our answer to on_play: let it read that one first.
-      await sleep(200);
+      await waitFor(() => this.hasPlayer(entry.name), 5_000, `a player of ${entry.name}`).catch(() => {});
     }
     this.notified.push(entry);
     return new Response("ok");

@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import { MAX_RELAY_HOPS } from "../../src/relay/relay.ts";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
-import { Children, freePort, publish, requireFfmpeg, testSource, waitFor } from "../helpers/media.ts";
+import { publish, requireFfmpeg } from "../helpers/media.ts";
+import { Children } from "../../support/children.ts";
+import { freePort } from "../../support/free-port.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
 
 describe.skipIf(!requireFfmpeg())("a relay destination that leads back to this server", () => {
   const children = new Children();

@@ -2,19 +2,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
 import {
-  type Child,
-  Children,
   decodeErrors,
   fileSize,
   firstVideoPacket,
-  freePort,
   probe,
   publish,
   requireFfmpeg,
   scratchDir,
-  testSource,
-  waitFor,
 } from "../helpers/media.ts";
+import { type Child, Children } from "../../support/children.ts";
+import { freePort } from "../../support/free-port.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
 import { NginxDestination, requireNginx } from "./nginx-destination.ts";
 
 /**

@@ -2,7 +2,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
-import { Children, decodeErrors, freePort, play, probe, publish, requireFfmpeg, scratchDir, testSource, waitFor } from "../helpers/media.ts";
+import { decodeErrors, play, probe, publish, requireFfmpeg, scratchDir } from "../helpers/media.ts";
+import { Children } from "../../support/children.ts";
+import { freePort } from "../../support/free-port.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
 import { type TestCertificate, selfSignedCertificate } from "../helpers/tls-certificate.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");

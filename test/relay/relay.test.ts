@@ -2,9 +2,12 @@ import { afterEach, beforeAll, describe, expect, it } from "bun:test";
 import type { ServerEvent } from "../../src/events/events.ts";
 import { objectField } from "../../src/protocol/command.ts";
 import { MessageType } from "../../src/protocol/message.ts";
-import { readFlvTags } from "../helpers/flv.ts";
+import { readFlvTags } from "../../support/flv-tags.ts";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
-import { Children, fileSize, publish, requireFfmpeg, testSource, waitFor } from "../helpers/media.ts";
+import { fileSize, publish, requireFfmpeg } from "../helpers/media.ts";
+import { Children } from "../../support/children.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
 import { RawRtmpClient } from "../helpers/raw-rtmp-client.ts";
 import { type Connection, RecordingDestination, commandNames, mediaOutline, timestamps } from "./recording-destination.ts";
 

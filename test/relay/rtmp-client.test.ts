@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { ChunkWriter, encodeMessage } from "../../src/protocol/chunk-writer.ts";
 import { decodeCommand, decodeData, encodeData } from "../../src/protocol/command.ts";
 import { decodeControl, pingRequest, windowAckSize } from "../../src/protocol/control.ts";
@@ -8,14 +7,21 @@ import type { ControlMessage } from "../../src/protocol/control.ts";
 import { Csid, MessageType } from "../../src/protocol/message.ts";
 import type { RtmpMessage } from "../../src/protocol/message.ts";
 import { RtmpClient, RtmpStatusError, parseRtmpUrl } from "../../src/relay/rtmp-client.ts";
-import type { RtmpClientOptions, RtmpUrl } from "../../src/relay/rtmp-client.ts";
+import type { RtmpUrl } from "../../src/relay/rtmp-client.ts";
 import { concat } from "../helpers/bytes.ts";
-import { readFlvTags } from "../helpers/flv.ts";
-import type { FlvTag } from "../helpers/flv.ts";
-import { Children, freePort, requireFfmpeg, run, scratchDir, testSource } from "../helpers/media.ts";
+import { readFlvTags } from "../../support/flv-tags.ts";
+import type { FlvTag } from "../../support/flv-tags.ts";
+import { requireFfmpeg, scratchDir } from "../helpers/media.ts";
+import { Children, run } from "../../support/children.ts";
+import { freePort } from "../../support/free-port.ts";
+import { testSource } from "../../support/test-source.ts";
+import { eventLoopTurns, waitFor, within } from "../../support/wait.ts";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
 import { scriptedServer, statusMessage } from "./scripted-server.ts";
 import { type TestCertificate, selfSignedCertificate } from "../helpers/tls-certificate.ts";
+import { TestRtmpClient, type TestRtmpClientOptions } from "../helpers/rtmp-test-client.ts";
+
+const CLIENT_MODULE = resolve(import.meta.dir, "../../src/relay/rtmp-client.ts");
 
 describe("parseRtmpUrl", () => {
   const at = (host: string, port: number, app: string, name: string, tcUrl: string): RtmpUrl => ({
@@ -50,10 +56,6 @@ function cue(name: string): RtmpMessage {
   return { csid: Csid.Data, type: MessageType.DataAmf0, streamId: 0, timestamp: 0, payload: encodeData(name) };
 }
 
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  return Promise.race([p, Bun.sleep(ms).then(() => Promise.reject(new Error(`${what}: not within ${ms} ms`)))]);
-}
-
 describe("RtmpClient against a scripted server", () => {
   it("answers ping requests and acknowledges per the server's window", async () => {
     const controls: ControlMessage[] = [];
@@ -71,8 +73,7 @@ describe("RtmpClient against a scripted server", () => {
     const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live/x`);
     try {
       client.send(cue("go"));
-      const deadline = Date.now() + 3000;
-      while (controls.length < 2 && Date.now() < deadline) await Bun.sleep(10);
+      await waitFor(() => controls.length >= 2, 3000, "the ping response and an acknowledgement");
       expect(controls).toContainEqual({ type: MessageType.UserControl, event: { eventType: 7, timestamp: 424242 } });
       const ack = controls.find((c) => c.type === MessageType.Acknowledgement);
       expect(ack).toBeDefined();
@@ -111,9 +112,9 @@ describe("RtmpClient against a scripted server", () => {
         peer.reply(statusMessage(m.streamId, "status", "NetStream.Play.Start"));
       }
     });
-    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`);
+    const client = await TestRtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`);
     try {
-      await within(2000, "play", client.play(await client.createStream(), "x"));
+      await within(client.play(await client.createStream(), "x"), 2000, "play");
     } finally {
       await client.close();
       server.stop(true);
@@ -125,14 +126,13 @@ describe("RtmpClient against a scripted server", () => {
     const server = scriptedServer((m) => {
       if (m.type === MessageType.DataAmf0) names.push(decodeData(m.payload).name);
     });
-    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`);
+    const client = await TestRtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`);
     try {
       client.send(cue("first"));
       // A chunk stream the client's writer never used, so the raw chunk needs no shared header state.
       client.sendRaw(encodeMessage({ ...cue("raw"), csid: 20 }, 4096));
       client.send(cue("last"));
-      const deadline = Date.now() + 2000;
-      while (names.length < 3 && Date.now() < deadline) await Bun.sleep(10);
+      await waitFor(() => names.length >= 3, 2000, "three cues");
       expect(names).toEqual(["first", "raw", "last"]);
     } finally {
       await client.close();
@@ -142,8 +142,11 @@ describe("RtmpClient against a scripted server", () => {
 
   it("closes with an error once the send queue passes its bound", async () => {
     // The client's first data message tells the server to stop reading.
+    let stopped = false;
     const server = scriptedServer((m, peer) => {
-      if (m.type === MessageType.DataAmf0) peer.socket.pause();
+      if (m.type !== MessageType.DataAmf0) return;
+      peer.socket.pause();
+      stopped = true;
     });
     let closedWith: Error | undefined;
     const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`, {
@@ -152,14 +155,14 @@ describe("RtmpClient against a scripted server", () => {
     });
     try {
       client.send(cue("stop"));
-      await Bun.sleep(50);
-      // More than the kernel buffers and the queue bound together.
+      await waitFor(() => stopped, 2000, "the server to stop reading");
+      // More than the kernel buffers and the queue bound together, in steps until the client gives up.
       const big = new Uint8Array(512 * 1024);
-      const deadline = Date.now() + 5000;
-      while (closedWith === undefined && Date.now() < deadline) {
-        client.send({ csid: 6, type: MessageType.Video, streamId: 1, timestamp: 0, payload: big });
-        await Bun.sleep(1);
-      }
+      const overflowed = () => {
+        if (closedWith === undefined) client.send({ csid: 6, type: MessageType.Video, streamId: 1, timestamp: 0, payload: big });
+        return closedWith !== undefined;
+      };
+      await waitFor(overflowed, 5000, "the client to close on its queue bound");
       expect(closedWith?.message).toContain("send queue over 1048576 bytes");
     } finally {
       await client.close();
@@ -176,19 +179,17 @@ describe("RtmpClient against a scripted server", () => {
       // 64 MiB at most: far more than loopback buffers hold, so a paused client must cause a short write.
       for (let i = 0; i < 1000 && !shortWrite; i++) shortWrite = peer.socket.write(bytes) < bytes.length;
     });
-    const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`, { onClose: () => {} });
+    const client = await TestRtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`, { onClose: () => {} });
     try {
       client.pause();
       client.send(cue("flood"));
-      await Bun.sleep(300);
-      expect(shortWrite).toBe(true);
+      await waitFor(() => shortWrite, 3000, "the server's short write");
+      // Bytes are waiting for the client now; each turn of the event loop polls its socket.
       const whilePaused = client.bytesReceived;
-      await Bun.sleep(100);
+      await eventLoopTurns(100);
       expect(client.bytesReceived).toBe(whilePaused);
       client.resume();
-      const deadline = Date.now() + 3000;
-      while (client.bytesReceived === whilePaused && Date.now() < deadline) await Bun.sleep(10);
-      expect(client.bytesReceived).toBeGreaterThan(whilePaused);
+      await waitFor(() => client.bytesReceived > whilePaused, 3000, "reading again after resume");
     } finally {
       await client.close();
       server.stop(true);
@@ -205,9 +206,7 @@ describe("RtmpClient against a scripted server", () => {
     const client = await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`, { connectFields: { relayHops: 2 } });
     try {
       client.unpublish(1, "cam?key=k");
-      await within(2000, "deleteStream", (async () => {
-        while (commands.at(-1)?.name !== "deleteStream") await Bun.sleep(10);
-      })());
+      await waitFor(() => commands.at(-1)?.name === "deleteStream", 2000, "deleteStream");
       expect((commands[0].values[0] as Record<string, unknown>).relayHops).toBe(2);
       expect(commands.slice(1)).toEqual([
         { name: "FCUnpublish", values: [null, "cam?key=k"] },
@@ -226,7 +225,7 @@ describe("RtmpClient against a scripted server", () => {
       const early = new AbortController();
       const pending = RtmpClient.connect(`rtmp://127.0.0.1:${silent.port}/live`, { signal: early.signal });
       early.abort();
-      await expect(within(1000, "abort during connect", pending)).rejects.toThrow("aborted");
+      await expect(within(pending, 1000, "abort during connect")).rejects.toThrow("aborted");
       const late = new AbortController();
       let closedWith: Error | undefined;
       await RtmpClient.connect(`rtmp://127.0.0.1:${server.port}/live`, { signal: late.signal, onClose: (err) => (closedWith = err) });
@@ -271,15 +270,37 @@ describe("RtmpClient over TLS (rtmps://)", () => {
     scratch.remove();
   });
 
+  /**
+   * RtmpClient in a process of its own that trusts the test's certificate the operator's way, through
+   * NODE_EXTRA_CA_CERTS: connects to `url`, publishes `name`, and prints the tcUrl it sent or why it failed.
+   */
+  async function publishTrusting(url: string, name: string): Promise<string> {
+    const script = [
+      `import { RtmpClient } from ${JSON.stringify(CLIENT_MODULE)};`,
+      "try {",
+      `  const client = await RtmpClient.connect(${JSON.stringify(url)});`,
+      `  await client.publish(await client.createStream(), ${JSON.stringify(name)});`,
+      "  console.log(`published ${client.url.tcUrl}`);",
+      "  await client.close();",
+      "} catch (e) {",
+      "  console.log(`failed ${e.message}`);",
+      "}",
+    ].join("\n");
+    const child = await run([process.execPath, "-e", script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: certificate.cert } });
+    return child.stdout.trim() || child.stderr;
+  }
+
   it("connects when the certificate is trusted, and tells the server it came over TLS", async () => {
-    const ca = readFileSync(certificate.cert, "utf8");
-    const client = await RtmpClient.connect(`rtmps://127.0.0.1:${server.server.tlsPort}/live/x`, { ca });
+    const port = server.server.tlsPort;
+    let protocol: string | undefined;
+    const unsubscribe = server.server.events.subscribe((e) => {
+      if (e.type === "publish_start" && e.stream_key === "live/over-tls") protocol = server.server.connections.get(e.conn_id!)?.protocol;
+    });
     try {
-      expect(client.url.tcUrl).toBe(`rtmps://127.0.0.1:${server.server.tlsPort}/live`);
-      await client.publish(await client.createStream(), "over-tls");
-      expect(server.server.registry.streams.get("live/over-tls")?.publisher?.protocol).toBe("rtmps");
+      expect(await publishTrusting(`rtmps://127.0.0.1:${port}/live/x`, "over-tls")).toBe(`published rtmps://127.0.0.1:${port}/live`);
+      expect(protocol).toBe("rtmps");
     } finally {
-      await client.close();
+      unsubscribe();
     }
   });
 
@@ -289,9 +310,8 @@ describe("RtmpClient over TLS (rtmps://)", () => {
       "TLS: the server's certificate is not trusted (DEPTH_ZERO_SELF_SIGNED_CERT)",
     );
     // The certificate names 127.0.0.1 only.
-    const ca = readFileSync(certificate.cert, "utf8");
-    await expect(RtmpClient.connect(`rtmps://localhost:${port}/live`, { ca })).rejects.toThrow(
-      "TLS: the server's certificate is not trusted (ERR_TLS_CERT_ALTNAME_INVALID)",
+    expect(await publishTrusting(`rtmps://localhost:${port}/live/x`, "x")).toBe(
+      "failed TLS: the server's certificate is not trusted (ERR_TLS_CERT_ALTNAME_INVALID)",
     );
   });
 });
@@ -300,16 +320,19 @@ describe("RtmpClient over TLS (rtmps://)", () => {
 // Against FFmpeg as the server, with a real H.264 + AAC stream.
 
 /** FFmpeg -listen accepts one connection only, so retry the real client until FFmpeg is listening. */
-async function connectWhenListening(url: string, opts: RtmpClientOptions = {}): Promise<RtmpClient> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
+async function connectWhenListening(url: string, opts: TestRtmpClientOptions = {}): Promise<TestRtmpClient> {
+  let client: TestRtmpClient | null = null;
+  const connected = async () => {
     try {
-      return await RtmpClient.connect(url, opts);
+      client = await TestRtmpClient.connect(url, opts);
+      return true;
     } catch (err) {
-      if (Date.now() > deadline || (err as { code?: string }).code !== "ECONNREFUSED") throw err;
-      await Bun.sleep(50);
+      if ((err as { code?: string }).code !== "ECONNREFUSED") throw err;
+      return false;
     }
-  }
+  };
+  await waitFor(connected, 10_000, `FFmpeg listening at ${url}`);
+  return client!;
 }
 
 async function readTags(file: string): Promise<FlvTag[]> {
@@ -388,7 +411,7 @@ describe.skipIf(!requireFfmpeg())("RtmpClient against FFmpeg", () => {
     });
     await client.play(await client.createStream(), client.url.name);
     // FFmpeg sends the 3 s file in real time (-re), then closes the connection.
-    await within(15_000, "end of stream", gone);
+    await within(gone, 15_000, "end of stream");
     const tags = await readTags(input);
     expect(received).toEqual({ audio: count(tags, MessageType.Audio), video: count(tags, MessageType.Video) });
   });

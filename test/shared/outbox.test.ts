@@ -4,8 +4,50 @@ import { Frame, FrameArena } from "../../src/media/frame.ts";
 import { RtmpLayout } from "../../src/media/rtmp-layout.ts";
 import { encodeMessage } from "../../src/protocol/chunk-writer.ts";
 import { Csid, MessageType } from "../../src/protocol/message.ts";
-import { KEEP, Outbox } from "../../src/shared/outbox.ts";
+import { KEEP, Outbox, type Writable } from "../../src/shared/outbox.ts";
+import { waitFor } from "../../support/wait.ts";
+import { countHolders, holders } from "../helpers/frame-holders.ts";
 import { toHex } from "../helpers/hex.ts";
+
+/**
+ * A socket as Bun's write() is one: it takes what its buffer has room for and no more, copying it (here,
+ * keeping it); `room` is that buffer's free space. Each write() is counted, as each is a syscall.
+ */
+class FakeSocket implements Writable {
+  readonly writes: number[] = [];
+  private readonly taken: Uint8Array[] = [];
+
+  constructor(private room = Infinity) {}
+
+  write(data: Uint8Array, byteOffset = 0, byteLength = data.length - byteOffset): number {
+    this.writes.push(byteLength);
+    const n = Math.min(byteLength, this.room);
+    this.room -= n;
+    this.taken.push(data.slice(byteOffset, byteOffset + n));
+    return n;
+  }
+
+  /** Room for `room` bytes more, and the drain event Bun would then give the outbox. */
+  drain(outbox: Outbox, room = Infinity): void {
+    this.room = room;
+    outbox.drain(performance.now());
+  }
+
+  /** Everything taken so far, in order. */
+  bytes(): Uint8Array {
+    return Buffer.concat(this.taken);
+  }
+}
+
+/** An outbox on a FakeSocket with `room` bytes free, after its end-of-turn flush. */
+async function fakeOutbox(room: number, fill: (outbox: Outbox) => void): Promise<{ socket: FakeSocket; outbox: Outbox }> {
+  const socket = new FakeSocket(room);
+  const outbox = new Outbox(socket);
+  fill(outbox);
+  // Pushes are written at the end of the turn: a microtask, which runs before this await resumes.
+  await Promise.resolve();
+  return { socket, outbox };
+}
 
 /** A real loopback pair: the server side writes through an Outbox, the client counts what arrives. */
 async function pair() {
@@ -49,20 +91,13 @@ afterEach(() => {
   cleanup = [];
 });
 
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error("condition not met in time");
-    await Bun.sleep(5);
-  }
-}
-
 describe("Outbox over a real socket", () => {
   it("keeps the unsent tail while the peer does not read, and delivers every byte in order after", async () => {
     const p = await pair();
     cleanup.push(() => (p.client.end(), p.listener.stop(true)));
     p.client.pause();
-    // 64 MiB of numbered 64 KiB items, some of them views at an offset into a larger buffer.
+    // 64 MiB of numbered 64 KiB items, some of them views at an offset into a larger buffer: more than the
+    // kernel buffers of a loopback pair hold, so the socket refuses the rest.
     const big = new Uint8Array(65 * 1024);
     const items: Uint8Array[] = [];
     for (let i = 0; i < 1024; i++) {
@@ -71,12 +106,11 @@ describe("Outbox over a real socket", () => {
       items.push(item);
       p.outbox.push(item);
     }
-    await Bun.sleep(50);
-    expect(p.outbox.blockedSince).toBeGreaterThan(0);
+    await waitFor(() => p.outbox.blockedSince > 0, 10_000, "the socket to refuse bytes");
     expect(p.outbox.queuedBytes).toBeGreaterThan(0);
     expect(p.outbox.queuedBytes + p.outbox.bytesSent).toBe(64 * 1024 * 1024);
     p.client.resume();
-    await until(() => p.bytes() === 64 * 1024 * 1024);
+    await waitFor(() => p.bytes() === 64 * 1024 * 1024, 10_000, "all 64 MiB at the peer");
     expect(p.outbox.queuedBytes).toBe(0);
     expect(p.outbox.empty).toBe(true);
     const all = new Uint8Array(p.bytes());
@@ -84,100 +118,84 @@ describe("Outbox over a real socket", () => {
     for (const b of p.received) (all.set(b, at), (at += b.length));
     for (let i = 0; i < 1024; i++) expect(all[i * 64 * 1024 + 100]).toBe(i & 0xff);
   });
+});
 
+describe("Outbox on a socket whose room the test sets", () => {
   it("coalesces what is pushed in one turn into a single write", async () => {
-    const p = await pair();
-    cleanup.push(() => (p.client.end(), p.listener.stop(true)));
-    for (let i = 0; i < 100; i++) p.outbox.push(new Uint8Array(100).fill(i));
-    await until(() => p.bytes() === 10_000);
-    // One write of 10,000 bytes arrives as one read on loopback.
-    expect(p.received).toHaveLength(1);
+    const { socket } = await fakeOutbox(Infinity, (outbox) => {
+      for (let i = 0; i < 100; i++) outbox.push(new Uint8Array(100).fill(i));
+    });
+    expect(socket.writes).toEqual([10_000]);
+    expect(toHex(socket.bytes())).toBe(toHex(Buffer.concat(Array.from({ length: 100 }, (_, i) => new Uint8Array(100).fill(i)))));
   });
 
   it("drops queued media but never what must be kept, nor a half-sent item", async () => {
-    const p = await pair();
-    cleanup.push(() => (p.client.end(), p.listener.stop(true)));
-    p.client.pause();
     const t0 = performance.now();
-    // Fill the kernel buffers so that what follows stays queued.
-    for (let i = 0; i < 512; i++) p.outbox.push(new Uint8Array(64 * 1024), t0);
-    await Bun.sleep(50);
-    const headerBytes = new Uint8Array(10).fill(0xee);
-    p.outbox.push(headerBytes, KEEP);
-    p.outbox.push(new Uint8Array(1000), t0);
-    expect(p.outbox.oldestMediaTime()).toBe(t0);
-    const before = p.outbox.queuedBytes;
-    const dropped = p.outbox.dropMedia();
-    expect(dropped).toBeGreaterThan(0);
-    expect(p.outbox.oldestMediaTime()).toBe(0);
-    // What stays: the partly written item (if any) and the kept header.
-    expect(p.outbox.queuedBytes).toBeLessThan(before);
-    expect(p.outbox.queuedBytes).toBeLessThanOrEqual(64 * 1024 + 10);
-    p.client.resume();
-    await until(() => p.outbox.empty);
-    await until(() => {
-      const last = p.received.at(-1);
-      return last !== undefined && last[last.length - 1] === 0xee;
+    // The socket takes one item and a half; the rest stays queued.
+    const media = Array.from({ length: 512 }, (_, i) => new Uint8Array(64 * 1024).fill(i & 0xff));
+    const { socket, outbox } = await fakeOutbox(96 * 1024, (o) => {
+      for (const item of media) o.push(item, t0);
     });
+    expect(outbox.blockedSince).toBeGreaterThan(0);
+    const headerBytes = new Uint8Array(10).fill(0xee);
+    outbox.push(headerBytes, KEEP);
+    outbox.push(new Uint8Array(1000), t0);
+    expect(outbox.oldestMediaTime()).toBe(t0);
+    expect(outbox.dropMedia()).toBe(511);
+    expect(outbox.oldestMediaTime()).toBe(0);
+    // What stays: the rest of the half-sent item and the kept header.
+    expect(outbox.queuedBytes).toBe(32 * 1024 + 10);
+    socket.drain(outbox);
+    expect(outbox.empty).toBe(true);
+    expect(toHex(socket.bytes())).toBe(toHex(Buffer.concat([media[0], media[1], headerBytes])));
   });
 });
 
 describe("Outbox with shared frames", () => {
   it("lays frames out in each receiver's wire form, interleaved with raw bytes, and gives every frame back", async () => {
-    const p = await pair();
-    cleanup.push(() => (p.client.end(), p.listener.stop(true)));
-    p.client.pause();
     const arena = new FrameArena();
     const layout = new RtmpLayout(4096, 1);
     const expected: Uint8Array[] = [];
     const frames: Frame[] = [];
-    for (let i = 0; i < 600; i++) {
-      // Raw bytes now and then, as a session's control messages would be.
-      if (i % 50 === 0) {
-        const raw = new Uint8Array(33).fill(0xc0);
-        p.outbox.push(raw);
-        expected.push(raw);
+    // The socket takes about 2 MB, a sixth of it: the rest waits in the queue while the peer reads nothing.
+    const { socket, outbox } = await fakeOutbox(2_000_000, (o) => {
+      for (let i = 0; i < 600; i++) {
+        // Raw bytes now and then, as a session's control messages would be.
+        if (i % 50 === 0) {
+          const raw = new Uint8Array(33).fill(0xc0);
+          o.push(raw);
+          expected.push(raw);
+        }
+        const frame = countHolders(arena.frame(MessageType.Video, i * 33, new Uint8Array(20_000 + i).fill(i & 0xff), i % 60 === 0));
+        o.pushFrame(frame, layout, i % 60 === 0 ? KEEP : performance.now());
+        frames.push(frame);
+        frame.release();
+        expected.push(encodeMessage({ csid: Csid.Video, type: 9, streamId: 1, timestamp: i * 33, payload: frame.payload }, 4096));
       }
-      const frame = arena.frame(MessageType.Video, i * 33, new Uint8Array(20_000 + i).fill(i & 0xff), i % 60 === 0);
-      p.outbox.pushFrame(frame, layout, i % 60 === 0 ? KEEP : performance.now());
-      frames.push(frame);
-      frame.release();
-      expected.push(encodeMessage({ csid: Csid.Video, type: 9, streamId: 1, timestamp: i * 33, payload: frame.payload }, 4096));
-    }
-    // The queue holds them while the peer reads nothing.
-    await Bun.sleep(50);
-    expect(frames.at(-1)!.holders).toBe(1);
-    p.client.resume();
-    const total = expected.reduce((n, b) => n + b.length, 0);
-    await until(() => p.bytes() === total);
-    const all = new Uint8Array(total);
-    let at = 0;
-    for (const b of p.received) (all.set(b, at), (at += b.length));
-    at = 0;
-    for (const e of expected) {
-      expect(toHex(all.subarray(at, at + e.length))).toBe(toHex(e));
-      at += e.length;
-    }
-    expect(frames.every((f) => f.holders === 0)).toBe(true);
+    });
+    expect(outbox.blockedSince).toBeGreaterThan(0);
+    expect(holders(frames.at(-1)!)).toBe(1);
+    expect(holders(frames[0])).toBe(0);
+    socket.drain(outbox);
+    expect(outbox.empty).toBe(true);
+    expect(toHex(socket.bytes())).toBe(toHex(Buffer.concat(expected)));
+    expect(frames.every((f) => holders(f) === 0)).toBe(true);
     arena.close();
   });
 
   it("gives back the frames it drops and the frames queued when it closes", async () => {
-    const p = await pair();
-    cleanup.push(() => (p.client.end(), p.listener.stop(true)));
-    p.client.pause();
     const layout = new RtmpLayout(4096, 1);
     const t0 = performance.now();
-    for (let i = 0; i < 256; i++) p.outbox.push(new Uint8Array(64 * 1024), t0);
-    await Bun.sleep(50);
-    const dropped = Array.from({ length: 10 }, (_, i) => new Frame(MessageType.Video, i, new Uint8Array(1000), false, false));
-    for (const f of dropped) p.outbox.pushFrame(f, layout, t0);
-    const kept = new Frame(MessageType.Video, 99, new Uint8Array(1000), false, true);
-    p.outbox.pushFrame(kept, layout, KEEP);
-    p.outbox.dropMedia();
-    expect(dropped.every((f) => f.holders === 1)).toBe(true);
-    expect(kept.holders).toBe(2);
-    p.outbox.close();
-    expect(kept.holders).toBe(1);
+    const { outbox } = await fakeOutbox(0, (o) => o.push(new Uint8Array(64 * 1024), t0));
+    expect(outbox.blockedSince).toBeGreaterThan(0);
+    const dropped = Array.from({ length: 10 }, (_, i) => countHolders(new Frame(MessageType.Video, i, new Uint8Array(1000), false, false)));
+    for (const f of dropped) outbox.pushFrame(f, layout, t0);
+    const kept = countHolders(new Frame(MessageType.Video, 99, new Uint8Array(1000), false, true));
+    outbox.pushFrame(kept, layout, KEEP);
+    outbox.dropMedia();
+    expect(dropped.every((f) => holders(f) === 1)).toBe(true);
+    expect(holders(kept)).toBe(2);
+    outbox.close();
+    expect(holders(kept)).toBe(1);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
-import { concat } from "../test/helpers/bytes.ts";
-import { hex, toHex } from "../test/helpers/hex.ts";
-import { HttpResponseReader, MAX_HEAD_BYTES } from "./http-response-reader.ts";
+import { concat } from "../helpers/bytes.ts";
+import { hex, toHex } from "../helpers/hex.ts";
+import { HttpResponseReader, MAX_HEAD_BYTES } from "../../bench/http-response-reader.ts";
 
 /** The status and the body read from `pieces`. */
 function read(pieces: Uint8Array[]): { status: number | null; body: string } {

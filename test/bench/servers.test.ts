@@ -2,7 +2,7 @@ import { describe, expect, it } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, rtmpServerTarget, serverCommand, withVariants } from "./servers.ts";
+import { ROOT, rtmpServerTarget, serverCommand, withVariants } from "../../bench/servers.ts";
 
 describe("withVariants", () => {
   const target = rtmpServerTarget(ROOT);

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "bun:test";
-import { ChunkWriter } from "../src/protocol/chunk-writer.ts";
-import { MessageType, type RtmpMessage } from "../src/protocol/message.ts";
-import { RtmpClient } from "../src/relay/rtmp-client.ts";
-import { hex } from "../test/helpers/hex.ts";
-import { liveTest } from "../test/helpers/live-server.ts";
-import { waitFor } from "../test/helpers/media.ts";
-import { PiecewisePublisher, pieceEnds } from "./piecewise-publisher.ts";
-import { streamPreamble, syntheticStream } from "./stream-fixture.ts";
+import { ChunkWriter } from "../../src/protocol/chunk-writer.ts";
+import { MessageType, type RtmpMessage } from "../../src/protocol/message.ts";
+import { TestRtmpClient } from "../helpers/rtmp-test-client.ts";
+import { hex } from "../helpers/hex.ts";
+import { liveTest } from "../helpers/live-server.ts";
+import { waitFor } from "../../support/wait.ts";
+import { PiecewisePublisher, pieceEnds } from "../../bench/piecewise-publisher.ts";
+import { streamPreamble, syntheticStream } from "../../bench/stream-fixture.ts";
 
 /** The pieces FFmpeg would write for `message` after `before` went out on the same writer. */
 function pieces(message: RtmpMessage, chunkSize: number, before: RtmpMessage[] = []): Uint8Array[] {
@@ -73,7 +73,7 @@ describe("PiecewisePublisher", () => {
 
   it("publishes through the server: a player receives every media message byte for byte", async () => {
     const got: RtmpMessage[] = [];
-    const player = await RtmpClient.connect(live.server.url("pieces"), {
+    const player = await TestRtmpClient.connect(live.server.url("pieces"), {
       onMessage: (m) => isMedia(m) && got.push({ ...m, payload: m.payload.slice() }),
     });
     try {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { scratchDir } from "../test/helpers/media.ts";
-import { requireNginx } from "../test/relay/nginx-destination.ts";
-import { runLoadOn } from "./harness.ts";
-import { OUTPUTS, RunOutputs, metricValue } from "./outputs.ts";
-import { publicationsIn } from "./relay-sink.ts";
-import { ROOT, rtmpServerTarget, withVariants } from "./servers.ts";
+import { scratchDir } from "../helpers/media.ts";
+import { requireNginx } from "../relay/nginx-destination.ts";
+import { runLoadOn } from "../../bench/harness.ts";
+import { OUTPUTS, RunOutputs, metricValue } from "../../bench/outputs.ts";
+import { publicationsIn } from "../../bench/relay-sink.ts";
+import { ROOT, rtmpServerTarget, withVariants } from "../../bench/servers.ts";
 
 const METRICS = `# HELP rtmp_hook_deliveries_total Hook deliveries by kind and outcome.
 # TYPE rtmp_hook_deliveries_total counter
@@ -34,7 +34,7 @@ describe("what the outputs' checks read", () => {
 describe.skipIf(!requireNginx())("outputs of a real run", () => {
   it("records, relays and delivers hooks for a run with HTTP-FLV players, and the checks find all of it", async () => {
     const [, target] = withVariants(rtmpServerTarget(ROOT), [{ outputs: [...OUTPUTS], protocol: "http-flv" }]);
-    const run = await runLoadOn(target, { streams: 2, playersPerStream: 2, seconds: 2, publisher: "ffmpeg" });
+    const run = await runLoadOn(target, { streams: 2, playersPerStream: 2, seconds: 2, publisher: "ffmpeg" }, "free");
     expect(run.result.errors).toEqual([]);
     expect(run.result.playing).toBe(4);
     expect(run.result.received).toEqual(run.result.expected);

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "bun:test";
-import { flvFileHeader, writeTagHeader, writeU32 } from "../src/media/flv.ts";
-import { concat, ramp } from "../test/helpers/bytes.ts";
-import { hex, toHex } from "../test/helpers/hex.ts";
-import { type FlvTag, FlvTagReader } from "./flv-tag-reader.ts";
+import { flvFileHeader, writeTagHeader } from "../../src/media/flv.ts";
+import { writeU32 } from "../../src/protocol/bytes.ts";
+import { concat, ramp } from "../helpers/bytes.ts";
+import { hex, toHex } from "../helpers/hex.ts";
+import { type FlvTag, FlvTagReader } from "../../bench/flv-tag-reader.ts";
 
 /** One FLV tag as the server lays it out (src/media/flv.ts): header, data, PreviousTagSize. */
 function tagBytes(type: number, timestamp: number, payload: Uint8Array): Uint8Array {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "bun:test";
-import { toHex } from "../test/helpers/hex.ts";
-import { liveTest } from "../test/helpers/live-server.ts";
-import { waitFor } from "../test/helpers/media.ts";
-import { AUDIO_HEADER, SyntheticPublisher, VIDEO_HEADER } from "../test/http/harness.ts";
-import { FlvClient, type FlvProtocol } from "./flv-client.ts";
-import type { FlvTag } from "./flv-tag-reader.ts";
+import { toHex } from "../helpers/hex.ts";
+import { liveTest } from "../helpers/live-server.ts";
+import { waitFor } from "../../support/wait.ts";
+import { AUDIO_HEADER, SyntheticPublisher, VIDEO_HEADER } from "../http/harness.ts";
+import { FlvClient, type FlvProtocol } from "../../bench/flv-client.ts";
+import type { FlvTag } from "../../bench/flv-tag-reader.ts";
 
 describe("FlvClient", () => {
   const live = liveTest("bench-flv-client", {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "bun:test";
-import { liveTest } from "../test/helpers/live-server.ts";
-import { requireFfmpeg, testSource } from "../test/helpers/media.ts";
-import { type LoadSpec, runLoad } from "./load.ts";
+import { liveTest } from "../helpers/live-server.ts";
+import { requireFfmpeg } from "../helpers/media.ts";
+import { testSource } from "../../support/test-source.ts";
+import { type LoadSpec, runLoad } from "../../bench/load.ts";
 
 /** The clients of a short load against the in-process test server (whose CPU and memory are this process's). */
 function spec(port: number, change: Partial<LoadSpec>): LoadSpec {
@@ -19,6 +20,8 @@ function expectStampedLoad(r: Awaited<ReturnType<typeof runLoad>>): void {
   expect(r.latencyMs!.p50).toBeGreaterThan(0);
   expect(r.latencyMs!.max).toBeGreaterThanOrEqual(r.latencyMs!.p99);
   expect(r.firstFrameMs).toBeGreaterThan(0);
+  // The in-process server's JavaScript runs on this process's main thread.
+  expect(r.serverThreads.map((t) => t.name)).toContain("JS main");
 }
 
 describe("runLoad", () => {

@@ -3,11 +3,11 @@
  * sequence headers become header frames (and the stream's current ones), media becomes frames in a
  * FrameArena released right after delivery, so a recorder that kept a payload view would record garbage.
  */
-import { FrameArena, Frame } from "../../src/media/frame.ts";
-import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../../src/media/codec-info.ts";
-import { MessageType } from "../../src/protocol/message.ts";
-import type { PublishedStream, StreamOutput } from "../../src/streams/output.ts";
-import { type FlvTag, readFlvTags } from "../helpers/flv.ts";
+import { FrameArena, Frame } from "../src/media/frame.ts";
+import { isAudioSequenceHeader, isVideoSequenceHeader, opensGop } from "../src/media/codec-info.ts";
+import { MessageType } from "../src/protocol/message.ts";
+import type { PublishedStream, StreamOutput } from "../src/streams/output.ts";
+import { type FlvTag, readFlvTags } from "./flv-tags.ts";
 
 export class FedStream implements PublishedStream {
   metadata: Frame | null = null;

@@ -1,0 +1,422 @@
+/**
+ * One stream's HLS segmenter: a state machine fed the stream's frames, with no I/O and no clock (each frame
+ * comes with the wall-clock time it arrived). It cuts them into parts of about hls.part, each one fMP4
+ * fragment (moof + mdat) carrying every track and published the moment it is complete, and groups parts into
+ * segments that begin on a video keyframe (any frame without video) and last at least hls.segment. A
+ * segment is its parts: their buffers are the only copy. It lists hls.window segments and keeps the last
+ * RETIRED_SEGMENTS that left the list a while longer, all within a byte bound.
+ */
+import type { Frame } from "../media/frame.ts";
+import { fragment, type Sample } from "../media/fmp4/fragment.ts";
+import { initSegment } from "../media/fmp4/init.ts";
+import { sampleOf, ticks, trackConfig, type TrackConfig } from "../media/fmp4/track.ts";
+import { MessageType } from "../protocol/message.ts";
+import { Timeline } from "./timeline.ts";
+
+/**
+ * Segments no longer listed but still served: a player that read the playlist just before one left may still
+ * ask for it (RFC 8216bis 6.2.2 wants a removed segment available for a playlist's duration more; players
+ * start near the live edge, so a few suffice).
+ */
+export const RETIRED_SEGMENTS = 3;
+/** Bytes of segments one muxer keeps: past it the oldest go first, whatever hls.window says. */
+export const MAX_WINDOW_BYTES = 64 * 1024 * 1024;
+/** A segment this large ends at its next part, keyframe or not (a stream whose keyframes never come). */
+export const MAX_SEGMENT_BYTES = 32 * 1024 * 1024;
+/** Sample bytes (or samples) a part may gather before it ends early (a video track that stopped, audio going on). */
+const MAX_PART_BYTES = 8 * 1024 * 1024;
+const MAX_PART_SAMPLES = 2_000;
+
+export interface SegmenterSettings {
+  /** hls.segment: the least a segment lasts (it ends at the first keyframe after). */
+  segmentMs: number;
+  /** hls.part: a part ends once it lasts this long. */
+  partMs: number;
+  /** hls.window: complete segments listed. */
+  window: number;
+}
+
+/** Where a muxer's numbering starts (a new muxer of a stream goes on where the previous one stopped). */
+export interface SequenceStart {
+  msn: number;
+  discontinuity: number;
+}
+
+export interface InitSection {
+  readonly id: number;
+  readonly bytes: Uint8Array;
+  /** It has a video track (else audio only). */
+  readonly video: boolean;
+}
+
+export interface Part {
+  /** Counted over the whole muxer: the part's name, and its fragment's sequence number minus 1. */
+  readonly index: number;
+  readonly bytes: Uint8Array;
+  readonly durationMs: number;
+  /** It starts with a keyframe (every part of an audio-only stream does). */
+  readonly independent: boolean;
+}
+
+export class Segment {
+  readonly parts: Part[] = [];
+  bytes = 0;
+  durationMs = 0;
+  complete = false;
+
+  constructor(
+    /** Media sequence number. */
+    readonly msn: number,
+    readonly init: InitSection,
+    /** The first segment after a republish or a codec change. */
+    readonly discontinuity: boolean,
+    /** Discontinuity sequence number: how many discontinuities came before it, this one included. */
+    readonly discontinuityNumber: number,
+    /** Unix ms when its first frame arrived: EXT-X-PROGRAM-DATE-TIME. */
+    readonly programDateTime: number,
+    /** Timeline ms of its start. */
+    readonly startMs: number,
+  ) {}
+}
+
+interface Held {
+  frame: Frame;
+  data: Uint8Array;
+  compositionMs: number;
+  keyframe: boolean;
+  dtsMs: number;
+  arrival: number;
+}
+
+/** One track: its last sample, held until the next gives its duration, and its run in the open part. */
+class Track {
+  held: Held | null = null;
+  lastDts = -Infinity;
+  /** Duration of the last sample placed (timescale), the guess for a sample that has no successor. */
+  lastDuration: number;
+  samples: Sample[] = [];
+  frames: Frame[] = [];
+  baseDecodeTime = 0;
+
+  constructor(readonly config: TrackConfig) {
+    // Until a sample gives one: 25 fps, an AAC frame, a 20 ms Opus frame.
+    this.lastDuration = config.kind === "video" ? config.timescale / 25 : config.codec === "mp4a" ? 1024 : config.timescale / 50;
+  }
+
+  toMs(t: number): number {
+    return (t * 1000) / this.config.timescale;
+  }
+
+  releaseRun(): void {
+    for (const frame of this.frames) frame.release();
+    this.samples = [];
+    this.frames = [];
+  }
+}
+
+export class Segmenter {
+  /** Complete segments listed, oldest first. */
+  readonly segments: Segment[] = [];
+  /** Complete segments that left the list, still served, oldest first. */
+  private readonly retired: Segment[] = [];
+  /** The segment being filled (its parts are published already), or null. */
+  open: Segment | null = null;
+  /** EXT-X-TARGETDURATION: whole seconds no segment exceeds once rounded; it never goes down. */
+  targetDuration: number;
+  /** PART-TARGET in ms: no part is longer; it never goes down. */
+  partTargetMs: number;
+  nextPartIndex = 0;
+  private nextMsn: number;
+  private discontinuityNumber: number;
+  private readonly timeline = new Timeline();
+  private headers: { video: Uint8Array | null; audio: Uint8Array | null } = { video: null, audio: null };
+  private video: Track | null = null;
+  private audio: Track | null = null;
+  private settled = false;
+  private init: InitSection | null = null;
+  private nextInitId = 0;
+  /** The next segment follows a republish or a codec change. */
+  private pendingDiscontinuity = false;
+  /** A segment may start only at a keyframe (false while continuing right after a cut). */
+  private needKeyframe = true;
+  /** The open segment continues a cut one: it ends at the first keyframe, however short. */
+  private resync = false;
+  private partStartMs = 0;
+  private partIndependent = false;
+  private partBytes = 0;
+  private partSamples = 0;
+  /** The end (timeline ms) of everything placed so far. */
+  private endMs = 0;
+
+  constructor(
+    private readonly settings: SegmenterSettings,
+    start: SequenceStart,
+    /** A part or a segment was published. */
+    private readonly onPublish: () => void,
+  ) {
+    this.nextMsn = start.msn;
+    this.discontinuityNumber = start.discontinuity;
+    this.targetDuration = Math.max(1, Math.ceil(settings.segmentMs / 1000));
+    this.partTargetMs = settings.partMs;
+  }
+
+  /** EXT-X-MEDIA-SEQUENCE: the first listed segment's number. */
+  get mediaSequence(): number {
+    return this.segments[0]?.msn ?? this.open?.msn ?? this.nextMsn;
+  }
+
+  /** EXT-X-DISCONTINUITY-SEQUENCE: discontinuities before the first listed segment. */
+  get discontinuitySequence(): number {
+    const first = this.segments[0] ?? this.open;
+    if (first === undefined || first === null) return this.discontinuityNumber;
+    return first.discontinuityNumber - (first.discontinuity ? 1 : 0);
+  }
+
+  /** Where a later muxer of the same stream goes on: never a number this one has used. */
+  get sequenceEnd(): SequenceStart {
+    return { msn: this.nextMsn, discontinuity: this.discontinuityNumber + 1 };
+  }
+
+  /** Bytes of the segments kept and of the open one's parts. */
+  get bytes(): number {
+    let n = this.open?.bytes ?? 0;
+    for (const segment of this.retired) n += segment.bytes;
+    for (const segment of this.segments) n += segment.bytes;
+    return n;
+  }
+
+  /** The latest tracks include video. */
+  get hasVideo(): boolean {
+    return this.init?.video ?? false;
+  }
+
+  /** A complete segment still served (listed or retired). */
+  segment(msn: number): Segment | undefined {
+    return this.retired.find((s) => s.msn === msn) ?? this.segments.find((s) => s.msn === msn);
+  }
+
+  part(index: number): Part | undefined {
+    for (const segment of [...this.retired, ...this.segments, this.open]) {
+      const first = segment?.parts[0];
+      if (first === undefined || index < first.index) continue;
+      const part = segment!.parts[index - first.index];
+      if (part !== undefined) return part;
+    }
+    return undefined;
+  }
+
+  initSection(id: number): InitSection | undefined {
+    if (this.init?.id === id) return this.init;
+    return [...this.retired, ...this.segments, this.open].find((s) => s?.init.id === id)?.init;
+  }
+
+  /** Every frame of the stream, in order; `arrival` is when it reached the server (Unix ms). */
+  frame(frame: Frame, arrival: number): void {
+    if (frame.type !== MessageType.Video && frame.type !== MessageType.Audio) return;
+    if (frame.header) return this.header(frame);
+    if (!this.settled && !this.settle(frame)) return;
+    const track = frame.video ? this.video : this.audio;
+    if (track === null) return;
+    const sample = sampleOf(frame.type, frame.payload);
+    if (sample === null) return;
+    const dts = Math.max(this.timeline.unwrap(frame.timestamp), track.lastDts);
+    track.lastDts = dts;
+    const held = track.held;
+    track.held = {
+      frame: frame.retain(),
+      data: sample.data,
+      compositionMs: sample.compositionOffsetMs,
+      keyframe: frame.video ? frame.keyframe : true,
+      dtsMs: dts,
+      arrival,
+    };
+    if (held === null) return;
+    const leading = track === (this.video ?? this.audio);
+    if (!this.place(track, held, ticks(dts, track.config.timescale) - ticks(held.dtsMs, track.config.timescale), leading)) return;
+    if (leading) this.boundary(track.held, dts);
+    if (this.partBytes > MAX_PART_BYTES || this.partSamples > MAX_PART_SAMPLES) this.closePart(this.endMs);
+    if (this.open !== null && this.open.bytes > MAX_SEGMENT_BYTES) {
+      this.closePart(this.endMs);
+      this.closeSegment(true);
+    }
+  }
+
+  /**
+   * End what is open now: held samples get their track's last duration, and the open part and segment are
+   * published. With `resume`, the next segment goes straight on (no keyframe needed) and ends at the next
+   * keyframe: how a muxer started from the GOP cache lists a segment at once.
+   */
+  cut(resume: boolean): void {
+    const tracks = [this.video, this.audio].filter((t) => t !== null);
+    for (const track of tracks) {
+      const held = track.held;
+      if (held === null) continue;
+      track.held = null;
+      this.place(track, held, track.lastDuration, track === tracks[0]);
+    }
+    if (this.open === null) return;
+    this.closePart(this.endMs);
+    this.closeSegment(resume);
+  }
+
+  /** The publication ended: what is open is published, and the next frames start a new one (a discontinuity). */
+  end(): void {
+    this.cut(false);
+    this.reset();
+    this.headers = { video: null, audio: null };
+    this.timeline.restart(this.endMs);
+  }
+
+  /** The muxer stops: let go of every frame still held. */
+  close(): void {
+    this.reset();
+  }
+
+  /** Sequence headers: the first ones define the tracks; a different one later is a codec change. */
+  private header(frame: Frame): void {
+    const kind = frame.video ? "video" : "audio";
+    const previous = this.headers[kind];
+    if (previous !== null && sameBytes(previous, frame.payload)) return;
+    this.headers[kind] = frame.payload;
+    if (!this.settled) return;
+    this.cut(false);
+    this.reset();
+  }
+
+  /**
+   * The tracks, from the sequence headers, at the first frame a segment can start with (a video keyframe,
+   * whose picture gives a size the record may lack; any audio frame without video). False: not yet.
+   */
+  private settle(frame: Frame): boolean {
+    const keyframe = frame.video && frame.keyframe ? frame.payload : undefined;
+    const video = this.headers.video === null ? null : trackConfig("video", this.headers.video, 1, keyframe);
+    if (video !== null && keyframe === undefined) return false;
+    const audio = this.headers.audio === null ? null : trackConfig("audio", this.headers.audio, video === null ? 1 : 2);
+    if (video === null && audio === null) return false;
+    this.video = video === null ? null : new Track(video);
+    this.audio = audio === null ? null : new Track(audio);
+    this.init = { id: this.nextInitId++, bytes: initSegment([video, audio].filter((t) => t !== null)), video: video !== null };
+    this.settled = true;
+    return true;
+  }
+
+  /** Forget the tracks and what they hold; the next segment is a discontinuity and starts on a keyframe. */
+  private reset(): void {
+    for (const track of [this.video, this.audio]) {
+      if (track === null) continue;
+      track.held?.frame.release();
+      track.held = null;
+      track.releaseRun();
+    }
+    this.video = this.audio = null;
+    this.settled = false;
+    this.needKeyframe = true;
+    this.resync = false;
+    this.partBytes = this.partSamples = 0;
+    if (this.segments.length > 0 || this.open !== null) this.pendingDiscontinuity = true;
+  }
+
+  /** Add a sample (with its duration, in its track's timescale) to the open part; false when dropped. */
+  private place(track: Track, held: Held, duration: number, leading: boolean): boolean {
+    if (this.open === null && leading && (!this.needKeyframe || held.keyframe)) this.openSegment(held.dtsMs, held.arrival);
+    if (this.open === null) {
+      held.frame.release();
+      return false;
+    }
+    const timescale = track.config.timescale;
+    const dts = ticks(held.dtsMs, timescale);
+    if (track.samples.length === 0) {
+      track.baseDecodeTime = dts;
+      if (leading) this.partIndependent = held.keyframe;
+    }
+    track.samples.push({
+      data: held.data,
+      duration,
+      compositionOffset: ticks(held.dtsMs + held.compositionMs, timescale) - dts,
+      sync: held.keyframe,
+    });
+    track.frames.push(held.frame);
+    track.lastDuration = duration;
+    this.partBytes += held.data.length;
+    this.partSamples++;
+    this.endMs = Math.max(this.endMs, held.dtsMs + track.toMs(duration));
+    return true;
+  }
+
+  /** After a sample of the leading track: does the part, or the segment, end before `next` (at `nextMs`)? */
+  private boundary(next: Held, nextMs: number): void {
+    const segment = this.open!;
+    const startsSegment = this.video === null || next.keyframe;
+    if (startsSegment && (this.resync || nextMs - segment.startMs >= this.settings.segmentMs)) {
+      this.closePart(nextMs);
+      this.closeSegment(false);
+    } else if (nextMs - this.partStartMs >= this.settings.partMs) {
+      this.closePart(nextMs);
+    }
+  }
+
+  private openSegment(startMs: number, arrival: number): void {
+    if (this.pendingDiscontinuity) this.discontinuityNumber++;
+    this.open = new Segment(this.nextMsn++, this.init!, this.pendingDiscontinuity, this.discontinuityNumber, arrival, startMs);
+    this.pendingDiscontinuity = false;
+    this.partStartMs = startMs;
+  }
+
+  /** Publish the open part (one fragment of every track's run), ending at `endMs`. */
+  private closePart(endMs: number): void {
+    const segment = this.open;
+    if (segment === null || this.partSamples === 0) return;
+    const tracks = [this.video, this.audio].filter((t) => t !== null);
+    const index = this.nextPartIndex++;
+    const bytes = fragment(
+      index + 1,
+      tracks.map((t) => ({ trackId: t.config.id, baseDecodeTime: t.baseDecodeTime, samples: t.samples })),
+    );
+    for (const track of tracks) track.releaseRun();
+    const durationMs = Math.max(0, endMs - this.partStartMs);
+    segment.parts.push({ index, bytes, durationMs, independent: this.partIndependent });
+    segment.bytes += bytes.length;
+    segment.durationMs = endMs - segment.startMs;
+    this.partTargetMs = Math.max(this.partTargetMs, Math.ceil(durationMs));
+    this.partStartMs = endMs;
+    this.partBytes = this.partSamples = 0;
+    this.partIndependent = false;
+    this.onPublish();
+  }
+
+  /** The open segment is complete (its last part published); with `resume` the next one starts at its end. */
+  private closeSegment(resume: boolean): void {
+    const segment = this.open;
+    if (segment === null) return;
+    this.open = null;
+    if (segment.parts.length === 0) {
+      // Opened to resume and ended before a sample came: its number is not used, so none is skipped.
+      this.nextMsn = segment.msn;
+      if (segment.discontinuity) {
+        this.discontinuityNumber--;
+        this.pendingDiscontinuity = true;
+      }
+      return;
+    }
+    segment.complete = true;
+    this.segments.push(segment);
+    this.targetDuration = Math.max(this.targetDuration, Math.round(segment.durationMs / 1000));
+    this.resync = resume;
+    if (resume) {
+      this.needKeyframe = false;
+      this.openSegment(this.partStartMs, segment.programDateTime + segment.durationMs);
+    }
+    while (this.segments.length > this.settings.window) this.retired.push(this.segments.shift()!);
+    if (this.retired.length > RETIRED_SEGMENTS) this.retired.shift();
+    let bytes = this.bytes;
+    while (bytes > MAX_WINDOW_BYTES && this.retired.length > 0) bytes -= this.retired.shift()!.bytes;
+    while (bytes > MAX_WINDOW_BYTES && this.segments.length > 1) bytes -= this.segments.shift()!.bytes;
+    this.onPublish();
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

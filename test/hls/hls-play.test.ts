@@ -1,0 +1,160 @@
+/**
+ * HLS and LL-HLS played by real FFmpeg from an RTMP publish: H.264+AAC, HEVC through fMP4, audio only, and a
+ * republish that continues the same playlist URL with a discontinuity.
+ */
+import { afterEach, describe, expect, it } from "bun:test";
+import type { Config } from "../../src/config/config.ts";
+import { MessageType } from "../../src/protocol/message.ts";
+import { Children, run } from "../../support/children.ts";
+import { testSource } from "../../support/test-source.ts";
+import { waitFor } from "../../support/wait.ts";
+import { enhancedVideoStream, FRAME_MS } from "../helpers/enhanced-stream.ts";
+import { type LiveTest, liveTest } from "../helpers/live-server.ts";
+import { decodeErrors, probe, probeTestSourceCopy, requireFfmpeg } from "../helpers/media.ts";
+import { TestRtmpClient } from "../helpers/rtmp-test-client.ts";
+
+function hlsConfig(lowLatency: boolean): (config: Config) => void {
+  return (config) => {
+    config.http.listen = { host: "127.0.0.1", port: 0 };
+    config.hls.enabled = true;
+    config.hls.lowLatency = lowLatency;
+  };
+}
+
+function playlistUrl(live: LiveTest, name: string): string {
+  return `http://127.0.0.1:${live.server.server.httpPort}/live/${name}/index.m3u8`;
+}
+
+/** FFmpeg plays seconds of live media in each test: more than bun's 5 s default. */
+const TEST_MS = 40_000;
+
+const children = new Children();
+afterEach(() => children.killAll());
+
+/** FFmpeg reading `seconds` of the playlist into an MP4 file; resolves with the file once FFmpeg exited 0. */
+async function recordHls(live: LiveTest, name: string, seconds: number): Promise<string> {
+  const out = live.path(`${name}.mp4`);
+  const player = children.spawn(`hls player ${name}`, [
+    "ffmpeg", "-nostdin", "-hide_banner", "-v", "error",
+    "-i", playlistUrl(live, name), "-t", String(seconds), "-c", "copy", "-y", out,
+  ]);
+  const code = await player.waitExit(30_000);
+  expect(code, player.describe()).toBe(0);
+  return out;
+}
+
+/** The first playlist of a live stream, fetched once, and how long it took. */
+async function firstPlaylist(live: LiveTest, name: string): Promise<{ text: string; ms: number }> {
+  const started = performance.now();
+  const response = await fetch(playlistUrl(live, name));
+  const text = await response.text();
+  const ms = performance.now() - started;
+  expect(response.status, text).toBe(200);
+  return { text, ms };
+}
+
+describe.skipIf(!requireFfmpeg())("LL-HLS from an RTMP publish", () => {
+  const live = liveTest("hls-ll", { adjust: hlsConfig(true) });
+
+  it("lists a segment in the first playlist of a live stream, and FFmpeg plays it (H.264 + AAC)", async () => {
+    await live.publishLive(await testSource(), "ll");
+    const { text, ms } = await firstPlaylist(live, "ll");
+    console.log(`time to first playlist with a segment (LL-HLS, live stream): ${ms.toFixed(1)} ms`);
+    expect(text).toContain("#EXTINF:");
+    expect(text).toContain("#EXT-X-PART:");
+    expect(text).toContain("#EXT-X-PRELOAD-HINT:TYPE=PART");
+    const out = await recordHls(live, "ll", 3);
+    await probeTestSourceCopy(out);
+    expect(await decodeErrors(out)).toBe("");
+  }, TEST_MS);
+
+  it("carries HEVC through fMP4", async () => {
+    const { messages, width, height } = await enhancedVideoStream("hvc1", { frames: 60 });
+    const publisher = await TestRtmpClient.connect(live.server.url("hevc"));
+    try {
+      const streamId = await publisher.createStream();
+      await publisher.publish(streamId, "hevc");
+      // The sequence start once, then the coded frames over and over, in real time, stamped on.
+      const [start, ...frames] = messages;
+      publisher.send({ csid: 6, type: MessageType.Video, streamId, timestamp: 0, payload: start.payload });
+      const loop = frames.length * FRAME_MS;
+      let sent = 0;
+      const send = () => {
+        const m = frames[sent % frames.length];
+        const timestamp = Math.floor(sent / frames.length) * loop + m.timestamp;
+        publisher.send({ csid: 6, type: MessageType.Video, streamId, timestamp, payload: m.payload });
+        sent++;
+      };
+      for (let i = 0; i < 12; i++) send();
+      const timer = setInterval(send, FRAME_MS);
+      try {
+        const out = await recordHls(live, "hevc", 2);
+        const copy = await probe(out);
+        expect(copy.video, JSON.stringify(copy)).toMatchObject({ codecName: "hevc", width, height });
+        expect(copy.audio).toBeUndefined();
+        expect(await decodeErrors(out)).toBe("");
+      } finally {
+        clearInterval(timer);
+      }
+    } finally {
+      await publisher.close();
+    }
+  }, TEST_MS);
+
+  it("plays an audio-only stream as audio only", async () => {
+    const audioOnly = live.path("audio-only.flv");
+    const made = await run(["ffmpeg", "-nostdin", "-v", "error", "-i", await testSource(), "-vn", "-c", "copy", "-y", audioOnly]);
+    expect(made.code, made.stderr).toBe(0);
+    live.publish(audioOnly, "radio");
+    const registry = live.server.server.registry;
+    await waitFor(() => (registry.streams.get("live/radio")?.stats(performance.now())?.audio_packets ?? 0) > 0, 10_000, "audio of live/radio");
+    const { text } = await firstPlaylist(live, "radio");
+    expect(text).toContain("#EXT-X-PART:DURATION=0.2");
+    const out = await recordHls(live, "radio", 2);
+    const copy = await probe(out);
+    expect(copy.audio, JSON.stringify(copy)).toMatchObject({ codecName: "aac" });
+    expect(copy.video).toBeUndefined();
+  }, TEST_MS);
+
+  it("continues the same playlist URL after a republish, with a discontinuity and a media sequence that never goes back", async () => {
+    const source = await testSource();
+    const first = live.publish(source, "re", { seconds: 3 });
+    await live.server.waitUntilLive("re");
+    const before = await firstPlaylist(live, "re");
+    const prefix = /URI="([0-9a-z]+)-init0\.mp4"/.exec(before.text)?.[1];
+    expect(prefix).toBeDefined();
+    const sequences: number[] = [];
+    const poll = async () => {
+      const text = await (await fetch(playlistUrl(live, "re"))).text();
+      const sequence = /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1];
+      if (sequence !== undefined) sequences.push(Number(sequence));
+      return text;
+    };
+    // The viewer keeps asking while the first publisher ends and the next one starts.
+    await waitFor(async () => (await poll(), first.exitCode !== null), 15_000, "the first publisher to finish");
+    live.publish(source, "re");
+    let after = "";
+    await waitFor(async () => (after = await poll()).includes("#EXT-X-DISCONTINUITY\n"), 15_000, "a discontinuity in the playlist");
+    expect(after).toContain(`#EXT-X-MAP:URI="${prefix}-init1.mp4"`);
+    expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+    const out = await recordHls(live, "re", 2);
+    expect((await probe(out)).video).toMatchObject({ codecName: "h264" });
+  }, TEST_MS);
+});
+
+describe.skipIf(!requireFfmpeg())("plain HLS from an RTMP publish", () => {
+  const live = liveTest("hls-plain", { adjust: hlsConfig(false) });
+
+  it("lists segments only, at once for a live stream, and FFmpeg plays it", async () => {
+    await live.publishLive(await testSource(), "plain");
+    const { text, ms } = await firstPlaylist(live, "plain");
+    console.log(`time to first playlist with a segment (plain HLS, live stream): ${ms.toFixed(1)} ms`);
+    expect(text).toContain("#EXTINF:");
+    expect(text).toContain("#EXT-X-VERSION:6");
+    expect(text).not.toContain("#EXT-X-PART");
+    expect(text).not.toContain("#EXT-X-SERVER-CONTROL");
+    const out = await recordHls(live, "plain", 3);
+    await probeTestSourceCopy(out);
+    expect(await decodeErrors(out)).toBe("");
+  }, TEST_MS);
+});

@@ -1,0 +1,247 @@
+import { describe, expect, it } from "bun:test";
+import type { Frame } from "../../src/media/frame.ts";
+import { FileNames } from "../../src/hls/file-names.ts";
+import { renderPlaylist } from "../../src/hls/playlist.ts";
+import { MAX_SEGMENT_BYTES, MAX_WINDOW_BYTES, Segmenter, type SegmenterSettings } from "../../src/hls/segmenter.ts";
+import { holders } from "../helpers/frame-holders.ts";
+import { hex } from "../helpers/hex.ts";
+import { VIDEO } from "../fixtures/sequence-headers.ts";
+import { av, audioFrame, audioHeader, EPOCH, trafs, videoFrame, videoHeader } from "./synthetic.ts";
+
+const SETTINGS: SegmenterSettings = { segmentMs: 1000, partMs: 200, window: 7 };
+const NAMES = new FileNames("abc");
+
+/** A segmenter with both sequence headers given, the frames it was fed, and how often it published. */
+function fed(settings = SETTINGS) {
+  let published = 0;
+  const segmenter = new Segmenter(settings, { msn: 0, discontinuity: 0 }, () => published++);
+  const frames: Frame[] = [];
+  const feed = (frame: Frame, arrival: number) => {
+    frames.push(frame);
+    segmenter.frame(frame, arrival);
+  };
+  feed(videoHeader(), EPOCH);
+  feed(audioHeader(), EPOCH);
+  return { segmenter, feed, frames, published: () => published };
+}
+
+/** Every frame fed is back to its creator's one reference. */
+function allReleased(frames: Frame[]): boolean {
+  return frames.every((f) => holders(f) === 1);
+}
+
+describe("Segmenter", () => {
+  it("publishes a part every 200 ms and ends a segment at the first keyframe after 1 s", () => {
+    const { segmenter, feed, published } = fed();
+    av(feed, 0, 25);
+    expect(segmenter.segments).toHaveLength(0);
+    expect(segmenter.open?.parts.map((p) => p.durationMs)).toEqual([200, 200, 200, 200]);
+    expect(published()).toBe(4);
+    av(feed, 25, 1);
+    expect(segmenter.segments.map((s) => [s.msn, s.durationMs, s.parts.length])).toEqual([[0, 1000, 5]]);
+    expect(segmenter.segments[0].parts.map((p) => p.independent)).toEqual([true, false, false, false, false]);
+    // The first part: five video frames from the keyframe, and the audio whose successor had come.
+    expect(trafs(segmenter.segments[0].parts[0].bytes)).toEqual([
+      { trackId: 1, baseDecodeTime: 900_000, samples: 5 },
+      { trackId: 2, baseDecodeTime: 441_000, samples: 4 },
+    ]);
+    expect(segmenter.segments[0].bytes).toBe(segmenter.segments[0].parts.reduce((n, p) => n + p.bytes.length, 0));
+  });
+
+  it("renders the low-latency playlist: parts, the open segment's parts, the preload hint, the query in every URI", () => {
+    const { segmenter, feed } = fed();
+    av(feed, 0, 31);
+    const partLines = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => `#EXT-X-PART:DURATION=0.200,URI="abc-part${from + i}.m4s?token=t"${from + i === 0 ? ",INDEPENDENT=YES" : ""}`);
+    expect(renderPlaylist(segmenter, NAMES, true, "?token=t")).toBe(
+      [
+        "#EXTM3U",
+        "#EXT-X-VERSION:9",
+        "#EXT-X-TARGETDURATION:1",
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600",
+        "#EXT-X-PART-INF:PART-TARGET=0.200",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-DISCONTINUITY-SEQUENCE:0",
+        '#EXT-X-MAP:URI="abc-init0.mp4?token=t"',
+        "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00.000Z",
+        ...partLines(0, 5),
+        "#EXTINF:1.000,",
+        "abc-seg0.m4s?token=t",
+        "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:01.000Z",
+        '#EXT-X-PART:DURATION=0.200,URI="abc-part5.m4s?token=t",INDEPENDENT=YES',
+        '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="abc-part6.m4s?token=t"',
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("renders plain HLS as segments only", () => {
+    const { segmenter, feed } = fed();
+    av(feed, 0, 51);
+    expect(renderPlaylist(segmenter, NAMES, false, "")).toBe(
+      [
+        "#EXTM3U",
+        "#EXT-X-VERSION:6",
+        "#EXT-X-TARGETDURATION:1",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-DISCONTINUITY-SEQUENCE:0",
+        '#EXT-X-MAP:URI="abc-init0.mp4"',
+        "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00.000Z",
+        "#EXTINF:1.000,",
+        "abc-seg0.m4s",
+        "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:01.000Z",
+        "#EXTINF:1.000,",
+        "abc-seg1.m4s",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("lists parts only near the live edge (three target durations)", () => {
+    const { segmenter, feed } = fed();
+    av(feed, 0, 126);
+    const text = renderPlaylist(segmenter, NAMES, true, "");
+    expect(segmenter.segments.map((s) => s.msn)).toEqual([0, 1, 2, 3, 4]);
+    // Segments 1 to 4 end within 3 s of the end; 0 does not.
+    expect(text).not.toContain('URI="abc-part4.m4s"');
+    expect(text).toContain('URI="abc-part5.m4s"');
+  });
+
+  it("lists hls.window segments and serves the last few that left, then lets them go", () => {
+    const { segmenter, feed } = fed();
+    av(feed, 0, 25 * 12 + 1);
+    expect(segmenter.segments.map((s) => s.msn)).toEqual([5, 6, 7, 8, 9, 10, 11]);
+    expect(segmenter.mediaSequence).toBe(5);
+    // Segments 2 to 4 left the playlist but are still served; 1 is gone.
+    expect(segmenter.segment(2)?.msn).toBe(2);
+    expect(segmenter.part(10)?.index).toBe(10);
+    expect(segmenter.segment(1)).toBeUndefined();
+    expect(segmenter.part(9)).toBeUndefined();
+    expect(segmenter.segment(11)?.msn).toBe(11);
+    expect(segmenter.segment(12)).toBeUndefined();
+  });
+
+  it("makes a segment at once of what it was fed when cut (a muxer started from the GOP cache), then goes on to the next keyframe", () => {
+    const { segmenter, feed, frames } = fed();
+    // The GOP cache: a keyframe and 12 frames after it.
+    frames.push(...av(feed, 25, 13));
+    segmenter.cut(true);
+    expect(segmenter.segments.map((s) => [s.msn, s.durationMs])).toEqual([[0, 520]]);
+    expect(segmenter.segments[0].parts[0].independent).toBe(true);
+    // Live frames continue the GOP: the next segment needs no keyframe to start, and ends at the next one.
+    av(feed, 38, 13);
+    expect(segmenter.segments.map((s) => [s.msn, s.durationMs])).toEqual([
+      [0, 520],
+      [1, 480],
+    ]);
+    expect(segmenter.segments[1].parts[0].independent).toBe(false);
+    expect(trafs(segmenter.segments[1].parts[0].bytes)[0].baseDecodeTime).toBe(ticks90k(10_000 + 13 * 40));
+    av(feed, 51, 1);
+    expect(segmenter.open?.parts ?? []).toHaveLength(0);
+    segmenter.close();
+    expect(allReleased(frames)).toBe(true);
+  });
+
+  it("gives a republish a discontinuity, a new init section and a timeline that goes on", () => {
+    const { segmenter, feed, frames } = fed();
+    av(feed, 0, 30);
+    segmenter.end();
+    expect(segmenter.segments.map((s) => [s.msn, s.durationMs])).toEqual([
+      [0, 1000],
+      [1, 200],
+    ]);
+    // The new publisher starts its timestamps over.
+    frames.push(videoHeader(), audioHeader());
+    segmenter.frame(frames.at(-2)!, EPOCH + 5000);
+    segmenter.frame(frames.at(-1)!, EPOCH + 5000);
+    frames.push(...av(feed, 0, 26));
+    const [, , third] = segmenter.segments;
+    expect(third.discontinuity).toBe(true);
+    expect(third.init.id).toBe(1);
+    expect(trafs(third.parts[0].bytes)[0].baseDecodeTime).toBe(ticks90k(10_000 + 1200));
+    const text = renderPlaylist(segmenter, NAMES, false, "");
+    expect(text).toContain(
+      ["#EXTINF:0.200,", "abc-seg1.m4s", "#EXT-X-DISCONTINUITY", '#EXT-X-MAP:URI="abc-init1.mp4"'].join("\n"),
+    );
+    // Once the segment before the discontinuity leaves the window, the discontinuity sequence counts it.
+    av(feed, 26, 25 * 7);
+    expect(segmenter.segments[0].msn).toBeGreaterThan(2);
+    expect(segmenter.discontinuitySequence).toBe(1);
+    segmenter.close();
+    expect(allReleased(frames)).toBe(true);
+  });
+
+  it("treats a new sequence header as a codec change: discontinuity and new init; the same one again changes nothing", () => {
+    const { segmenter, feed } = fed();
+    av(feed, 0, 26);
+    feed(videoHeader(), EPOCH + 1040);
+    av(feed, 26, 25);
+    expect(segmenter.segments.map((s) => s.discontinuity)).toEqual([false, false]);
+    feed(videoHeader(hex(VIDEO[0].payload)), EPOCH + 2040);
+    av(feed, 51, 51);
+    // The segment cut short by the change, then the first one of the new codec, from its first keyframe.
+    expect(segmenter.segments.map((s) => [s.msn, s.discontinuity, s.init.id])).toEqual([
+      [0, false, 0],
+      [1, false, 0],
+      [2, false, 0],
+      [3, true, 1],
+    ]);
+  });
+
+  it("unwraps 32-bit timestamps: decode times keep growing past 2^32 ms", () => {
+    const { segmenter, feed } = fed();
+    const start = 2 ** 32 - 600;
+    av(feed, 0, 51, 25, { start });
+    const times = segmenter.segments.flatMap((s) => s.parts.map((p) => trafs(p.bytes)[0].baseDecodeTime));
+    expect(times).toEqual(times.map((_, i) => ticks90k(10_000 + i * 200)));
+  });
+
+  it("keeps decode times from going back when a publisher's timestamps do", () => {
+    const { segmenter, feed } = fed();
+    av(feed, 0, 10);
+    feed(videoFrame(300, false), EPOCH + 400);
+    av(feed, 11, 16);
+    const durations = segmenter.segments[0].parts.map((p) => p.durationMs);
+    expect(durations.every((d) => d >= 0)).toBe(true);
+  });
+
+  it("cuts audio-only streams anywhere, every part independent", () => {
+    let published = 0;
+    const segmenter = new Segmenter(SETTINGS, { msn: 5, discontinuity: 2 }, () => published++);
+    segmenter.frame(audioHeader(), EPOCH);
+    for (let i = 0; i < 60; i++) segmenter.frame(audioFrame(i * 40), EPOCH + i * 40);
+    expect(segmenter.hasVideo).toBe(false);
+    expect(segmenter.segments.map((s) => [s.msn, s.durationMs, s.discontinuityNumber])).toEqual([[5, 1000, 2], [6, 1000, 2]]);
+    expect(segmenter.segments.flatMap((s) => s.parts.map((p) => p.independent)).every(Boolean)).toBe(true);
+    expect(trafs(segmenter.segments[0].parts[0].bytes).map((t) => t.trackId)).toEqual([1]);
+  });
+
+  it("ends a segment that outgrows its byte bound without waiting for a keyframe", () => {
+    const { segmenter, feed } = fed({ ...SETTINGS, window: 2 });
+    // One keyframe, then huge delta frames forever.
+    feed(videoFrame(0, true, 1000), EPOCH);
+    let frames = 0;
+    for (let i = 1; segmenter.mediaSequence < 3 && i < 1_000; i++) {
+      feed(videoFrame(i * 40, false, 1024 * 1024), EPOCH + i * 40);
+      frames++;
+    }
+    // Three segments made and gone or kept, each ended by its size (a part past the bound at most).
+    expect(segmenter.mediaSequence).toBe(3);
+    expect(frames).toBeGreaterThan(3 * 32);
+    expect(segmenter.segments.every((s) => s.bytes <= MAX_SEGMENT_BYTES + 8 * 1024 * 1024)).toBe(true);
+    // The window keeps what fits in its bound (one such segment), whatever hls.window says.
+    expect(segmenter.segments).toHaveLength(1);
+    expect(segmenter.bytes).toBeLessThanOrEqual(MAX_WINDOW_BYTES);
+  });
+
+  it("gives back every frame it held once closed", () => {
+    const { segmenter, feed, frames } = fed();
+    frames.push(...av(feed, 0, 40));
+    segmenter.close();
+    expect(allReleased(frames)).toBe(true);
+  });
+});
+
+function ticks90k(ms: number): number {
+  return Math.round(ms * 90);
+}
