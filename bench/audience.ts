@@ -1,7 +1,8 @@
 /**
  * The players of an end-to-end load and what they measure: latency from the send time stamped in each
  * synthetic payload, loss against the stream's measured window, time to the first video frame. Players play
- * over RTMP, or over HTTP-FLV or WS-FLV, whose tags carry the same payloads. Real FFmpeg feeds carry no
+ * over RTMP, or over HTTP-FLV or WS-FLV, whose tags carry the same payloads, or over LL-HLS or HLS, whose
+ * fMP4 samples carry them too (hls-viewers.ts). Real FFmpeg feeds carry no
  * stamps, so their loss is counted per media type against the timestamps the stream's players saw, and their
  * latency is not measured.
  */
@@ -10,9 +11,13 @@ import { parseRtmpUrl } from "../src/relay/rtmp-client.ts";
 import { TestRtmpClient } from "../test/helpers/rtmp-test-client.ts";
 import { FlvClient } from "./flv-client.ts";
 import type { Feed } from "./feeds.ts";
+import { HlsViewer, type Stamps } from "./hls-viewers.ts";
 import { readStamp, wallClock } from "./stamps.ts";
 
-export type PlayerProtocol = "rtmp" | "http-flv" | "ws-flv";
+export type PlayerProtocol = "rtmp" | "http-flv" | "ws-flv" | "ll-hls" | "hls";
+
+/** HLS players, low-latency or plain, of rtmp-server's hls or nginx-rtmp's. */
+export const isHls = (protocol: PlayerProtocol): protocol is "ll-hls" | "hls" => protocol === "ll-hls" || protocol === "hls";
 
 /** What a player reads of a message, whether it came in RTMP chunks or in an FLV tag. */
 export type MediaMessage = Pick<RtmpMessage, "type" | "timestamp" | "payload">;
@@ -38,7 +43,7 @@ function isCodedFrame(m: MediaMessage): boolean {
 export const JOIN_TIMEOUT_MS = 10_000;
 
 /** Index of a media type in the per-type arrays: audio 0, video 1. */
-const typeIndex = (m: MediaMessage): number => (m.type === MessageType.Audio ? 0 : 1);
+const typeIndex = (type: number): number => (type === MessageType.Audio ? 0 : 1);
 
 /** One stream's measured window and its players. */
 export class StreamWindow {
@@ -114,6 +119,11 @@ export class Player {
         const id = await client.createStream();
         this.playRequestedAt = wallClock();
         await client.play(id, parseRtmpUrl(url).name);
+      } else if (isHls(protocol)) {
+        // The first playlist request is the play request.
+        this.playRequestedAt = wallClock();
+        const onFrame = (type: number, timestamp: number, stamps: Stamps) => this.onFrame(type, timestamp, stamps);
+        this.client = await HlsViewer.start(url, { ...options, lowLatency: protocol === "ll-hls", onFrame });
       } else {
         // The GET (or the upgrade) is the play request.
         this.playRequestedAt = wallClock();
@@ -126,11 +136,14 @@ export class Player {
   }
 
   private onMessage(m: MediaMessage): void {
-    if (!isCodedFrame(m)) return;
+    if (isCodedFrame(m)) this.onFrame(m.type, m.timestamp, this.window.stamped ? readStamp(m.payload) : null);
+  }
+
+  /** A coded frame arrived, with its stamps where the feed stamps them. */
+  private onFrame(type: number, timestamp: number, stamps: Stamps): void {
     const arrived = wallClock();
-    if (this.firstVideoAt === 0 && m.type === MessageType.Video) this.firstVideoAt = arrived;
-    if (!this.window.stamped) return this.countByTimestamp(m);
-    const stamps = readStamp(m.payload);
+    if (this.firstVideoAt === 0 && type === MessageType.Video) this.firstVideoAt = arrived;
+    if (!this.window.stamped) return this.countByTimestamp(type, timestamp);
     if (stamps === null) return;
     this.lastSequence = stamps.sequence;
     if (stamps.sequence < this.window.first || stamps.sequence >= this.window.end) return;

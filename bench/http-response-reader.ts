@@ -1,7 +1,9 @@
 /**
- * An HTTP/1.1 response as it arrives on a bare socket, for the benchmark's HTTP-FLV players: the head (status
- * and headers, bounded), then the body as views of the received bytes, with chunked transfer coding removed.
- * A byte-level state machine: pieces may split anywhere, nothing is copied but the head.
+ * HTTP/1.1 responses as they arrive on a bare socket, for the benchmark's HTTP-FLV and HLS players: the head
+ * (status and headers, bounded), then the body as views of the received bytes, with chunked transfer coding
+ * removed, then (for a body of known length, or chunked) the end of the response and the next one's head, as
+ * on a keep-alive connection. A byte-level state machine: pieces may split anywhere, nothing is copied but the
+ * head.
  */
 
 /** Like the server's own limit on request headers. */
@@ -15,8 +17,12 @@ const enum State {
   SizeLineEnd,
   Data,
   DataEnd,
+  /** The last chunk's trailer section, up to its empty line. */
+  Trailer,
+  /** A body of Content-Length bytes. */
+  Length,
+  /** A body that lasts until the connection closes. */
   Identity,
-  Done,
 }
 
 const CR = 13;
@@ -25,25 +31,31 @@ const LF = 10;
 export class HttpResponseReader {
   private state = State.Head;
   private readonly head: number[] = [];
-  /** Size: the size so far. Data: bytes left in the chunk. DataEnd: bytes left of its CRLF. Size digits seen. */
+  /**
+   * Size: the size so far. Data, Length: bytes left of the body or chunk. DataEnd: bytes left of its CRLF.
+   * Trailer: bytes of the current line. Size digits seen.
+   */
   private count = 0;
   private digits = 0;
 
-  /** onHead gets the status code once the head is complete; onBody each piece of the body. */
+  /** onHead gets the status code once the head is complete; onBody each piece of the body; onEnd the end of a response. */
   constructor(
     private readonly onHead: (status: number) => void,
     private readonly onBody: (bytes: Uint8Array) => void,
+    private readonly onEnd: () => void = () => {},
   ) {}
 
   /** Throws on what is not an HTTP/1.1 response. */
   push(bytes: Uint8Array): void {
     let at = 0;
     while (at < bytes.length) {
-      if (this.state === State.Data || this.state === State.Identity) {
+      if (this.state === State.Data || this.state === State.Length || this.state === State.Identity) {
         const n = this.state === State.Identity ? bytes.length - at : Math.min(this.count, bytes.length - at);
         this.onBody(bytes.subarray(at, at + n));
         at += n;
-        if (this.state === State.Data && (this.count -= n) === 0) [this.state, this.count] = [State.DataEnd, 2];
+        if (this.state === State.Identity || (this.count -= n) > 0) continue;
+        if (this.state === State.Data) [this.state, this.count] = [State.DataEnd, 2];
+        else this.end();
       } else {
         this.byte(bytes[at++]);
       }
@@ -64,7 +76,12 @@ export class HttpResponseReader {
         if (b !== (this.count === 2 ? CR : LF)) throw new Error("a chunk not followed by CRLF");
         if (--this.count === 0) [this.state, this.count, this.digits] = [State.Size, 0, 0];
         return;
-      // Done: the last chunk's trailer section, which says nothing a player needs.
+      case State.Trailer:
+        // Its fields say nothing a player needs; an empty line ends it, and the response.
+        if (b !== LF) this.count += b === CR ? 0 : 1;
+        else if (this.count === 0) this.end();
+        else this.count = 0;
+        return;
     }
   }
 
@@ -77,8 +94,13 @@ export class HttpResponseReader {
     const status = /^HTTP\/1\.1 (\d{3}) /.exec(text);
     if (status === null) throw new Error(`not an HTTP/1.1 response: ${JSON.stringify(text.slice(0, 40))}`);
     const chunked = /\r\ntransfer-encoding:[ \t]*chunked\r\n/i.test(text);
-    [this.state, this.count, this.digits] = [chunked ? State.Size : State.Identity, 0, 0];
+    const length = /\r\ncontent-length:[ \t]*(\d{1,15})[ \t]*\r\n/i.exec(text);
+    this.head.length = 0;
     this.onHead(Number(status[1]));
+    if (chunked) [this.state, this.count, this.digits] = [State.Size, 0, 0];
+    else if (length === null) this.state = State.Identity;
+    else if (Number(length[1]) > 0) [this.state, this.count] = [State.Length, Number(length[1])];
+    else this.end();
   }
 
   private sizeByte(b: number): void {
@@ -94,6 +116,12 @@ export class HttpResponseReader {
 
   private endSizeLine(): void {
     if (this.digits === 0) throw new Error("a chunk size line without a size");
-    this.state = this.count === 0 ? State.Done : State.Data;
+    this.state = this.count === 0 ? State.Trailer : State.Data;
+  }
+
+  /** The response is complete: what follows is the next one's head. */
+  private end(): void {
+    [this.state, this.count] = [State.Head, 0];
+    this.onEnd();
   }
 }

@@ -135,6 +135,7 @@ function startStreams(config: Config, { log, events, stats }: Core): Streams {
     },
     { log, events, outputs, stats },
   );
+  if (config.hls.enabled && config.http.listen === null) log.warn("hls.enabled has no effect without http.listen: HLS is served on the HTTP listener");
   const hls = config.hls.enabled && config.http.listen !== null ? new HlsMuxers(config.hls, registry, log) : null;
   return { registry, recorder, relay, hls };
 }

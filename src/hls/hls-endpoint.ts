@@ -129,6 +129,8 @@ export class HlsEndpoint {
     } finally {
       viewer.inFlight--;
       viewer.asked();
+      // A session whose requests all ended before it played anything is over (refused, not found, busy).
+      if (viewer.inFlight === 0 && !viewer.playing) viewer.close("nothing played");
     }
   }
 
@@ -156,7 +158,7 @@ export class HlsEndpoint {
       muxer = started;
     }
     if (muxer === null) {
-      if (!viewer.playing) viewer.close(file === PLAYLIST ? `stream not found within ${this.settings.handshakeMs} ms` : "no such file");
+      if (!viewer.playing && file === PLAYLIST) viewer.close(`stream not found within ${this.settings.handshakeMs} ms`);
       return textResponse(404, file === PLAYLIST ? "stream not found" : "not found", CORS);
     }
     if (!viewer.open) return textResponse(503, "connection closed", CORS);

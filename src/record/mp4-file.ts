@@ -1,9 +1,9 @@
 /**
  * One recorded fragmented MP4 file: ftyp and moov for the tracks the stream has when the file opens, a free
- * box holding room for a sidx, then fragments (Mp4Fragmenter), each appended as one write of its own, so the
- * file plays while it is written and, after a crash, up to its last whole fragment. Finishing writes the last
- * fragment and an mfra, then turns the free box into a sidx: with them a reader finds any time without reading
- * every moof (FFmpeg goes by the sidx, other readers by the mfra). A sequence header that changes a track
+ * box holding room for a sidx per track, then fragments (Mp4Fragmenter), each appended as one write of its own,
+ * so the file plays while it is written and, after a crash, up to its last whole fragment. Finishing writes the
+ * last fragment and an mfra, then writes the sidxs over the free box: with them a reader finds any time without
+ * reading every moof (FFmpeg goes by the sidx, mediabunny and others by the mfra). A sequence header that changes a track
  * outdates the file: the track takes no more samples, and the recording starts a new file where one may.
  */
 import { initSegment } from "../media/fmp4/init.ts";
@@ -62,7 +62,7 @@ export class Mp4File extends RecordingFile {
   private readonly fragmenter: Mp4Fragmenter;
   private readonly index: KeyframeIndex<IndexedFragment>;
   private fragments = 0;
-  /** Where the free box reserved for the sidx starts, and its size. */
+  /** Where the free box reserved for the sidxs starts, and its size. */
   private readonly indexPosition: number;
   private readonly indexRoom: number;
   private finishing: Promise<void> | null = null;
@@ -152,10 +152,10 @@ export class Mp4File extends RecordingFile {
     if (indexes.every((index) => index !== null)) {
       let at = 0;
       for (const index of indexes) {
-        const end = at + segmentIndexSize(index.references.length);
+        const next = at + segmentIndexSize(index.references.length);
         // first_offset: from the end of this sidx to the first moof, over the sidxs after it and the free box.
-        room.set(segmentIndex({ ...index, firstOffset: this.indexRoom - end }), at);
-        at = end;
+        room.set(segmentIndex({ ...index, firstOffset: this.indexRoom - next }), at);
+        at = next;
       }
       if (at < this.indexRoom) room.set(freeBox(this.indexRoom - at), at);
     } else {

@@ -37,6 +37,33 @@ describe("HttpResponseReader", () => {
     expect(read([hex('"HTTP/1.1 404 Not Found" 0d0a "Content-Length: 0" 0d0a 0d0a')]).status).toBe(404);
   });
 
+  it("reads keep-alive responses one after another: Content-Length, chunked with a trailer, an empty body", () => {
+    const responses = hex(
+      '"HTTP/1.1 200 OK" 0d0a "Content-Length: 3" 0d0a 0d0a 414243' +
+        ` ${HEAD} "2" 0d0a 4445 0d0a "0" 0d0a "X-Trailer: 1" 0d0a 0d0a` +
+        ' "HTTP/1.1 404 Not Found" 0d0a "content-length:0" 0d0a 0d0a',
+    );
+    const read = (pieces: Uint8Array[]) => {
+      const seen: string[] = [];
+      let body: Uint8Array[] = [];
+      const reader = new HttpResponseReader(
+        (status) => seen.push(String(status)),
+        (bytes) => body.push(bytes.slice()),
+        () => {
+          seen.push(toHex(concat(...body)));
+          body = [];
+        },
+      );
+      for (const piece of pieces) reader.push(piece);
+      return seen;
+    };
+    const expected = ["200", "414243", "200", "4445", "404", ""];
+    for (let cut = 0; cut <= responses.length; cut++) {
+      expect(read([responses.subarray(0, cut), responses.subarray(cut)])).toEqual(expected);
+    }
+    expect(read(Array.from(responses, (b) => Uint8Array.of(b)))).toEqual(expected);
+  });
+
   it("refuses what is not an HTTP/1.1 response, a bad chunk size, a missing CRLF and an endless head", () => {
     expect(() => read([hex('"RTMP/1.0 200 OK" 0d0a 0d0a')])).toThrow("not an HTTP/1.1 response");
     expect(() => read([hex(`${HEAD} "zz" 0d0a`)])).toThrow("a bad chunk size");

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "bun:test";
-import { liveTest } from "../helpers/live-server.ts";
+import { describe, expect } from "bun:test";
+import { liveTests } from "../helpers/live-server.ts";
 import { requireFfmpeg } from "../helpers/media.ts";
 import { testSource } from "../../support/test-source.ts";
 import { type LoadSpec, runLoad } from "../../bench/load.ts";
@@ -25,15 +25,15 @@ function expectStampedLoad(r: Awaited<ReturnType<typeof runLoad>>): void {
 }
 
 describe("runLoad", () => {
-  const live = liveTest("bench-load");
+  const tests = liveTests("bench-load");
 
   for (const publisher of ["ffmpeg", "coalesced"] as const) {
-    it(`measures players of ${publisher} publishers: every window message arrives, latency is stamped`, async () => {
+    tests.it(`measures players of ${publisher} publishers: every window message arrives, latency is stamped`, async (live) => {
       expectStampedLoad(await runLoad(spec(live.server.port, { streams: 2, publisher })));
     }, 30_000);
   }
 
-  it("churns connections of all four kinds beside steady players, and samples the server's memory", async () => {
+  tests.it("churns connections of all four kinds beside steady players, and samples the server's memory", async (live) => {
     const r = await runLoad(spec(live.server.port, { churn: { connections: 40, afterSeconds: 3 } }));
     expect(r.errors).toEqual([]);
     expect(r.churn).toEqual({ ok: [10, 10, 10, 10], failed: [0, 0, 0, 0] });
@@ -42,7 +42,7 @@ describe("runLoad", () => {
     expect(r.rss!.after).toBeGreaterThan(0);
   }, 40_000);
 
-  it.skipIf(!requireFfmpeg())("counts real FFmpeg publishers' messages by timestamp, without latency", async () => {
+  tests.skipIf(!requireFfmpeg()).it("counts real FFmpeg publishers' messages by timestamp, without latency", async (live) => {
     const source = await testSource();
     const r = await runLoad(spec(live.server.port, { publisher: "real", source }));
     expect(r.errors).toEqual([]);
@@ -55,14 +55,14 @@ describe("runLoad", () => {
 });
 
 describe("runLoad over FLV", () => {
-  const live = liveTest("bench-load-flv", {
+  const tests = liveTests("bench-load-flv", {
     adjust: (config) => {
       config.http.listen = { host: "127.0.0.1", port: 0 };
     },
   });
 
   for (const protocol of ["http-flv", "ws-flv"] as const) {
-    it(`measures ${protocol} players with the same stamps: every window message arrives`, async () => {
+    tests.it(`measures ${protocol} players with the same stamps: every window message arrives`, async (live) => {
       const httpPort = live.server.server.httpPort!;
       expectStampedLoad(await runLoad(spec(live.server.port, { streams: 2, protocol, httpPort })));
     }, 30_000);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { scratchDir } from "../helpers/media.ts";
 import { requireNginx } from "../relay/nginx-destination.ts";
+import { waitFor } from "../../support/wait.ts";
 import { runLoadOn } from "../../bench/harness.ts";
 import { OUTPUTS, RunOutputs, metricValue } from "../../bench/outputs.ts";
 import { publicationsIn } from "../../bench/relay-sink.ts";
@@ -50,15 +51,13 @@ describe.skipIf(!requireNginx())("outputs of a real run", () => {
     const start = async (cmd: string[], port: number, cwd = ROOT) => {
       const proc = Bun.spawn(cmd, { cwd, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
       helpers.push(proc);
-      for (let i = 0; i < 100; i++) {
-        const up = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then(
+      const listening = () =>
+        Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then(
           (s) => (s.end(), true),
           () => false,
         );
-        if (up) return proc;
-        await Bun.sleep(50);
-      }
-      throw new Error(`${cmd[0]} is not listening on ${port}`);
+      await waitFor(listening, 5_000, `${cmd[0]} listening on ${port}`);
+      return proc;
     };
     try {
       const outputs = await RunOutputs.start([...OUTPUTS], scratch.path, start);

@@ -1,7 +1,8 @@
 /**
  * The server under test, in-process on 127.0.0.1 with an OS-chosen port and its JSON log lines captured; the
  * one readiness check the interop tests share ("is this stream live yet", asked the way a player would); and
- * liveTest(), the scaffolding of an interop test file: server, FFmpeg children, raw clients, scratch files.
+ * the scaffolding of an interop test file (server, FFmpeg children, raw clients, scratch files): liveTest()
+ * for tests that run one after another, liveTests() for tests that run at the same time.
  */
 import { afterAll, afterEach, beforeAll, beforeEach } from "bun:test";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { type RtmpServer, startServer } from "../../src/server.ts";
 import { type PlayOptions, type PublishOptions, play, publish, scratchDir } from "./media.ts";
 import { type Child, Children } from "../../support/children.ts";
 import { waitFor, within } from "../../support/wait.ts";
+import { type Fixture, type TestsAtOnce, testsAtOnce } from "./at-once.ts";
 import { LogCapture } from "./log-capture.ts";
 import { RawRtmpClient, isVideoFrame } from "./raw-rtmp-client.ts";
 
@@ -95,7 +97,7 @@ export interface LiveTestOptions {
  * players and raw clients a test starts (all gone after it), and a scratch directory for recordings. Made by
  * liveTest(), which registers the hooks.
  */
-export class LiveTest {
+export class LiveTest implements Fixture {
   private readonly children = new Children();
   readonly scratch: { path: string; remove(): void };
   private current: TestServer | null = null;
@@ -179,10 +181,37 @@ export class LiveTest {
     await this.children.killAll();
   }
 
+  /** endTest(), then the server and the scratch directory go too. */
+  async dispose(): Promise<void> {
+    await this.endTest();
+    await this.stopServer();
+    this.scratch.remove();
+  }
+
   private track(client: RawRtmpClient): RawRtmpClient {
     this.clients.push(client);
     return client;
   }
+}
+
+/**
+ * Interop tests that run at the same time (see at-once.ts), each with a LiveTest of its own.
+ *
+ *   const tests = liveTests("late-join");
+ *   tests.it("starts a late joiner at a keyframe", async (live) => { ... }, 45_000);
+ */
+export function liveTests(label: string, options: Pick<LiveTestOptions, "adjust"> = {}): TestsAtOnce<LiveTest> {
+  const start = async () => {
+    const live = new LiveTest(label);
+    try {
+      await live.restart(options.adjust);
+    } catch (error) {
+      await live.dispose();
+      throw error;
+    }
+    return live;
+  };
+  return testsAtOnce(start);
 }
 
 /** A LiveTest for the enclosing describe block: call it at the top of the block. */

@@ -64,6 +64,8 @@ describe("HLS muxers", () => {
     expect(playlist.headers.get("access-control-allow-origin")).toBe("*");
     expect((await get(live, "/live/nobody/abc-seg0.m4s")).status).toBe(404);
     expect((await get(live, "/live/nobody/other.m3u8")).status).toBe(404);
+    // Sessions that played nothing are over: none is left in the connection table.
+    expect([...live.server.server.connections.values()].filter((c) => c.protocol === "hls")).toHaveLength(0);
   });
 });
 

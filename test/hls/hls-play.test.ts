@@ -3,27 +3,12 @@
  * republish that continues the same playlist URL with a discontinuity.
  */
 import { afterEach, describe, expect, it } from "bun:test";
-import type { Config } from "../../src/config/config.ts";
-import { MessageType } from "../../src/protocol/message.ts";
 import { Children, run } from "../../support/children.ts";
 import { testSource } from "../../support/test-source.ts";
 import { waitFor } from "../../support/wait.ts";
-import { enhancedVideoStream, FRAME_MS } from "../helpers/enhanced-stream.ts";
 import { type LiveTest, liveTest } from "../helpers/live-server.ts";
 import { decodeErrors, probe, probeTestSourceCopy, requireFfmpeg } from "../helpers/media.ts";
-import { TestRtmpClient } from "../helpers/rtmp-test-client.ts";
-
-function hlsConfig(lowLatency: boolean): (config: Config) => void {
-  return (config) => {
-    config.http.listen = { host: "127.0.0.1", port: 0 };
-    config.hls.enabled = true;
-    config.hls.lowLatency = lowLatency;
-  };
-}
-
-function playlistUrl(live: LiveTest, name: string): string {
-  return `http://127.0.0.1:${live.server.server.httpPort}/live/${name}/index.m3u8`;
-}
+import { hlsConfig, playlistUrl, publishHevc } from "./live-hls.ts";
 
 /** FFmpeg plays seconds of live media in each test: more than bun's 5 s default. */
 const TEST_MS = 40_000;
@@ -69,35 +54,15 @@ describe.skipIf(!requireFfmpeg())("LL-HLS from an RTMP publish", () => {
   }, TEST_MS);
 
   it("carries HEVC through fMP4", async () => {
-    const { messages, width, height } = await enhancedVideoStream("hvc1", { frames: 60 });
-    const publisher = await TestRtmpClient.connect(live.server.url("hevc"));
+    const hevc = await publishHevc(live.server.url("hevc"), "hevc");
     try {
-      const streamId = await publisher.createStream();
-      await publisher.publish(streamId, "hevc");
-      // The sequence start once, then the coded frames over and over, in real time, stamped on.
-      const [start, ...frames] = messages;
-      publisher.send({ csid: 6, type: MessageType.Video, streamId, timestamp: 0, payload: start.payload });
-      const loop = frames.length * FRAME_MS;
-      let sent = 0;
-      const send = () => {
-        const m = frames[sent % frames.length];
-        const timestamp = Math.floor(sent / frames.length) * loop + m.timestamp;
-        publisher.send({ csid: 6, type: MessageType.Video, streamId, timestamp, payload: m.payload });
-        sent++;
-      };
-      for (let i = 0; i < 12; i++) send();
-      const timer = setInterval(send, FRAME_MS);
-      try {
-        const out = await recordHls(live, "hevc", 2);
-        const copy = await probe(out);
-        expect(copy.video, JSON.stringify(copy)).toMatchObject({ codecName: "hevc", width, height });
-        expect(copy.audio).toBeUndefined();
-        expect(await decodeErrors(out)).toBe("");
-      } finally {
-        clearInterval(timer);
-      }
+      const out = await recordHls(live, "hevc", 2);
+      const copy = await probe(out);
+      expect(copy.video, JSON.stringify(copy)).toMatchObject({ codecName: "hevc", width: hevc.width, height: hevc.height });
+      expect(copy.audio).toBeUndefined();
+      expect(await decodeErrors(out)).toBe("");
     } finally {
-      await publisher.close();
+      await hevc.stop();
     }
   }, TEST_MS);
 

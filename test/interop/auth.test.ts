@@ -3,7 +3,7 @@
  * must, out loud (onStatus ...Unauthorized at level error, which FFmpeg prints), then auth_failed and the
  * close; a callback that hangs holds only its own connection, whose later messages wait for the decision.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { renameSync, writeFileSync } from "node:fs";
 import { signStreamKey } from "../../src/auth/sign.ts";
 import type { ServerEvent } from "../../src/events/events.ts";
@@ -11,7 +11,8 @@ import { encodeData } from "../../src/protocol/command.ts";
 import { Csid, MessageType, type RtmpMessage } from "../../src/protocol/message.ts";
 import { AUDIO, VIDEO } from "../fixtures/sequence-headers.ts";
 import { hex } from "../helpers/hex.ts";
-import { type LiveTest, liveTest } from "../helpers/live-server.ts";
+import { type Fixture, testsAtOnce } from "../helpers/at-once.ts";
+import { LiveTest, liveTest, liveTests } from "../helpers/live-server.ts";
 import { requireFfmpeg } from "../helpers/media.ts";
 import { type Child } from "../../support/children.ts";
 import { testSource } from "../../support/test-source.ts";
@@ -29,13 +30,10 @@ const TOKEN = "tok-3f9a1c7e";
 const WRONG = "bad-8d2b4e60";
 const PUBLISH_REFUSED = { level: "error", code: "NetStream.Publish.Unauthorized" };
 
-/** Every event the current test's server emits, in emission order (liveTest starts a server per test). */
+/** Every event the test's server emits from now on, in emission order. */
 function recordEvents(live: LiveTest): ServerEvent[] {
   const events: ServerEvent[] = [];
-  beforeEach(() => {
-    events.length = 0;
-    live.server.server.events.subscribe((e) => events.push(e));
-  });
+  live.server.server.events.subscribe((e) => events.push(e));
   return events;
 }
 
@@ -71,15 +69,15 @@ async function expectRefusedFfmpeg(child: Child, description: string): Promise<v
 }
 
 describe.skipIf(!requireFfmpeg())("auth.mode token", () => {
-  const live = liveTest("auth-token", {
+  const tests = liveTests("auth-token", {
     adjust: (c) => {
       c.auth.mode = "token";
       c.auth.tokens = { "live/x": TOKEN };
     },
   });
-  const events = recordEvents(live);
 
-  it("lets FFmpeg publish with the right token in the stream name, and a player with it watch", async () => {
+  tests.it("lets FFmpeg publish with the right token in the stream name, and a player with it watch", async (live) => {
+    const events = recordEvents(live);
     // waitUntilLive plays the same name, token included: a refused play would never see a frame.
     const publisher = await live.publishLive(await testSource(), `x?token=${TOKEN}`, { seconds: 2 });
     expect(await publisher.waitExit(12_000), publisher.describe()).toBe(0);
@@ -87,7 +85,8 @@ describe.skipIf(!requireFfmpeg())("auth.mode token", () => {
     expectNotLogged(live, [TOKEN]);
   }, 20_000);
 
-  it("refuses FFmpeg publishing with a wrong or no token: it exits non-zero, printing the server's reason", async () => {
+  tests.it("refuses FFmpeg publishing with a wrong or no token: it exits non-zero, printing the server's reason", async (live) => {
+    const events = recordEvents(live);
     const source = await testSource();
     const wrong = live.publish(source, `x?token=${WRONG}`, { seconds: 1 });
     const missing = live.publish(source, "x", { seconds: 1 });
@@ -97,7 +96,8 @@ describe.skipIf(!requireFfmpeg())("auth.mode token", () => {
     expectNotLogged(live, [TOKEN, WRONG]);
   }, 20_000);
 
-  it("answers a refused publish or play with onStatus ...Unauthorized at level error, then closes", async () => {
+  tests.it("answers a refused publish or play with onStatus ...Unauthorized at level error, then closes", async (live) => {
+    const events = recordEvents(live);
     const publisher = await live.rawClient();
     expect(await publisher.publish(`x?token=${WRONG}`)).toEqual(PUBLISH_REFUSED);
     const player = await live.rawClient();
@@ -117,7 +117,8 @@ describe.skipIf(!requireFfmpeg())("auth.mode token", () => {
     expectNotLogged(live, [TOKEN, WRONG]);
   }, 20_000);
 
-  it("takes the token from connect's tcUrl (OBS's server field) when the stream name has none", async () => {
+  tests.it("takes the token from connect's tcUrl (OBS's server field) when the stream name has none", async (live) => {
+    const events = recordEvents(live);
     const tcUrl = `rtmp://127.0.0.1:${live.server.port}/live?token=${TOKEN}`;
     const source = await testSource();
     // The name's own token comes first: a wrong one there is not rescued by the tcUrl's.
@@ -132,16 +133,16 @@ describe.skipIf(!requireFfmpeg())("auth.mode token", () => {
 });
 
 describe.skipIf(!requireFfmpeg())("auth.actions [publish]", () => {
-  const live = liveTest("auth-actions", {
+  const tests = liveTests("auth-actions", {
     adjust: (c) => {
       c.auth.mode = "token";
       c.auth.actions = ["publish"];
       c.auth.tokens = { "live/x": TOKEN };
     },
   });
-  const events = recordEvents(live);
 
-  it("lets players in without a token and still checks publishers", async () => {
+  tests.it("lets players in without a token and still checks publishers", async (live) => {
+    const events = recordEvents(live);
     const intruder = await live.rawClient();
     expect(await intruder.publish("x")).toEqual(PUBLISH_REFUSED);
     const publisher = live.publish(await testSource(), `x?token=${TOKEN}`, { seconds: 2 });
@@ -155,18 +156,18 @@ describe.skipIf(!requireFfmpeg())("auth.actions [publish]", () => {
 
 describe.skipIf(!requireFfmpeg())("auth.mode sign", () => {
   const secret = "sign-secret-51c0";
-  const live = liveTest("auth-sign", {
+  const tests = liveTests("auth-sign", {
     adjust: (c) => {
       c.auth.mode = "sign";
       c.auth.secret = secret;
     },
   });
-  const events = recordEvents(live);
   const now = () => Math.floor(Date.now() / 1000);
   /** The HMAC part of EXPIRES-HEX: what must never be logged. */
   const mac = (sign: string) => sign.slice(sign.indexOf("-") + 1);
 
-  it("lets a URL signed with signStreamKey publish and play", async () => {
+  tests.it("lets a URL signed with signStreamKey publish and play", async (live) => {
+    const events = recordEvents(live);
     const sign = signStreamKey("live/s", secret, now() + 3600);
     const publisher = await live.publishLive(await testSource(), `s?sign=${sign}`, { seconds: 2 });
     expect(await publisher.waitExit(12_000), publisher.describe()).toBe(0);
@@ -174,7 +175,8 @@ describe.skipIf(!requireFfmpeg())("auth.mode sign", () => {
     expectNotLogged(live, [mac(sign)]);
   }, 20_000);
 
-  it("refuses an expired and a forged signature, to a raw client and to FFmpeg", async () => {
+  tests.it("refuses an expired and a forged signature, to a raw client and to FFmpeg", async (live) => {
+    const events = recordEvents(live);
     const expired = signStreamKey("live/s", secret, now() - 60);
     const forged = signStreamKey("live/s", "not-the-secret", now() + 3600);
     const source = await testSource();
@@ -191,56 +193,6 @@ describe.skipIf(!requireFfmpeg())("auth.mode sign", () => {
     const reasons = events.filter((e) => e.type === "auth_failed").map((e) => e.data.reason);
     expect(reasons).toEqual(["signature expired", "signature expired", "invalid signature", "invalid signature"]);
     expectNotLogged(live, [mac(expired), mac(forged)]);
-  }, 20_000);
-});
-
-describe("auth.mode file", () => {
-  const live = liveTest("auth-file", {
-    adjust: (c) => {
-      writeFileSync(file, JSON.stringify({ "live/a": "file-tok-a" }));
-      c.auth.mode = "file";
-      c.auth.file = file;
-    },
-  });
-  const file = live.path("tokens.json");
-
-  /** How many times the server has (re)read the file, by its log. */
-  const reads = () => live.server.logs.records().filter((r) => r.msg === "auth token file reloaded").length;
-
-  async function publishStatus(name: string): Promise<string | undefined> {
-    const client = await live.rawClient();
-    const status = await client.publish(name);
-    client.close();
-    return status.code;
-  }
-
-  it("admits the next publish with a token added by rewrite, then by atomic rename, without a restart", async () => {
-    expect(await publishStatus("b?token=file-tok-b")).toBe("NetStream.Publish.Unauthorized");
-
-    const before = reads();
-    writeFileSync(file, JSON.stringify({ "live/a": "file-tok-a", "live/b": "file-tok-b" }));
-    await waitFor(() => reads() > before, 5_000, "the rewritten token file to be read", () => live.server.logs.tail());
-    expect(await publishStatus("b?token=file-tok-b")).toBe("NetStream.Publish.Start");
-
-    const beforeRename = reads();
-    const next = live.path("tokens.json.new");
-    writeFileSync(next, JSON.stringify({ "live/c": "file-tok-c" }));
-    renameSync(next, file);
-    await waitFor(() => reads() > beforeRename, 5_000, "the renamed token file to be read", () => live.server.logs.tail());
-    expect(await publishStatus("c?token=file-tok-c")).toBe("NetStream.Publish.Start");
-    expect(await publishStatus("b?token=file-tok-b")).toBe("NetStream.Publish.Unauthorized");
-    expectNotLogged(live, ["file-tok-a", "file-tok-b", "file-tok-c"]);
-  }, 20_000);
-
-  it("re-reads the file on server.reload(), what SIGHUP calls", async () => {
-    const before = reads();
-    writeFileSync(file, JSON.stringify({ "live/d": "file-tok-d" }));
-    // Synchronously, before any file watch event could be handled: only reload() can have read it.
-    live.server.server.reload();
-    expect(reads()).toBe(before + 1);
-    expect(live.server.logs.records().at(-1)).toMatchObject({ msg: "auth token file reloaded", streams: 1 });
-    expect(await publishStatus("d?token=file-tok-d")).toBe("NetStream.Publish.Start");
-    expect(await publishStatus("a?token=file-tok-a")).toBe("NetStream.Publish.Unauthorized");
   }, 20_000);
 });
 
@@ -300,26 +252,47 @@ function callbackBody(request: CallbackRequest): Record<string, unknown> {
 }
 
 describe.skipIf(!requireFfmpeg())("auth.mode callback", () => {
-  let receiver: Receiver;
-  beforeAll(() => {
-    receiver = new Receiver();
-  });
-  afterAll(() => receiver.stop());
-  const live = liveTest("auth-callback", {
-    adjust: (c) => {
-      c.auth.mode = "callback";
-      c.auth.callbackUrl = receiver.url("/auth");
-      c.auth.callbackTimeoutMs = 3_000;
-    },
-  });
-  const events = recordEvents(live);
-  beforeEach(() => {
-    receiver.received.length = 0;
-    receiver.answer = () => new Response("ok");
-  });
-  const bodies = () => receiver.received.map(callbackBody);
+  /** A test's own callback receiver, its server asking it (callback_timeout 3 s), and that server's events. */
+  class CallbackTest implements Fixture {
+    readonly receiver = new Receiver();
+    readonly live = new LiveTest("auth-callback");
+    events: ServerEvent[] = [];
 
-  it("allows on 2xx and refuses on 403, which FFmpeg prints; the receiver gets the contract's fields", async () => {
+    async start(): Promise<void> {
+      await this.live.restart((c) => {
+        c.auth.mode = "callback";
+        c.auth.callbackUrl = this.receiver.url("/auth");
+        c.auth.callbackTimeoutMs = 3_000;
+      });
+      this.events = recordEvents(this.live);
+    }
+
+    bodies(): Record<string, unknown>[] {
+      return this.receiver.received.map(callbackBody);
+    }
+
+    /** Whether anything of the hung publisher reached its stream: its start, or what its headers describe. */
+    hungPublished(): boolean {
+      return this.events.some((e) => e.stream_key === "live/hung" && (e.type === "publish_start" || e.type === "codec_detected"));
+    }
+
+    async dispose(): Promise<void> {
+      // Held requests end first, so that stopping the server is not kept waiting by them.
+      this.receiver.stop();
+      await this.live.dispose();
+    }
+  }
+  const tests = testsAtOnce(async () => {
+    const t = new CallbackTest();
+    await t.start().catch(async (error: unknown) => {
+      await t.dispose();
+      throw error;
+    });
+    return t;
+  });
+
+  tests.it("allows on 2xx and refuses on 403, which FFmpeg prints; the receiver gets the contract's fields", async (t) => {
+    const { live, receiver, events } = t;
     receiver.answer = (r) => new Response(null, { status: callbackBody(r).name === "deny" ? 403 : 204 });
     const source = await testSource();
     const denied = live.publish(source, `deny?token=${WRONG}`, { seconds: 1 });
@@ -327,7 +300,7 @@ describe.skipIf(!requireFfmpeg())("auth.mode callback", () => {
     const publisher = live.publish(source, `cb?token=${TOKEN}`, { seconds: 1 });
     expect(await publisher.waitExit(10_000), publisher.describe()).toBe(0);
     const client = { app: "live", client_ip: "127.0.0.1" };
-    expect(bodies()).toEqual([
+    expect(t.bodies()).toEqual([
       { action: "publish", name: "deny", stream_key: "live/deny", token: WRONG, ...client },
       { action: "publish", name: "cb", stream_key: "live/cb", token: TOKEN, ...client },
     ]);
@@ -335,17 +308,14 @@ describe.skipIf(!requireFfmpeg())("auth.mode callback", () => {
     expectNotLogged(live, [TOKEN, WRONG]);
   }, 20_000);
 
-  /** Whether anything of the hung publisher reached its stream: its start, or what its headers describe. */
-  const hungPublished = () =>
-    events.some((e) => e.stream_key === "live/hung" && (e.type === "publish_start" || e.type === "codec_detected"));
-
   /**
    * Ten raw players of a live FFmpeg stream, a raw player waiting for live/hung, and a raw publisher of
    * live/hung whose callback the receiver holds, with its first messages sent right behind the publish
    * command. Returns once every player got 1 s more of video after the callback was held, having checked
    * that nothing of live/hung was acted on.
    */
-  async function hangingPublish() {
+  async function hangingPublish(t: CallbackTest) {
+    const { live, receiver } = t;
     let heldFrom = 0;
     receiver.answer = async (r) => {
       const body = callbackBody(r);
@@ -368,13 +338,14 @@ describe.skipIf(!requireFfmpeg())("auth.mode callback", () => {
 
     for (const player of players) expectEveryFrame(player);
     expect(live.server.server.registry.streams.get("live/hung")?.publisher ?? null).toBeNull();
-    expect(hungPublished()).toBe(false);
+    expect(t.hungPublished()).toBe(false);
     expect(waiting.events.slice(waitingFrom), waiting.summary()).toEqual([]);
     return { players, waiting, waitingFrom, hung, sent, status, heldFrom };
   }
 
-  it("a callback hanging until callback_timeout stalls no one else; its connection's later messages die with it", async () => {
-    const { players, waiting, waitingFrom, hung, status, heldFrom } = await hangingPublish();
+  tests.it("a callback hanging until callback_timeout stalls no one else; its connection's later messages die with it", async (t) => {
+    const { events } = t;
+    const { players, waiting, waitingFrom, hung, status, heldFrom } = await hangingPublish(t);
     expect(await status).toEqual(PUBLISH_REFUSED);
     // The decision waited out the 3 s callback_timeout; the players did not wait with it: each got its 1 s of
     // video before the decision came, every frame.
@@ -385,20 +356,70 @@ describe.skipIf(!requireFfmpeg())("auth.mode callback", () => {
       expect(videoFramesSince(player, heldFrom) - videoFramesSince(player, decidedAt), player.summary()).toBeGreaterThanOrEqual(FED_FRAMES);
       expectEveryFrame(player);
     }
-    expect(hungPublished()).toBe(false);
+    expect(t.hungPublished()).toBe(false);
     expect(waiting.events.slice(waitingFrom), waiting.summary()).toEqual([]);
   }, 30_000);
 
-  it("a callback that hangs, then allows: what came after the publish reaches a player in order, after the decision", async () => {
-    const { players, waiting, waitingFrom, sent, status } = await hangingPublish();
+  tests.it("a callback that hangs, then allows: what came after the publish reaches a player in order, after the decision", async (t) => {
+    const { players, waiting, waitingFrom, sent, status } = await hangingPublish(t);
     const allowedAt = performance.now();
-    receiver.release();
+    t.receiver.release();
     expect(await status).toEqual({ level: "status", code: "NetStream.Publish.Start" });
     for (const player of players) expectEveryFrame(player);
     const arrived = () => receivedOutline(waiting, waitingFrom);
     await waitFor(() => arrived().length >= sent.length, 5_000, "live/hung at its player", () => waiting.summary());
     expect(arrived()).toEqual(outline(sent));
     expect(waiting.events.slice(waitingFrom).every((e) => e.at >= allowedAt)).toBe(true);
-    expect(bodies().filter((b) => b.action === "play" && b.name === "other").length).toBeGreaterThanOrEqual(10);
+    expect(t.bodies().filter((b) => b.action === "play" && b.name === "other").length).toBeGreaterThanOrEqual(10);
   }, 30_000);
+});
+
+describe("auth.mode file", () => {
+  const live = liveTest("auth-file", {
+    adjust: (c) => {
+      writeFileSync(file, JSON.stringify({ "live/a": "file-tok-a" }));
+      c.auth.mode = "file";
+      c.auth.file = file;
+    },
+  });
+  const file = live.path("tokens.json");
+
+  /** How many times the server has (re)read the file, by its log. */
+  const reads = () => live.server.logs.records().filter((r) => r.msg === "auth token file reloaded").length;
+
+  async function publishStatus(name: string): Promise<string | undefined> {
+    const client = await live.rawClient();
+    const status = await client.publish(name);
+    client.close();
+    return status.code;
+  }
+
+  it("admits the next publish with a token added by rewrite, then by atomic rename, without a restart", async () => {
+    expect(await publishStatus("b?token=file-tok-b")).toBe("NetStream.Publish.Unauthorized");
+
+    const before = reads();
+    writeFileSync(file, JSON.stringify({ "live/a": "file-tok-a", "live/b": "file-tok-b" }));
+    await waitFor(() => reads() > before, 5_000, "the rewritten token file to be read", () => live.server.logs.tail());
+    expect(await publishStatus("b?token=file-tok-b")).toBe("NetStream.Publish.Start");
+
+    const beforeRename = reads();
+    const next = live.path("tokens.json.new");
+    writeFileSync(next, JSON.stringify({ "live/c": "file-tok-c" }));
+    renameSync(next, file);
+    await waitFor(() => reads() > beforeRename, 5_000, "the renamed token file to be read", () => live.server.logs.tail());
+    expect(await publishStatus("c?token=file-tok-c")).toBe("NetStream.Publish.Start");
+    expect(await publishStatus("b?token=file-tok-b")).toBe("NetStream.Publish.Unauthorized");
+    expectNotLogged(live, ["file-tok-a", "file-tok-b", "file-tok-c"]);
+  }, 20_000);
+
+  it("re-reads the file on server.reload(), what SIGHUP calls", async () => {
+    const before = reads();
+    writeFileSync(file, JSON.stringify({ "live/d": "file-tok-d" }));
+    // Synchronously, before any file watch event could be handled: only reload() can have read it.
+    live.server.server.reload();
+    expect(reads()).toBe(before + 1);
+    expect(live.server.logs.records().at(-1)).toMatchObject({ msg: "auth token file reloaded", streams: 1 });
+    expect(await publishStatus("d?token=file-tok-d")).toBe("NetStream.Publish.Start");
+    expect(await publishStatus("a?token=file-tok-a")).toBe("NetStream.Publish.Unauthorized");
+  }, 20_000);
 });

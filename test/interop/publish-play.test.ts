@@ -3,17 +3,17 @@
  * intact; when the publisher stops, players are told so, FFmpeg exits, and a raw player stays subscribed
  * for the next publisher.
  */
-import { describe, expect, it } from "bun:test";
+import { describe, expect } from "bun:test";
 import { UserControlEventType } from "../../src/protocol/control.ts";
-import { liveTest } from "../helpers/live-server.ts";
+import { liveTests } from "../helpers/live-server.ts";
 import { decodeErrors, probeTestSourceCopy, requireFfmpeg } from "../helpers/media.ts";
 import { testSource } from "../../support/test-source.ts";
 import { type ServerEvent, isUserControl, isVideoFrame, userControlStreamId } from "../helpers/raw-rtmp-client.ts";
 
 describe.skipIf(!requireFfmpeg())("publish and play with FFmpeg", () => {
-  const live = liveTest("publish-play");
+  const tests = liveTests("publish-play");
 
-  it("relays an ffmpeg -re H.264+AAC publish to an ffmpeg player: both streams arrive and decode with zero errors", async () => {
+  tests.it("relays an ffmpeg -re H.264+AAC publish to an ffmpeg player: both streams arrive and decode with zero errors", async (live) => {
     const seconds = 5;
     const { publisher, joinedAfterS, out, player } = await live.publishAndRecord(await testSource(), "test", { seconds });
 
@@ -28,7 +28,7 @@ describe.skipIf(!requireFfmpeg())("publish and play with FFmpeg", () => {
     expect(await decodeErrors(out)).toBe("");
   }, 45_000);
 
-  it("ends an ffmpeg player's input when the publisher stops, so it exits 0", async () => {
+  tests.it("ends an ffmpeg player's input when the publisher stops, so it exits 0", async (live) => {
     const publisher = await live.publishLive(await testSource(), "ending", { seconds: 3 });
     const player = live.play("ending", null);
 
@@ -37,7 +37,7 @@ describe.skipIf(!requireFfmpeg())("publish and play with FFmpeg", () => {
     expect(await player.waitExit(5_000), player.describe()).toBe(0);
   }, 30_000);
 
-  it("tells a player the publisher left (UnpublishNotify, Stream EOF), keeps it subscribed, feeds it the next one", async () => {
+  tests.it("tells a player the publisher left (UnpublishNotify, Stream EOF), keeps it subscribed, feeds it the next one", async (live) => {
     const source = await testSource();
     const first = await live.publishLive(source, "relive", { seconds: 2 });
     const viewer = await live.rawClient();

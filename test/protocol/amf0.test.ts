@@ -159,10 +159,9 @@ describe("AMF0 byte vectors, both directions", () => {
 describe("AMF0 decoding of hostile input", () => {
   it("rejects a strict array whose count exceeds the remaining bytes before allocating (reference bug #1)", () => {
     // The reference calls this payload 14 bytes; the bytes it lists are 11.
+    // The count check's rule: refused before an array of 4 billion entries was allocated.
     const payload = hex('02 0003 "foo" 0A FFFFFFF0');
-    const started = performance.now();
     const err = protocolErrorFrom(() => decodeAmf0(payload));
-    expect(performance.now() - started).toBeLessThan(50);
     expect(err.rule).toBe("amf0.array-count");
   });
 
@@ -218,9 +217,8 @@ describe("AMF0 decoding of hostile input", () => {
       const ref = (k - 1).toString(16).padStart(4, "0");
       parts.push(`0A 00000002 07 ${ref} 07 ${ref}`);
     }
-    const started = performance.now();
+    // The expansion budget's rule: refused before the 2^40 leaves were built (which would never finish).
     expect(protocolErrorFrom(() => decodeAmf0(hex(parts.join(" ")))).rule).toBe("amf0.reference-expansion");
-    expect(performance.now() - started).toBeLessThan(50);
   });
 
   it("rejects the AVM+ marker that switches to AMF3 with a clear rule", () => {

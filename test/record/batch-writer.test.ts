@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BATCH_BYTES, BatchWriter, type WriterListener } from "../../src/record/batch-writer.ts";
 import { fileSize, scratchDir } from "../helpers/media.ts";
-import { waitFor } from "../../support/wait.ts";
+import { eventLoopTurns, waitFor } from "../../support/wait.ts";
+import { CountingLane } from "./counting-lane.ts";
 import { mulberry32 } from "../helpers/prng.ts";
 
 const scratch = scratchDir("batch-writer");
@@ -95,14 +96,36 @@ describe("the batch writer", () => {
     await writer.finish();
   });
 
+  it("writes a unit appended whole as one write of its own, in order, however large", async () => {
+    const path = join(scratch.path, "whole.bin");
+    const events = recorder();
+    const writer = new BatchWriter(open(path, "wx"), events, { batchBytes: 4096, flushIntervalMs: 60_000 });
+    const before = randomBytes(7, 1000);
+    const unit = randomBytes(8, 10_000);
+    writer.append(before);
+    writer.appendWhole(unit);
+    writer.append(Uint8Array.of(9));
+    expect(writer.position).toBe(11_001);
+    await writer.finish();
+    // What came before goes first (the batch's tail, queued early), then the unit alone, then the rest.
+    expect(events.writes).toEqual([1000, 10_000, 1]);
+    expect(Buffer.compare(readFileSync(path), Buffer.concat([before, unit, Uint8Array.of(9)]))).toBe(0);
+  });
+
   it("keeps a batch that is neither full nor old in memory", async () => {
     const path = join(scratch.path, "held.bin");
-    const writer = new BatchWriter(open(path, "wx"), recorder(), { flushIntervalMs: 60_000 });
+    const events = recorder();
+    const handle = open(path, "wx");
+    const writer = new BatchWriter(handle, events, { flushIntervalMs: 60_000 });
     writer.append(randomBytes(4, BATCH_BYTES - 1));
-    await Bun.sleep(100);
+    // The file is open, and a write the writer wanted would have been issued by now.
+    await handle;
+    await eventLoopTurns(1);
     expect(fileSize(path)).toBe(0);
     writer.append(Uint8Array.of(1));
     await waitFor(() => fileSize(path) === BATCH_BYTES, 5_000, "the full batch's write");
+    // One write, of the whole batch: nothing of it went before it was full.
+    expect(events.writes).toEqual([BATCH_BYTES]);
     await writer.finish();
   });
 
@@ -115,11 +138,10 @@ describe("the batch writer", () => {
     try {
       const data = randomBytes(5, 400 * 1024);
       writer.append(data);
-      // A pipe holds 64 KiB: the writes after that block in the thread pool until someone reads.
-      await Bun.sleep(100);
-      expect(ticks).toBeGreaterThan(0);
+      // A pipe holds 64 KiB: the writes after that block in the thread pool until someone reads. The timer
+      // keeps ticking meanwhile, and so does this wait, both on the event loop.
+      await waitFor(() => writer.congested && ticks >= 3, 5_000, "the writer to say it is congested");
       expect(writer.written).toBeLessThan(data.length);
-      expect(writer.congested).toBe(true);
 
       writer.flush();
       expect(Buffer.compare(await readFifo(path, data.length), data)).toBe(0);
@@ -136,9 +158,11 @@ describe("the batch writer", () => {
     const path = join(scratch.path, "stuck.bin");
     const events = recorder();
     // The file opens only after everything is appended, so no byte can have been written by then.
-    const late = Bun.sleep(50).then(() => open(path, "wx"));
+    const appended = Promise.withResolvers<void>();
+    const late = appended.promise.then(() => open(path, "wx"));
     const writer = new BatchWriter(late, events, { batchBytes: 64 * 1024, maxPendingBytes: 128 * 1024 });
     for (let i = 0; i < 8; i++) writer.append(new Uint8Array(64 * 1024));
+    appended.resolve();
     await waitFor(() => events.failures.length > 0, 5_000, "the failure");
     await writer.finish();
     expect(events.failures.map((e) => e.message)).toEqual(["disk too slow: 327680 bytes waiting to be written"]);
@@ -148,9 +172,10 @@ describe("the batch writer", () => {
 
   it("abort gives up on the backlog at once and closes the file after the write in flight", async () => {
     const { path, handle } = await fifo("aborted");
-    const writer = new BatchWriter(handle, recorder(), { batchBytes: 100 * 1024 });
+    const lane = new CountingLane();
+    const writer = new BatchWriter(handle, recorder(), { batchBytes: 100 * 1024 }, lane);
     writer.append(randomBytes(6, 300 * 1024));
-    await Bun.sleep(50);
+    await waitFor(() => lane.started === 1, 5_000, "the first write in flight");
     writer.abort();
     // The write in flight (one batch) completes once read; nothing after it is written, and the writer's
     // end of the FIFO is closed, so the read ends at end-of-file instead of waiting.

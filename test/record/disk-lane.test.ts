@@ -8,6 +8,7 @@ import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { BatchWriter } from "../../src/record/batch-writer.ts";
 import { DiskLane } from "../../src/record/disk-lane.ts";
+import { CountingLane } from "./counting-lane.ts";
 import { scratchDir } from "../helpers/media.ts";
 import { eventLoopTurns, waitFor, within } from "../../support/wait.ts";
 
@@ -56,12 +57,7 @@ describe("the disk lane", () => {
   });
 
   it("keeps two writers stuck on stalled disks to one fs pool thread: other file operations go on", async () => {
-    let writesStarted = 0;
-    const lane = new (class extends DiskLane {
-      override run<T>(operation: () => Promise<T>): Promise<T> {
-        return super.run(() => (writesStarted++, operation()));
-      }
-    })();
+    const lane = new CountingLane();
     const fifos = ["a", "b"].map((name) => join(scratch.path, name));
     for (const path of fifos) expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
     const writers = fifos.map((path) => new BatchWriter(open(path, "r+"), { written() {}, failed() {} }, {}, lane));
@@ -71,10 +67,10 @@ describe("the disk lane", () => {
       writer.flush();
     }
     // The first write is in the pool, stuck; the second waits in the lane.
-    await waitFor(() => writesStarted === 1, 5_000, "the first write to start");
+    await waitFor(() => lane.started === 1, 5_000, "the first write to start");
     // Without the lane both writes would each hold a pool thread: on a 2-core machine, all of them.
     expect((await within(stat(scratch.path), 3_000, "a stat while both writers are stuck")).isDirectory()).toBe(true);
-    expect(writesStarted).toBe(1);
+    expect(lane.started).toBe(1);
 
     // Drain both FIFOs at once, so no thread stays blocked after the test. Which writer the lane let through
     // first depends on timing, and the other's write waits for it: draining one FIFO and then the other hung

@@ -3,10 +3,10 @@
  * what the files hold (segments included, frame for frame), only the selected streams are recorded, and a
  * graceful stop finalizes a file mid-publish.
  */
-import { describe, expect, it } from "bun:test";
+import { describe, expect } from "bun:test";
 import { readdirSync } from "node:fs";
 import type { ServerEvent } from "../../src/events/events.ts";
-import { liveTest } from "../helpers/live-server.ts";
+import { type LiveTest, liveTests } from "../helpers/live-server.ts";
 import { decodeErrors, firstVideoPacket, probe, requireFfmpeg } from "../helpers/media.ts";
 import { testSource } from "../../support/test-source.ts";
 import { waitFor } from "../../support/wait.ts";
@@ -14,12 +14,11 @@ import { flvTags, mediaTags } from "../../support/fed-stream.ts";
 import { indexAsRead, playability, readRecording, recordingsIn } from "./recording-file.ts";
 
 describe.skipIf(!requireFfmpeg())("recording a live FFmpeg publish", () => {
-  const live = liveTest("live-recording");
-  let dirs = 0;
+  const tests = liveTests("live-recording");
 
-  /** Restarts the server recording into a fresh directory; returns it and the recording events seen. */
-  async function recordingServer(segmentMs = 0, streams: string[] = []) {
-    const dir = live.path(`rec${++dirs}`);
+  /** Restarts the test's server recording into its scratch directory; returns that and the recording events seen. */
+  async function recordingServer(live: LiveTest, segmentMs = 0, streams: string[] = []) {
+    const dir = live.path("recordings");
     const server = await live.restart((config) => {
       config.recording = { enabled: true, dir, segmentMs, streams, format: "flv" };
     });
@@ -30,8 +29,8 @@ describe.skipIf(!requireFfmpeg())("recording a live FFmpeg publish", () => {
     return { dir, events };
   }
 
-  it("records what FFmpeg published, byte for byte, into one complete file", async () => {
-    const { dir, events } = await recordingServer();
+  tests.it("records what FFmpeg published, byte for byte, into one complete file", async (live) => {
+    const { dir, events } = await recordingServer(live);
     const source = await testSource({ seconds: 3 });
     const publisher = live.publish(source, "whole");
     expect(await publisher.waitExit(20_000), publisher.describe()).toBe(0);
@@ -60,8 +59,8 @@ describe.skipIf(!requireFfmpeg())("recording a live FFmpeg publish", () => {
     );
   }, 40_000);
 
-  it("segments a selected stream with no frame lost or repeated, and leaves an unselected one alone", async () => {
-    const { dir } = await recordingServer(1_000, ["live/seg*"]);
+  tests.it("segments a selected stream with no frame lost or repeated, and leaves an unselected one alone", async (live) => {
+    const { dir } = await recordingServer(live, 1_000, ["live/seg*"]);
     const source = await testSource({ seconds: 3 });
     const recorded = live.publish(source, "segmented");
     const ignored = live.publish(source, "other");
@@ -85,8 +84,8 @@ describe.skipIf(!requireFfmpeg())("recording a live FFmpeg publish", () => {
     }
   }, 40_000);
 
-  it("finalizes the file of a stream still publishing when the server stops", async () => {
-    const { dir, events } = await recordingServer();
+  tests.it("finalizes the file of a stream still publishing when the server stops", async (live) => {
+    const { dir, events } = await recordingServer(live);
     live.publish(await testSource(), "cut");
     await waitFor(() => events.length > 0, 10_000, "record_start");
     const [path] = recordingsIn(dir);

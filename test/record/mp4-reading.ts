@@ -62,11 +62,11 @@ export function readMp4(bytes: Uint8Array): Mp4Recording {
       const mdat = top[i + 1];
       fragments.push({ ...readFragment(bytes.subarray(box.offset, mdat.offset + mdat.bytes.length)), offset: box.offset });
     } else if (box.type === "sidx") {
-      sidx.push(readSidx(box.body, box.offset + box.bytes.length));
+      sidx.push(readSegmentIndex(box.body, box.offset + box.bytes.length));
     } else if (box.type === "mfra") {
       for (const part of boxes(box.body)) {
         if (part.type === "tfra") {
-          const [trackId, entries] = readTfra(part.body);
+          const [trackId, entries] = readTrackRandomAccess(part.body);
           tfra.set(trackId, entries);
         } else if (part.type === "mfro") {
           mfroSize = view(part.body).getUint32(4);
@@ -81,7 +81,8 @@ export function readMp4File(path: string): Mp4Recording {
   return readMp4(new Uint8Array(readFileSync(path)));
 }
 
-function readSidx(body: Uint8Array, end: number): SegmentIndex {
+/** A sidx's body (after the box header), the box ending at file offset `end`. */
+export function readSegmentIndex(body: Uint8Array, end: number): SegmentIndex {
   const v = view(body);
   const version = v.getUint8(0);
   const wide = version === 1;
@@ -106,7 +107,8 @@ function readSidx(body: Uint8Array, end: number): SegmentIndex {
   };
 }
 
-function readTfra(body: Uint8Array): [number, RandomAccessEntry[]] {
+/** A tfra's body (after the box header): its track id and entries. */
+export function readTrackRandomAccess(body: Uint8Array): [number, RandomAccessEntry[]] {
   const v = view(body);
   const wide = v.getUint8(0) === 1;
   const sizes = v.getUint32(8);

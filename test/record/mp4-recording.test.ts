@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { EventChannel, type ServerEvent } from "../../src/events/events.ts";
 import { sampleOf } from "../../src/media/fmp4/track.ts";
 import { MessageType } from "../../src/protocol/message.ts";
+import type { WriterLimits } from "../../src/record/batch-writer.ts";
 import { Recorder, type RecordingSettings } from "../../src/record/recorder.ts";
 import { run } from "../../support/children.ts";
 import { FedStream, flvTags, mediaTags } from "../../support/fed-stream.ts";
@@ -21,7 +22,7 @@ import { capturedLog } from "../helpers/log-capture.ts";
 import { enhancedOpusStream } from "../helpers/opus-stream.ts";
 import { decodeErrors, probe, requireFfmpeg, scratchDir } from "../helpers/media.ts";
 import { type Mp4Recording, boxesFfmpegOpens, mediabunnyKeyPacket, readMp4File } from "./mp4-reading.ts";
-import { expectWholeTestSource, frameAfterSeek, recordingsIn } from "./recording-file.ts";
+import { expectWholeTestSource, frameAfterSeek, recordFallingBehind, recordingsIn } from "./recording-file.ts";
 
 // Each test runs ffprobe and ffmpeg a few times: slow on a busy machine, never stuck.
 setDefaultTimeout(30_000);
@@ -30,13 +31,13 @@ afterAll(() => scratch.remove());
 
 let dirs = 0;
 /** A Recorder writing MP4 to a fresh directory, with its log and events captured. */
-function recorder(settings: Partial<RecordingSettings> = {}) {
+function recorder(settings: Partial<RecordingSettings> = {}, limits?: Partial<WriterLimits>) {
   const dir = settings.dir ?? join(scratch.path, `r${++dirs}`);
   const { log, logs } = capturedLog("info");
   const events = new EventChannel(log);
   const seen: ServerEvent[] = [];
   events.subscribe((e) => seen.push(e));
-  const rec = new Recorder({ enabled: true, segmentMs: 0, streams: [], format: "mp4", ...settings, dir }, log, events);
+  const rec = new Recorder({ enabled: true, segmentMs: 0, streams: [], format: "mp4", ...settings, dir }, log, events, limits);
   return { rec, dir, logs, events: seen, files: () => recordingsIn(dir, "mp4") };
 }
 
@@ -283,6 +284,23 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ msg: "stream not recorded: no file can start", stream_key: "live/mp3only" });
     expect(String(warnings[0].reason)).toContain("MP4 carries none of the stream's codecs");
+  });
+
+  it("drops media while the disk falls behind, then resumes at a keyframe: the file stays clean", async () => {
+    // A small backlog limit (the reserved index room alone is 49 KB) that the first 3 s pass.
+    const { rec, files, logs } = recorder({}, { batchBytes: 4096, maxPendingBytes: 64 * 1024 });
+    await recordFallingBehind(rec, "slow", source);
+
+    const [path] = files();
+    const behind = logs.records().filter((r) => r.msg === "recording falls behind the disk: dropping media until it catches up");
+    expect(behind).toHaveLength(1);
+    const [finished] = logs.records().filter((r) => r.msg === "recording finished");
+    const recorded = recordedSamples(readMp4File(path), 1).length + recordedSamples(readMp4File(path), 2).length;
+    const published = samplesOf(source, MessageType.Video).length + samplesOf(source, MessageType.Audio).length;
+    expect(Number(finished.dropped)).toBeGreaterThan(0);
+    expect(recorded).toBeLessThan(published);
+    expect(await decodeErrors(path)).toBe("");
+    expect((await probe(path)).duration).toBeCloseTo(8, 0);
   });
 
   it("fails a recording whose file cannot be created, as FLV recording does: logged once, record_stop with the error", async () => {

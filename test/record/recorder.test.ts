@@ -17,7 +17,15 @@ import { run } from "../../support/children.ts";
 import { testSource } from "../../support/test-source.ts";
 import { waitFor } from "../../support/wait.ts";
 import { FedStream, flvTags, mediaTags } from "../../support/fed-stream.ts";
-import { expectWholeTestSource, frameAfterSeek, indexAsRead, playability, readRecording, recordingsIn } from "./recording-file.ts";
+import {
+  expectWholeTestSource,
+  frameAfterSeek,
+  indexAsRead,
+  playability,
+  readRecording,
+  recordFallingBehind,
+  recordingsIn,
+} from "./recording-file.ts";
 
 // Each test runs ffprobe and ffmpeg a few times: slow on a busy machine, never stuck.
 setDefaultTimeout(30_000);
@@ -281,20 +289,9 @@ describe.skipIf(!requireFfmpeg())("the recorder, fed a real H.264+AAC stream", (
   });
 
   it("drops media while the disk falls behind, then resumes at a keyframe: the file stays clean", async () => {
-    // A small backlog limit (the reserved metadata alone is 37 KB), and the first 3 s (100 KB) delivered in
-    // one go: no write can complete in between.
+    // A small backlog limit (the reserved metadata alone is 37 KB) that the first 3 s (100 KB) pass.
     const { rec, dir, logs } = recorder({}, { batchBytes: 4096, maxPendingBytes: 64 * 1024 });
-    const stream = new FedStream("live", "slow");
-    const output = rec.output(stream)!;
-    const burst = source.findIndex((t) => t.timestamp > 3_000);
-    for (const tag of source.slice(0, burst)) stream.deliver(output, tag);
-    // Then real time, more or less: the disk catches up between frames.
-    for (const tag of source.slice(burst)) {
-      stream.deliver(output, tag);
-      await Bun.sleep(1);
-    }
-    output.end();
-    await rec.stop(performance.now() + 10_000);
+    await recordFallingBehind(rec, "slow", source);
 
     const path = recordingsIn(dir)[0];
     const behind = logs.records().filter((r) => r.msg === "recording falls behind the disk: dropping media until it catches up");

@@ -1,7 +1,7 @@
 /**
  * Reading back what the recorder wrote: the FLV structure (header flags, the onMetaData tag and its keyframe
  * index, media tags), the index as libavformat itself reads it, a seek with ffprobe, and the whole tags of a
- * file cut short by a crash.
+ * file cut short by a crash. And feeding it a stream its disk cannot keep up with.
  */
 import { expect } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
@@ -11,7 +11,8 @@ import type { Amf0Object } from "../../src/protocol/amf0.ts";
 import { type FlvTag, readFlvTags } from "../../support/flv-tags.ts";
 import { type Probe, decodeErrors, firstVideoPacket, probe } from "../helpers/media.ts";
 import { run } from "../../support/children.ts";
-import { mediaTags } from "../../support/fed-stream.ts";
+import { FedStream, mediaTags } from "../../support/fed-stream.ts";
+import type { Recorder } from "../../src/record/recorder.ts";
 
 export interface Recording {
   bytes: Uint8Array;
@@ -39,6 +40,24 @@ export async function readRecording(path: string): Promise<Recording> {
     at += 11 + tags[i].data.length + 4;
   }
   return { bytes, flags: bytes[4], tags, meta: value.props, media: mediaTags(tags), offsets };
+}
+
+/**
+ * Records live/`name` from `tags` as a stream whose disk falls behind: the first 3 s in one go (no write can
+ * complete in between), then about real time (the disk catches up between frames); then ends it and waits
+ * until its files are finalized.
+ */
+export async function recordFallingBehind(rec: Recorder, name: string, tags: readonly FlvTag[]): Promise<void> {
+  const stream = new FedStream("live", name);
+  const output = rec.output(stream)!;
+  const burst = tags.findIndex((t) => t.timestamp > 3_000);
+  for (const tag of tags.slice(0, burst)) stream.deliver(output, tag);
+  for (const tag of tags.slice(burst)) {
+    stream.deliver(output, tag);
+    await Bun.sleep(1);
+  }
+  output.end();
+  await rec.stop(performance.now() + 10_000);
 }
 
 /** The .flv (or `extension`) files in `dir` (none if it does not exist), in the order they were made: by time, then suffix. */

@@ -1,5 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { join } from "node:path";
+import { Scope, testsAtOnce } from "../helpers/at-once.ts";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
 import {
   decodeErrors,
@@ -10,7 +11,7 @@ import {
   requireFfmpeg,
   scratchDir,
 } from "../helpers/media.ts";
-import { type Child, Children } from "../../support/children.ts";
+import type { Child, Children } from "../../support/children.ts";
 import { freePort } from "../../support/free-port.ts";
 import { testSource } from "../../support/test-source.ts";
 import { waitFor } from "../../support/wait.ts";
@@ -39,49 +40,43 @@ async function expectPlayableFromAKeyframe(file: string): Promise<void> {
 }
 
 describe.skipIf(!requireFfmpeg() || !requireNginx())("relay to nginx-rtmp", () => {
-  const children = new Children();
+  const tests = testsAtOnce(async () => new Scope());
   const scratch = scratchDir("relay-nginx");
-  const cleanups: (() => unknown)[] = [];
   let source = "";
 
   beforeAll(async () => {
     source = await testSource({ seconds: 8 });
   });
 
-  afterEach(async () => {
-    await children.killAll();
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
-
   afterAll(() => scratch.remove());
 
-  async function nginx(label: string): Promise<NginxDestination> {
+  async function nginx(scope: Scope, label: string): Promise<NginxDestination> {
     const destination = new NginxDestination(join(scratch.path, label), freePort());
-    cleanups.push(() => destination.stop());
+    scope.defer(() => destination.stop());
     return destination;
   }
 
-  async function relayingServer(urls: (string | { url: string; streams: string[] })[]): Promise<TestServer> {
+  async function relayingServer(scope: Scope, urls: (string | { url: string; streams: string[] })[]): Promise<TestServer> {
     const server = await startTestServer((config) => {
       config.relay.destinations = urls.map((u) => (typeof u === "string" ? { url: u, streams: [] } : u));
     });
-    cleanups.push(() => server.stop());
+    scope.defer(() => server.stop());
     return server;
   }
 
   const relayState = (server: TestServer, key: string) => server.server.relay.status(key)[0]?.state;
 
-  it("reaches a destination that comes up late, and again after it crashes and restarts", async () => {
-    const destination = await nginx("late");
+  tests.it("reaches a destination that comes up late, and again after it crashes and restarts", async (scope) => {
+    const destination = await nginx(scope, "late");
     destination.holdPublishForPlayer = true;
-    const server = await relayingServer([`rtmp://127.0.0.1:${destination.port}/live`]);
-    const publisher = publish(children, source, server.url("cam"));
+    const server = await relayingServer(scope, [`rtmp://127.0.0.1:${destination.port}/live`]);
+    const publisher = publish(scope.children, source, server.url("cam"));
     const failed = () => server.logs.records().some((r) => r.msg === "relay failed");
     await waitFor(failed, 5_000, "a failed first attempt", () => server.logs.tail());
 
     await destination.start();
     const before = join(scratch.path, "before-crash.flv");
-    nginxPlayer(children, destination.url("cam"), before);
+    nginxPlayer(scope.children, destination.url("cam"), before);
     await waitFor(() => relayState(server, "live/cam") === "live", 8_000, "the relay to go live", () => server.logs.tail());
     await waitFor(() => fileSize(before) > 15_000, 5_000, "media through nginx");
 
@@ -89,7 +84,7 @@ describe.skipIf(!requireFfmpeg() || !requireNginx())("relay to nginx-rtmp", () =
     await waitFor(() => relayState(server, "live/cam") === "retrying", 5_000, "the relay to notice");
     await destination.start();
     const after = join(scratch.path, "after-restart.flv");
-    const player = nginxPlayer(children, destination.url("cam"), after);
+    const player = nginxPlayer(scope.children, destination.url("cam"), after);
     await waitFor(() => relayState(server, "live/cam") === "live", 8_000, "the relay to go live again", () => server.logs.tail());
     await waitFor(() => fileSize(after) > 15_000, 5_000, "media through nginx again");
     // The publisher leaving ends the relay, which unpublishes from nginx.
@@ -106,18 +101,18 @@ describe.skipIf(!requireFfmpeg() || !requireNginx())("relay to nginx-rtmp", () =
     expect(events.length).toBe(2);
   }, 40_000);
 
-  it("logs a refusal with the destination's code and retries until the name is free", async () => {
-    const destination = await nginx("refusal");
+  tests.it("logs a refusal with the destination's code and retries until the name is free", async (scope) => {
+    const destination = await nginx(scope, "refusal");
     await destination.start();
     const short = await testSource({ seconds: 2 });
-    const squatter = publish(children, short, destination.url("taken"));
+    const squatter = publish(scope.children, short, destination.url("taken"));
     await waitFor(() => destination.publishes("taken").length === 1, 5_000, "the first publisher at nginx");
-    const server = await relayingServer([`rtmp://127.0.0.1:${destination.port}/live`]);
+    const server = await relayingServer(scope, [`rtmp://127.0.0.1:${destination.port}/live`]);
     const relayStarts: string[] = [];
     server.server.events.subscribe((e) => {
       if (e.type === "relay_start") relayStarts.push(String(e.data.url));
     });
-    publish(children, source, server.url("taken"));
+    publish(scope.children, source, server.url("taken"));
     const refused = () => server.logs.records().find((r) => r.msg === "relay failed");
     await waitFor(() => refused() !== undefined, 5_000, "the refusal", () => server.logs.tail());
     expect(refused()).toMatchObject({ level: "warn", code: "NetStream.Publish.BadName", stream_key: "live/taken" });
@@ -126,17 +121,17 @@ describe.skipIf(!requireFfmpeg() || !requireNginx())("relay to nginx-rtmp", () =
     expect(relayStarts).toEqual([`rtmp://127.0.0.1:${destination.port}/live/taken`]);
   }, 30_000);
 
-  it("fills in {app} and {name}, keeps the query for the destination, and honours streams filters", async () => {
-    const destination = await nginx("templates");
+  tests.it("fills in {app} and {name}, keeps the query for the destination, and honours streams filters", async (scope) => {
+    const destination = await nginx(scope, "templates");
     await destination.start();
     const at = `rtmp://127.0.0.1:${destination.port}`;
-    const server = await relayingServer([
+    const server = await relayingServer(scope, [
       `${at}/{app}/{name}_t?key=s3cret&n={name}`,
       `${at}/live?key=abc`,
       { url: `${at}/live/only_b`, streams: ["live/b*"] },
     ]);
     const short = await testSource({ seconds: 3 });
-    const publishers = [publish(children, short, server.url("a")), publish(children, short, server.url("b2"))];
+    const publishers = [publish(scope.children, short, server.url("a")), publish(scope.children, short, server.url("b2"))];
     await waitFor(() => destination.publishes().length === 5, 8_000, "five publishes at nginx", () => JSON.stringify(destination.notified));
     const got = destination.publishes().map((p) => `${p.name} ${new URLSearchParams(p.args).toString()}`);
     expect(got.sort()).toEqual(["a key=abc", "a_t key=s3cret&n=a", "b2 key=abc", "b2_t key=s3cret&n=b2", "only_b "]);

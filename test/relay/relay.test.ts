@@ -1,11 +1,11 @@
-import { afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { beforeAll, describe, expect } from "bun:test";
 import type { ServerEvent } from "../../src/events/events.ts";
 import { objectField } from "../../src/protocol/command.ts";
 import { MessageType } from "../../src/protocol/message.ts";
 import { readFlvTags } from "../../support/flv-tags.ts";
+import { Scope, testsAtOnce } from "../helpers/at-once.ts";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
 import { fileSize, publish, requireFfmpeg } from "../helpers/media.ts";
-import { Children } from "../../support/children.ts";
 import { testSource } from "../../support/test-source.ts";
 import { waitFor } from "../../support/wait.ts";
 import { RawRtmpClient } from "../helpers/raw-rtmp-client.ts";
@@ -42,8 +42,7 @@ function relayEvents(server: TestServer): ServerEvent[] {
 }
 
 describe.skipIf(!requireFfmpeg())("relay to a destination that records what it gets", () => {
-  const children = new Children();
-  const cleanups: (() => unknown)[] = [];
+  const tests = testsAtOnce(async () => new Scope());
   let source = "";
   let sourceVideoFrames = 0;
   let shortSource = "";
@@ -56,26 +55,21 @@ describe.skipIf(!requireFfmpeg())("relay to a destination that records what it g
     shortSourceVideoFrames = await videoMessages(shortSource);
   });
 
-  afterEach(async () => {
-    await children.killAll();
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
-
-  async function serverRelayingTo(url: string, adjust?: (config: TestServer["config"]) => void): Promise<TestServer> {
+  async function serverRelayingTo(scope: Scope, url: string, adjust?: (config: TestServer["config"]) => void): Promise<TestServer> {
     const server = await startTestServer((config) => {
       config.relay.destinations = [{ url, streams: [] }];
       adjust?.(config);
     });
-    cleanups.push(() => server.stop());
+    scope.defer(() => server.stop());
     return server;
   }
 
-  it("opens with metadata, sequence headers and a keyframe, and closes with FCUnpublish and deleteStream", async () => {
+  tests.it("opens with metadata, sequence headers and a keyframe, and closes with FCUnpublish and deleteStream", async (scope) => {
     const destination = new RecordingDestination();
-    cleanups.push(() => destination.stop());
-    const server = await serverRelayingTo(`rtmp://127.0.0.1:${destination.port}/in/{name}_copy?key=abc`);
+    scope.defer(() => destination.stop());
+    const server = await serverRelayingTo(scope, `rtmp://127.0.0.1:${destination.port}/in/{name}_copy?key=abc`);
     const events = relayEvents(server);
-    const publisher = publish(children, shortSource, server.url("cam"));
+    const publisher = publish(scope.children, shortSource, server.url("cam"));
     await waitFor(() => destination.connections.length > 0 && mediaOutline(destination.connections[0]).length > 20, 10_000, "relayed media");
     expect(server.server.relay.status("live/cam")).toMatchObject([{ url: `rtmp://127.0.0.1:${destination.port}/in/cam_copy`, state: "live" }]);
     expect(await publisher.waitExit(15_000), publisher.describe()).toBe(0);
@@ -108,18 +102,18 @@ describe.skipIf(!requireFfmpeg())("relay to a destination that records what it g
     expect(server.server.relay.totals().bytesSent).toBeGreaterThan(fileSize(shortSource) * 0.9);
   }, 20_000);
 
-  it("reconnects after the destination drops it, starting again with metadata, headers and a keyframe", async () => {
+  tests.it("reconnects after the destination drops it, starting again with metadata, headers and a keyframe", async (scope) => {
     const destination = new RecordingDestination({
       onReceived: (connection, message) => {
         // The first connection goes away mid-stream, a second after the start of the second GOP.
         if (connection.index === 1 && message.kind === "video" && mediaOutline(connection).length > 40) destination.drop(connection);
       },
     });
-    cleanups.push(() => destination.stop());
-    const server = await serverRelayingTo(`rtmp://127.0.0.1:${destination.port}/live`);
+    scope.defer(() => destination.stop());
+    const server = await serverRelayingTo(scope, `rtmp://127.0.0.1:${destination.port}/live`);
     const events = relayEvents(server);
     const started = performance.now();
-    publish(children, source, server.url("cam"));
+    publish(scope.children, source, server.url("cam"));
     await waitFor(() => destination.connections.length === 2 && mediaOutline(destination.connections[1]).length > 10, 10_000, "a second connection");
     const [first, second] = destination.connections;
     expectCleanStart(first);
@@ -132,13 +126,13 @@ describe.skipIf(!requireFfmpeg())("relay to a destination that records what it g
     expect(performance.now() - started).toBeGreaterThan(1_000);
   }, 20_000);
 
-  it("logs a refusal with the destination's code but not the key, and retries with a doubling delay", async () => {
+  tests.it("logs a refusal with the destination's code but not the key, and retries with a doubling delay", async (scope) => {
     const destination = new RecordingDestination({
       publishStatus: (connection) => (connection.index < 3 ? "NetStream.Publish.BadName" : "NetStream.Publish.Start"),
     });
-    cleanups.push(() => destination.stop());
-    const server = await serverRelayingTo(`rtmp://127.0.0.1:${destination.port}/live/cam?key=s3cret-key`);
-    publish(children, source, server.url("cam"));
+    scope.defer(() => destination.stop());
+    const server = await serverRelayingTo(scope, `rtmp://127.0.0.1:${destination.port}/live/cam?key=s3cret-key`);
+    publish(scope.children, source, server.url("cam"));
     await waitFor(() => server.server.relay.status("live/cam")[0]?.state === "live", 8_000, "the third attempt to get in", () => server.logs.tail());
     const [first, second, third] = destination.connections;
     // Backoff: 1 s after the first refusal, 2 s after the second.
@@ -152,17 +146,17 @@ describe.skipIf(!requireFfmpeg())("relay to a destination that records what it g
     expect(server.server.relay.status("live/cam")[0].reconnects).toBe(2);
   }, 20_000);
 
-  it("retries a destination that accepts TCP and never answers, and the stream never notices", async () => {
+  tests.it("retries a destination that accepts TCP and never answers, and the stream never notices", async (scope) => {
     const accepted: number[] = [];
     const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => void accepted.push(performance.now()), data() {} } });
-    cleanups.push(() => silent.stop(true));
-    const server = await serverRelayingTo(`rtmp://127.0.0.1:${silent.port}/live`, (config) => {
+    scope.defer(() => silent.stop(true));
+    const server = await serverRelayingTo(scope, `rtmp://127.0.0.1:${silent.port}/live`, (config) => {
       config.timeouts.handshakeMs = 1_000;
     });
     const player = await RawRtmpClient.connect(server.port);
-    cleanups.push(() => player.close());
+    scope.defer(() => player.close());
     await player.play("cam");
-    const publisher = publish(children, source, server.url("cam"));
+    const publisher = publish(scope.children, source, server.url("cam"));
     await waitFor(() => accepted.length >= 2, 8_000, "a second attempt", () => server.logs.tail());
     // The first attempt waited out its reply deadline, then the backoff.
     expect(accepted[1] - accepted[0]).toBeGreaterThan(1_900);
@@ -173,12 +167,12 @@ describe.skipIf(!requireFfmpeg())("relay to a destination that records what it g
     await waitFor(() => server.server.relay.status("live/cam").length === 0, 3_000, "the relay to give up with the stream");
   }, 20_000);
 
-  it("unpublishes from its destinations when the server shuts down", async () => {
+  tests.it("unpublishes from its destinations when the server shuts down", async (scope) => {
     const destination = new RecordingDestination();
-    cleanups.push(() => destination.stop());
-    const server = await serverRelayingTo(`rtmp://127.0.0.1:${destination.port}/live`);
+    scope.defer(() => destination.stop());
+    const server = await serverRelayingTo(scope, `rtmp://127.0.0.1:${destination.port}/live`);
     const events = relayEvents(server);
-    publish(children, source, server.url("cam"));
+    publish(scope.children, source, server.url("cam"));
     await waitFor(() => destination.connections.length === 1 && mediaOutline(destination.connections[0]).length > 10, 10_000, "relayed media");
     await server.stop();
     const [connection] = destination.connections;
@@ -187,7 +181,7 @@ describe.skipIf(!requireFfmpeg())("relay to a destination that records what it g
     expect(server.server.relay.status("live/cam")).toEqual([]);
   }, 20_000);
 
-  it("drops a destination that stops reading and retries it, while players keep up", async () => {
+  tests.it("drops a destination that stops reading and retries it, while players keep up", async (scope) => {
     // Loopback buffers take about 4 MB before a reader that stopped blocks us: 16 Mbit/s fills them in 2 s.
     const big = await testSource({ seconds: 7, cbr: "16M" });
     const destination = new RecordingDestination({
@@ -195,15 +189,15 @@ describe.skipIf(!requireFfmpeg())("relay to a destination that records what it g
         if (connection.index === 1 && message.kind === "video" && message.keyframe) connection.peer.socket.pause();
       },
     });
-    cleanups.push(() => destination.stop());
-    const server = await serverRelayingTo(`rtmp://127.0.0.1:${destination.port}/live`, (config) => {
+    scope.defer(() => destination.stop());
+    const server = await serverRelayingTo(scope, `rtmp://127.0.0.1:${destination.port}/live`, (config) => {
       config.timeouts.writeMs = 1_000;
       config.streams.maxSubscriberLagMs = 500;
     });
     const player = await RawRtmpClient.connect(server.port);
-    cleanups.push(() => player.close());
+    scope.defer(() => player.close());
     await player.play("cam");
-    const publisher = publish(children, big, server.url("cam"));
+    const publisher = publish(scope.children, big, server.url("cam"));
     await waitFor(() => destination.connections.length === 2, 10_000, "a second connection", () => server.logs.tail());
     expect(await publisher.waitExit(15_000), publisher.describe()).toBe(0);
     const sent = await videoMessages(big);
