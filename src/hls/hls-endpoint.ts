@@ -14,12 +14,15 @@ import { textResponse } from "../shared/http-responses.ts";
 import type { ServerStats } from "../shared/server-stats.ts";
 import { parseStreamName, type StreamName } from "../shared/stream-name.ts";
 import { PublishWaiters } from "../streams/publish-waiters.ts";
+import type { StreamSource } from "../streams/stream-source.ts";
 import type { HlsMuxer, HlsReply } from "./muxer.ts";
 import type { HlsMuxers } from "./muxers.ts";
 import { HlsViewer, type ViewerContext } from "./viewer.ts";
 
 export interface HlsEndpointContext {
   muxers: HlsMuxers;
+  /** Asked for a stream nothing publishes here (the stream registry, which asks the cluster). */
+  registry: StreamSource;
   connections: ConnectionTable;
   access: AccessCheck;
   events: EventChannel;
@@ -95,7 +98,7 @@ export class HlsEndpoint {
     private readonly context: HlsEndpointContext,
     private readonly settings: HlsEndpointSettings,
   ) {
-    this.waiters = new PublishWaiters(context.events);
+    this.waiters = new PublishWaiters(context.events, context.registry);
     const { events, stats, log, connections } = context;
     this.viewerContext = { events, stats, log, connections, onEnded: (viewer) => this.ended(viewer) };
     this.idleMs = Math.max(VIEWER_IDLE_MS, 3 * context.muxers.settings.segmentMs);

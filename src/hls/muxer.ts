@@ -36,6 +36,8 @@ export class HlsMuxer implements StreamOutput {
   unpublishedAt: number | null = null;
   /** While the GOP cache is replayed: when, and the stream's newest timestamp (to date the cached frames). */
   private replay: { now: number; last: number } | null = null;
+  /** The GOP cache's frames wait for a sample of every track before they are cut as a segment (cutCache). */
+  private cacheCutPending = false;
 
   constructor(
     readonly key: string,
@@ -64,8 +66,25 @@ export class HlsMuxer implements StreamOutput {
     this.replay = { now: Date.now(), last: stream.lastTimestamp };
     const attached = stream.addOutput(this);
     this.replay = null;
-    if (attached) this.segmenter.cut(true);
+    if (attached) {
+      this.cacheCutPending = true;
+      this.cutCache();
+    }
     return attached;
+  }
+
+  /**
+   * What the GOP cache gave is a segment at once, as soon as it has a sample of every track: a cache that holds
+   * only its keyframe has no audio yet, and VLC 3.0 never starts a live fMP4 playlist whose first fragment lacks
+   * one of the init section's tracks. A first segment that completed meanwhile ends the wait.
+   */
+  private cutCache(): void {
+    const s = this.segmenter;
+    if (s.segments.length === 0) {
+      if (!s.everyTrackHolds) return;
+      s.cut(true);
+    }
+    this.cacheCutPending = false;
   }
 
   /** A new publication of the stream feeds it (its output factory): a discontinuity on the same playlist. */
@@ -79,6 +98,7 @@ export class HlsMuxer implements StreamOutput {
     // A cached frame arrived as long before the newest one as its timestamp says.
     const arrival = r === null ? Date.now() : r.now - ((r.last - frame.timestamp) | 0);
     this.segmenter.frame(frame, arrival);
+    if (this.cacheCutPending && r === null) this.cutCache();
   }
 
   end(): void {

@@ -75,7 +75,9 @@ export class HlsMuxers {
     const stream = this.registry.streams.get(key);
     if (stream === undefined || stream.publisher === null) return null;
     const { lowLatency, segmentMs, partMs, window } = this.settings;
-    const muxer = new HlsMuxer(key, { lowLatency, segmentMs, partMs, window }, this.sequences.get(key) ?? { msn: 0, discontinuity: 0 });
+    const keyframeIntervalMs = stream.stats(performance.now())?.keyframe_interval_ms ?? 0;
+    const settings = { lowLatency, segmentMs, partMs, window, keyframeIntervalMs };
+    const muxer = new HlsMuxer(key, settings, this.sequences.get(key) ?? { msn: 0, discontinuity: 0 });
     if (!muxer.attach(stream)) return null;
     this.muxers.set(key, muxer);
     this.log.info("hls muxer started", { stream_key: key, prefix: muxer.names.prefix });

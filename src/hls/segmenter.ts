@@ -7,9 +7,10 @@
  * RETIRED_SEGMENTS that left the list a while longer, all within a byte bound.
  */
 import type { Frame } from "../media/frame.ts";
-import { fragment, type Sample } from "../media/fmp4/fragment.ts";
+import { fragment } from "../media/fmp4/fragment.ts";
 import { initSegment } from "../media/fmp4/init.ts";
-import { sampleOf, ticks, trackConfig, type TrackConfig } from "../media/fmp4/track.ts";
+import { sampleOf, trackConfig, type TrackConfig } from "../media/fmp4/track.ts";
+import { type QueuedSample, TrackQueue, gathered } from "../media/fmp4/track-queue.ts";
 import { MessageType } from "../protocol/message.ts";
 import { Timeline } from "./timeline.ts";
 
@@ -34,6 +35,8 @@ export interface SegmenterSettings {
   partMs: number;
   /** hls.window: complete segments listed. */
   window: number;
+  /** The stream's keyframe interval so far (ms, 0 unknown): segments end on keyframes, so it sets their length. */
+  keyframeIntervalMs?: number;
 }
 
 /** Where a muxer's numbering starts (a new muxer of a stream goes on where the previous one stopped). */
@@ -79,39 +82,18 @@ export class Segment {
   ) {}
 }
 
-interface Held {
-  frame: Frame;
-  data: Uint8Array;
-  compositionMs: number;
-  keyframe: boolean;
-  dtsMs: number;
-  arrival: number;
+/** Until a sample gives one, a last sample lasts 1/25 s (video), an AAC frame, or a 20 ms Opus frame. */
+function firstDuration(config: TrackConfig): number {
+  return config.kind === "video" ? config.timescale / 25 : config.codec === "mp4a" ? 1024 : config.timescale / 50;
 }
 
-/** One track: its last sample, held until the next gives its duration, and its run in the open part. */
-class Track {
-  held: Held | null = null;
-  lastDts = -Infinity;
-  /** Duration of the last sample placed (timescale), the guess for a sample that has no successor. */
-  lastDuration: number;
-  samples: Sample[] = [];
-  frames: Frame[] = [];
-  baseDecodeTime = 0;
-
-  constructor(readonly config: TrackConfig) {
-    // Until a sample gives one: 25 fps, an AAC frame, a 20 ms Opus frame.
-    this.lastDuration = config.kind === "video" ? config.timescale / 25 : config.codec === "mp4a" ? 1024 : config.timescale / 50;
-  }
-
-  toMs(t: number): number {
-    return (t * 1000) / this.config.timescale;
-  }
-
-  releaseRun(): void {
-    for (const frame of this.frames) frame.release();
-    this.samples = [];
-    this.frames = [];
-  }
+/**
+ * EXT-X-TARGETDURATION must not change (RFC 8216bis 4.4.3.1), so it starts at what the stream's segments will
+ * last: the first keyframe at or past hls.segment ends a segment, a whole number of keyframe intervals.
+ */
+function initialTargetDuration({ segmentMs, keyframeIntervalMs = 0 }: SegmenterSettings): number {
+  const expectedMs = keyframeIntervalMs > 0 ? keyframeIntervalMs * Math.ceil(segmentMs / keyframeIntervalMs) : segmentMs;
+  return Math.max(1, Math.ceil(segmentMs / 1000), Math.round(expectedMs / 1000));
 }
 
 export class Segmenter {
@@ -130,8 +112,12 @@ export class Segmenter {
   private discontinuityNumber: number;
   private readonly timeline = new Timeline();
   private headers: { video: Uint8Array | null; audio: Uint8Array | null } = { video: null, audio: null };
-  private video: Track | null = null;
-  private audio: Track | null = null;
+  private video: TrackQueue | null = null;
+  private audio: TrackQueue | null = null;
+  /** Both, leading first (video when there is any). */
+  private tracks: TrackQueue[] = [];
+  /** When the leading track's held sample arrived (Unix ms): a segment it opens started then. */
+  private heldArrival = 0;
   private settled = false;
   private init: InitSection | null = null;
   private nextInitId = 0;
@@ -142,9 +128,6 @@ export class Segmenter {
   /** The open segment continues a cut one: it ends at the first keyframe, however short. */
   private resync = false;
   private partStartMs = 0;
-  private partIndependent = false;
-  private partBytes = 0;
-  private partSamples = 0;
   /** The end (timeline ms) of everything placed so far. */
   private endMs = 0;
 
@@ -156,7 +139,7 @@ export class Segmenter {
   ) {
     this.nextMsn = start.msn;
     this.discontinuityNumber = start.discontinuity;
-    this.targetDuration = Math.max(1, Math.ceil(settings.segmentMs / 1000));
+    this.targetDuration = initialTargetDuration(settings);
     this.partTargetMs = settings.partMs;
   }
 
@@ -190,6 +173,11 @@ export class Segmenter {
     return this.init?.video ?? false;
   }
 
+  /** Every track holds a sample (it has had one since the last cut): a cut now gives a segment with all of them. */
+  get everyTrackHolds(): boolean {
+    return this.tracks.every((track) => track.held !== null);
+  }
+
   /** A complete segment still served (listed or retired). */
   segment(msn: number): Segment | undefined {
     return this.retired.find((s) => s.msn === msn) ?? this.segments.find((s) => s.msn === msn);
@@ -219,22 +207,14 @@ export class Segmenter {
     if (track === null) return;
     const sample = sampleOf(frame.type, frame.payload);
     if (sample === null) return;
-    const dts = Math.max(this.timeline.unwrap(frame.timestamp), track.lastDts);
-    track.lastDts = dts;
-    const held = track.held;
-    track.held = {
-      frame: frame.retain(),
-      data: sample.data,
-      compositionMs: sample.compositionOffsetMs,
-      keyframe: frame.video ? frame.keyframe : true,
-      dtsMs: dts,
-      arrival,
-    };
-    if (held === null) return;
-    const leading = track === (this.video ?? this.audio);
-    if (!this.place(track, held, ticks(dts, track.config.timescale) - ticks(held.dtsMs, track.config.timescale), leading)) return;
-    if (leading) this.boundary(track.held, dts);
-    if (this.partBytes > MAX_PART_BYTES || this.partSamples > MAX_PART_SAMPLES) this.closePart(this.endMs);
+    const held = track.push(frame, sample, this.timeline.unwrap(frame.timestamp));
+    const leading = track === this.tracks[0];
+    const placed = held !== null && this.place(track, held, leading);
+    if (leading) this.heldArrival = arrival;
+    if (!placed) return;
+    if (leading) this.boundary(track.held!);
+    const part = gathered(this.tracks);
+    if (part.bytes > MAX_PART_BYTES || part.samples > MAX_PART_SAMPLES) this.closePart(this.endMs);
     if (this.open !== null && this.open.bytes > MAX_SEGMENT_BYTES) {
       this.closePart(this.endMs);
       this.closeSegment(true);
@@ -247,12 +227,9 @@ export class Segmenter {
    * keyframe: how a muxer started from the GOP cache lists a segment at once.
    */
   cut(resume: boolean): void {
-    const tracks = [this.video, this.audio].filter((t) => t !== null);
-    for (const track of tracks) {
-      const held = track.held;
-      if (held === null) continue;
-      track.held = null;
-      this.place(track, held, track.lastDuration, track === tracks[0]);
+    for (const track of this.tracks) {
+      const held = track.flush();
+      if (held !== null) this.place(track, held, track === this.tracks[0]);
     }
     if (this.open === null) return;
     this.closePart(this.endMs);
@@ -293,8 +270,9 @@ export class Segmenter {
     if (video !== null && keyframe === undefined) return false;
     const audio = this.headers.audio === null ? null : trackConfig("audio", this.headers.audio, video === null ? 1 : 2);
     if (video === null && audio === null) return false;
-    this.video = video === null ? null : new Track(video);
-    this.audio = audio === null ? null : new Track(audio);
+    this.video = video === null ? null : new TrackQueue(video, firstDuration(video));
+    this.audio = audio === null ? null : new TrackQueue(audio, firstDuration(audio));
+    this.tracks = [this.video, this.audio].filter((t) => t !== null);
     this.init = { id: this.nextInitId++, bytes: initSegment([video, audio].filter((t) => t !== null)), video: video !== null };
     this.settled = true;
     return true;
@@ -302,56 +280,36 @@ export class Segmenter {
 
   /** Forget the tracks and what they hold; the next segment is a discontinuity and starts on a keyframe. */
   private reset(): void {
-    for (const track of [this.video, this.audio]) {
-      if (track === null) continue;
-      track.held?.frame.release();
-      track.held = null;
-      track.releaseRun();
-    }
+    for (const track of this.tracks) track.close();
     this.video = this.audio = null;
+    this.tracks = [];
     this.settled = false;
     this.needKeyframe = true;
     this.resync = false;
-    this.partBytes = this.partSamples = 0;
     if (this.segments.length > 0 || this.open !== null) this.pendingDiscontinuity = true;
   }
 
-  /** Add a sample (with its duration, in its track's timescale) to the open part; false when dropped. */
-  private place(track: Track, held: Held, duration: number, leading: boolean): boolean {
-    if (this.open === null && leading && (!this.needKeyframe || held.keyframe)) this.openSegment(held.dtsMs, held.arrival);
+  /** Add a sample push() or flush() gave back to the open part; false when dropped (no segment open). */
+  private place(track: TrackQueue, held: QueuedSample, leading: boolean): boolean {
+    if (this.open === null && leading && (!this.needKeyframe || held.sync)) this.openSegment(held.ms, this.heldArrival);
     if (this.open === null) {
-      held.frame.release();
+      track.drop(held);
       return false;
     }
-    const timescale = track.config.timescale;
-    const dts = ticks(held.dtsMs, timescale);
-    if (track.samples.length === 0) {
-      track.baseDecodeTime = dts;
-      if (leading) this.partIndependent = held.keyframe;
-    }
-    track.samples.push({
-      data: held.data,
-      duration,
-      compositionOffset: ticks(held.dtsMs + held.compositionMs, timescale) - dts,
-      sync: held.keyframe,
-    });
-    track.frames.push(held.frame);
-    track.lastDuration = duration;
-    this.partBytes += held.data.length;
-    this.partSamples++;
-    this.endMs = Math.max(this.endMs, held.dtsMs + track.toMs(duration));
+    track.gather(held);
+    this.endMs = Math.max(this.endMs, held.ms + (held.duration * 1000) / track.config.timescale);
     return true;
   }
 
-  /** After a sample of the leading track: does the part, or the segment, end before `next` (at `nextMs`)? */
-  private boundary(next: Held, nextMs: number): void {
+  /** After a sample of the leading track: does the part, or the segment, end before `next`, the one it holds now? */
+  private boundary(next: QueuedSample): void {
     const segment = this.open!;
-    const startsSegment = this.video === null || next.keyframe;
-    if (startsSegment && (this.resync || nextMs - segment.startMs >= this.settings.segmentMs)) {
-      this.closePart(nextMs);
+    const startsSegment = this.video === null || next.sync;
+    if (startsSegment && (this.resync || next.ms - segment.startMs >= this.settings.segmentMs)) {
+      this.closePart(next.ms);
       this.closeSegment(false);
-    } else if (nextMs - this.partStartMs >= this.settings.partMs) {
-      this.closePart(nextMs);
+    } else if (next.ms - this.partStartMs >= this.settings.partMs) {
+      this.closePart(next.ms);
     }
   }
 
@@ -365,22 +323,18 @@ export class Segmenter {
   /** Publish the open part (one fragment of every track's run), ending at `endMs`. */
   private closePart(endMs: number): void {
     const segment = this.open;
-    if (segment === null || this.partSamples === 0) return;
-    const tracks = [this.video, this.audio].filter((t) => t !== null);
+    const tracks = this.tracks;
+    if (segment === null || gathered(tracks).samples === 0) return;
     const index = this.nextPartIndex++;
-    const bytes = fragment(
-      index + 1,
-      tracks.map((t) => ({ trackId: t.config.id, baseDecodeTime: t.baseDecodeTime, samples: t.samples })),
-    );
+    const bytes = fragment(index + 1, tracks);
+    const independent = tracks[0].samples[0]?.sync === true;
     for (const track of tracks) track.releaseRun();
     const durationMs = Math.max(0, endMs - this.partStartMs);
-    segment.parts.push({ index, bytes, durationMs, independent: this.partIndependent });
+    segment.parts.push({ index, bytes, durationMs, independent });
     segment.bytes += bytes.length;
     segment.durationMs = endMs - segment.startMs;
     this.partTargetMs = Math.max(this.partTargetMs, Math.ceil(durationMs));
     this.partStartMs = endMs;
-    this.partBytes = this.partSamples = 0;
-    this.partIndependent = false;
     this.onPublish();
   }
 

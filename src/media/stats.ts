@@ -32,6 +32,8 @@ export interface StatsSnapshot {
   audio_bytes: number;
   total_bytes: number;
   keyframes: number;
+  /** RTMP time between the last two video keyframes (ms); null before two. */
+  keyframe_interval_ms: number | null;
   /** Over the last STATS_WINDOW_S seconds (less right after the start), kbit/s rounded. */
   bitrate_kbps: number;
   /** Since the publication started, kbit/s rounded. */
@@ -47,12 +49,17 @@ export interface StatsSnapshot {
   audio: AudioSnapshot | null;
 }
 
+/** Longer between keyframes than this is a publisher's clock jump or a pause, not its GOP. */
+const MAX_KEYFRAME_INTERVAL_MS = 60_000;
+
 export class MediaStats {
   private videoPackets = 0;
   private audioPackets = 0;
   private videoBytes = 0;
   private audioBytes = 0;
   private keyframes = 0;
+  private lastKeyframeTimestamp = -1;
+  private keyframeIntervalMs = -1;
   private firstTimestamp = -1;
   private lastTimestamp = -1;
   /** When the first media message arrived (ms, the caller's clock); -1 before any. */
@@ -72,7 +79,7 @@ export class MediaStats {
     if (video) {
       this.videoPackets += 1;
       this.videoBytes += bytes;
-      if (keyframe) this.keyframes += 1;
+      if (keyframe) this.onKeyframe(timestamp);
     } else {
       this.audioPackets += 1;
       this.audioBytes += bytes;
@@ -91,6 +98,14 @@ export class MediaStats {
     }
     this.bucketBytes[slot] += bytes;
     if (video) this.bucketFrames[slot] += 1;
+  }
+
+  private onKeyframe(timestamp: number): void {
+    this.keyframes += 1;
+    // 32-bit RTMP time wraps; a gap past MAX_KEYFRAME_INTERVAL_MS is a clock jump, not a GOP.
+    const interval = (timestamp - this.lastKeyframeTimestamp) >>> 0;
+    if (this.lastKeyframeTimestamp >= 0 && interval > 0 && interval <= MAX_KEYFRAME_INTERVAL_MS) this.keyframeIntervalMs = interval;
+    this.lastKeyframeTimestamp = timestamp;
   }
 
   setVideo(details: VideoDetails): void {
@@ -112,6 +127,7 @@ export class MediaStats {
       audio_bytes: this.audioBytes,
       total_bytes: totalBytes,
       keyframes: this.keyframes,
+      keyframe_interval_ms: this.keyframeIntervalMs < 0 ? null : this.keyframeIntervalMs,
       bitrate_kbps: window.ms > 0 ? Math.round((window.bytes * 8) / window.ms) : 0,
       avg_bitrate_kbps: elapsedMs > 0 ? Math.round((totalBytes * 8) / elapsedMs) : 0,
       fps: window.ms > 0 ? Math.round((window.frames * 100_000) / window.ms) / 100 : 0,

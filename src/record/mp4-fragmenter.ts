@@ -1,16 +1,17 @@
 /**
- * Cuts an MP4 recording's samples into fragments. A sample's duration is known only when the next sample of
- * its track arrives, so each track's last sample is held until then. A fragment ends before a video keyframe
- * (so every GOP starts one), or once it holds FRAGMENT_MS of media (so a long GOP is not one huge fragment,
- * and a crash loses little), whichever comes first. Frames are retained, not copied, until fragment()
- * copies their samples once into the fragment's buffer.
+ * Cuts an MP4 recording's samples into fragments. Each track's samples wait in a TrackQueue (the last one held
+ * until the next gives its duration, frames retained, not copied, until fragment() copies their samples once
+ * into the fragment's buffer). A fragment ends before a video keyframe (so every GOP starts one), or once it
+ * holds FRAGMENT_MS of media (so a long GOP is not one huge fragment, and a crash loses little), whichever
+ * comes first.
  *
  * The time limit is checked at frames of the first track (video, when there is any): checked at audio, it
  * would end a fragment a few milliseconds before a keyframe due at the same time, and no fragment would
  * start with one.
  */
-import { type Sample, type TrackRun, fragment } from "../media/fmp4/fragment.ts";
-import { type SampleView, type TrackConfig, sampleOf, ticks } from "../media/fmp4/track.ts";
+import { fragment } from "../media/fmp4/fragment.ts";
+import { type TrackConfig, sampleOf } from "../media/fmp4/track.ts";
+import { type QueuedSample, TrackQueue, gathered } from "../media/fmp4/track-queue.ts";
 import type { Frame } from "../media/frame.ts";
 
 /** Media a fragment holds at most (in file time, from its earliest sample to the sample being added). */
@@ -35,35 +36,11 @@ export interface RunStart {
   readonly sync: boolean;
 }
 
-interface HeldSample {
-  frame: Frame;
-  view: SampleView;
-  /** Decode time in the track's timescale. */
-  dts: number;
-  /** File time, milliseconds. */
-  timeMs: number;
-}
-
-/** One track's samples: the held one, and those of the fragment being gathered. */
-class TrackQueue {
-  held: HeldSample | null = null;
-  readonly samples: Sample[] = [];
-  readonly frames: Frame[] = [];
-  baseDecodeTime = 0;
-  lastDuration = 0;
-  /** Decode time after the last sample gathered. */
-  end = 0;
-
-  constructor(readonly track: TrackConfig) {}
-}
-
 export class Mp4Fragmenter {
   private readonly queues: TrackQueue[];
   private sequence = 1;
-  /** File time of the earliest sample gathered for the next fragment. */
+  /** File time of the earliest sample gathered for the next fragment (as given: the limits go by the file's clock). */
   private gatheredSince = Infinity;
-  private gatheredBytes = 0;
-  private gatheredSamples = 0;
 
   constructor(
     /** In the order their trafs go in a moof. */
@@ -77,95 +54,63 @@ export class Mp4Fragmenter {
   /** A media frame of `track` at file time `timeMs`; one that carries no sample (a sequence end) is ignored. */
   add(track: TrackConfig, frame: Frame, timeMs: number): void {
     const view = sampleOf(frame.type, frame.payload);
-    const queue = this.queues.find((q) => q.track === track);
+    const queue = this.queues.find((q) => q.config === track);
     if (view === null || queue === undefined) return;
-    let dts = ticks(timeMs, track.timescale);
-    const held = queue.held;
-    if (held !== null) {
-      // A publisher's clock that steps back gives a sample of no duration, never a negative one.
-      if (dts < held.dts) dts = held.dts;
-      queue.lastDuration = dts - held.dts;
-      this.gather(queue, held, queue.lastDuration);
+    const previous = queue.push(frame, view, timeMs);
+    if (previous !== null) {
+      queue.gather(previous);
+      this.gatheredSince = Math.min(this.gatheredSince, previous.givenMs);
     }
-    if (this.gatheredSamples > 0 && this.cutBefore(queue, view, timeMs)) this.cut();
-    queue.held = { frame: frame.retain(), view, dts, timeMs };
+    if (this.cutBefore(queue, queue.held!)) this.cut();
   }
 
   /** The stream or segment ended: what is held goes out, each last sample lasting as long as the one before it. */
   flush(): void {
     for (const queue of this.queues) {
-      if (queue.held === null) continue;
-      this.gather(queue, queue.held, queue.lastDuration);
-      queue.held = null;
+      const last = queue.flush();
+      if (last !== null) queue.gather(last);
     }
-    if (this.gatheredSamples > 0) this.cut();
+    if (gathered(this.queues).samples > 0) this.cut();
   }
 
   /** Lets go of everything held, writing nothing (the file failed or was given up). */
   discard(): void {
-    for (const queue of this.queues) {
-      queue.held?.frame.release();
-      queue.held = null;
-    }
-    this.releaseGathered();
+    for (const queue of this.queues) queue.close();
+    this.gatheredSince = Infinity;
   }
 
   /** Decode time, in its timescale, after the last sample of `track` that went into a fragment. */
   end(track: TrackConfig): number {
-    return this.queues.find((q) => q.track === track)?.end ?? 0;
+    return this.queues.find((q) => q.config === track)?.end ?? 0;
   }
 
-  private cutBefore(queue: TrackQueue, view: SampleView, timeMs: number): boolean {
-    if (this.gatheredBytes >= MAX_FRAGMENT_BYTES || this.gatheredSamples >= MAX_FRAGMENT_SAMPLES) return true;
-    const gathered = timeMs - this.gatheredSince;
-    if (queue.track.kind === "video" && view.keyframe) {
-      return queue.samples[0]?.sync !== true || gathered >= MIN_KEYFRAME_FRAGMENT_MS;
+  /** Does the fragment gathered so far end before `next`, the sample `queue` holds now? */
+  private cutBefore(queue: TrackQueue, next: QueuedSample): boolean {
+    const { samples, bytes } = gathered(this.queues);
+    if (samples === 0) return false;
+    if (bytes >= MAX_FRAGMENT_BYTES || samples >= MAX_FRAGMENT_SAMPLES) return true;
+    const gatheredMs = next.givenMs - this.gatheredSince;
+    if (queue.config.kind === "video" && next.sync) {
+      return queue.samples[0]?.sync !== true || gatheredMs >= MIN_KEYFRAME_FRAGMENT_MS;
     }
-    return gathered >= (queue === this.queues[0] ? FRAGMENT_MS : STALLED_FRAGMENT_MS);
-  }
-
-  private gather(queue: TrackQueue, held: HeldSample, duration: number): void {
-    if (queue.samples.length === 0) queue.baseDecodeTime = held.dts;
-    queue.samples.push({
-      data: held.view.data,
-      duration,
-      compositionOffset: ticks(held.view.compositionOffsetMs, queue.track.timescale),
-      sync: held.view.keyframe,
-    });
-    queue.frames.push(held.frame);
-    queue.end = held.dts + duration;
-    this.gatheredSince = Math.min(this.gatheredSince, held.timeMs);
-    this.gatheredBytes += held.view.data.length;
-    this.gatheredSamples++;
+    return gatheredMs >= (queue === this.queues[0] ? FRAGMENT_MS : STALLED_FRAGMENT_MS);
   }
 
   private cut(): void {
-    const runs: TrackRun[] = [];
     const starts: RunStart[] = [];
     for (const queue of this.queues) {
       const [first] = queue.samples;
       if (first === undefined) continue;
-      runs.push({ trackId: queue.track.id, baseDecodeTime: queue.baseDecodeTime, samples: queue.samples });
       starts.push({
-        trackId: queue.track.id,
+        trackId: queue.trackId,
         time: Math.max(0, queue.baseDecodeTime + first.compositionOffset),
         sync: first.sync,
       });
     }
-    const bytes = fragment(this.sequence++, runs);
+    const bytes = fragment(this.sequence++, this.queues);
     // fragment() copied the samples: the frames can go.
-    this.releaseGathered();
-    this.emit(bytes, starts);
-  }
-
-  private releaseGathered(): void {
-    for (const queue of this.queues) {
-      for (const frame of queue.frames) frame.release();
-      queue.frames.length = 0;
-      queue.samples.length = 0;
-    }
+    for (const queue of this.queues) queue.releaseRun();
     this.gatheredSince = Infinity;
-    this.gatheredBytes = 0;
-    this.gatheredSamples = 0;
+    this.emit(bytes, starts);
   }
 }

@@ -1,14 +1,17 @@
 /**
  * HLS over HTTP with a real server and a real RTMP publisher of synthetic frames: when a muxer starts and
- * stops, CORS and preflight, play auth on every HLS URL, 404 for a stream nobody publishes, blocking reload
- * over HTTP, and HLS viewers in /api/streams, /api/connections, /metrics and the play events.
+ * stops, its first segment from the GOP cache, CORS and preflight, play auth on every HLS URL, 404 for a
+ * stream nobody publishes, blocking reload over HTTP, and HLS viewers in /api/streams, /api/connections,
+ * /metrics and the play events.
  */
 import { afterEach, describe, expect, it } from "bun:test";
 import type { Config } from "../../src/config/config.ts";
 import type { ServerEvent } from "../../src/events/events.ts";
+import { Csid, MessageType } from "../../src/protocol/message.ts";
 import { waitFor } from "../../support/wait.ts";
 import type { LiveTest } from "../helpers/live-server.ts";
 import { httpLiveTest, httpUrl, recordEvents, SyntheticPublisher } from "../http/harness.ts";
+import { trafs } from "./synthetic.ts";
 
 const publishers: SyntheticPublisher[] = [];
 afterEach(async () => {
@@ -56,6 +59,24 @@ describe("HLS muxers", () => {
     expect(closed.status).toBe(204);
     await waitFor(() => logged(live, "hls muxer stopped").length === 1, 5_000, "the muxer to stop");
     expect(logged(live, "hls muxer stopped")[0]).toMatchObject({ stream_key: "live/a", reason: "no viewer left" });
+  });
+
+  it("cuts a GOP cache that holds only its keyframe once audio comes too: the first segment has every track", async () => {
+    const p = await SyntheticPublisher.start(live.server.port, "fresh");
+    publishers.push(p);
+    const send = (type: number, payload: Uint8Array) =>
+      p.client.send({ csid: type === MessageType.Video ? Csid.Video : Csid.Audio, type, streamId: p.streamId, timestamp: 0, payload });
+    const keyframe = new Uint8Array(1000).fill(0x55);
+    keyframe.set([0x17, 1, 0, 0, 0]);
+    send(MessageType.Video, keyframe);
+    const stream = () => live.server.server.registry.streams.get("live/fresh");
+    await waitFor(() => (stream()?.stats(performance.now())?.keyframes ?? 0) === 1, 5_000, "the keyframe of live/fresh");
+    const playlist = get(live, "/live/fresh/index.m3u8").then((r) => r.text());
+    await waitFor(() => logged(live, "hls muxer started").length === 1, 5_000, "the muxer to start");
+    send(MessageType.Audio, Uint8Array.of(0xaf, 1, 0x21, 0x10, 0x04));
+    const segment = /\n([^#\n]+seg0\.m4s)\n/.exec(await playlist)![1];
+    const bytes = new Uint8Array(await (await get(live, `/live/fresh/${segment}`)).arrayBuffer());
+    expect(trafs(bytes).map((t) => t.trackId)).toEqual([1, 2]);
   });
 
   it("answers 404 for a stream nobody publishes within timeouts.handshake, and for files of no muxer", async () => {

@@ -6,7 +6,7 @@ import type { Config } from "../../src/config/config.ts";
 import { MessageType } from "../../src/protocol/message.ts";
 import { enhancedVideoStream, FRAME_MS } from "../helpers/enhanced-stream.ts";
 import type { LiveTest } from "../helpers/live-server.ts";
-import { TestRtmpClient } from "../helpers/rtmp-test-client.ts";
+import { TestRtmpClient } from "../../support/rtmp-test-client.ts";
 
 /** HLS on (low latency or plain) with the HTTP server on 127.0.0.1 and an OS-chosen port. */
 export function hlsConfig(lowLatency: boolean): (config: Config) => void {

@@ -31,6 +31,17 @@ function allReleased(frames: Frame[]): boolean {
 }
 
 describe("Segmenter", () => {
+  it("starts its target duration at what segments will last, from the stream's keyframe interval", () => {
+    const target = (segmentMs: number, keyframeIntervalMs: number) =>
+      new Segmenter({ ...SETTINGS, segmentMs, keyframeIntervalMs }, { msn: 0, discontinuity: 0 }, () => {}).targetDuration;
+    expect(target(1000, 0)).toBe(1); // unknown: hls.segment
+    expect(target(1000, 2000)).toBe(2); // each segment is one 2 s GOP
+    expect(target(1000, 1500)).toBe(2); // 1.5 s rounds to 2
+    expect(target(1000, 400)).toBe(1); // three 400 ms GOPs: 1.2 s
+    expect(target(4000, 3000)).toBe(6); // two 3 s GOPs
+    expect(target(2500, 0)).toBe(3);
+  });
+
   it("publishes a part every 200 ms and ends a segment at the first keyframe after 1 s", () => {
     const { segmenter, feed, published } = fed();
     av(feed, 0, 25);

@@ -6,7 +6,7 @@
 import { Frame } from "../../src/media/frame.ts";
 import { MessageType } from "../../src/protocol/message.ts";
 import { AUDIO, VIDEO } from "../fixtures/sequence-headers.ts";
-import { readFragment } from "../helpers/fmp4.ts";
+import { readFragment } from "../../support/fmp4.ts";
 import { countHolders } from "../helpers/frame-holders.ts";
 import { hex } from "../helpers/hex.ts";
 

@@ -78,23 +78,25 @@ async function vlcRecord(live: LiveTest, name: string): Promise<string> {
 
 for (const lowLatency of [true, false]) {
   const kind = lowLatency ? "LL-HLS" : "plain HLS";
+  // Stream names are those of VLC's output files, in one directory for both blocks.
+  const [avc, hevcName] = lowLatency ? ["avc-ll", "hevc-ll"] : ["avc-plain", "hevc-plain"];
   describe.skipIf(!requireFfmpeg() || !requireVlc())(`VLC plays ${kind} from an RTMP publish`, () => {
     const live = liveTest(lowLatency ? "vlc-ll" : "vlc-plain", { adjust: hlsConfig(lowLatency) });
 
     it("H.264 + AAC", async () => {
-      await live.publishLive(await testSource(), "avc");
-      await playlistReady(live, "avc", lowLatency);
-      const out = await vlcRecord(live, "avc");
+      await live.publishLive(await testSource(), avc);
+      await playlistReady(live, avc, lowLatency);
+      const out = await vlcRecord(live, avc);
       const copy = await probeTestSourceCopy(out);
       expect(copy.duration, JSON.stringify(copy)).toBeGreaterThanOrEqual(2);
       expect(await decodeErrors(out)).toBe("");
     }, TEST_MS);
 
     it("HEVC through fMP4", async () => {
-      const hevc = await publishHevc(live.server.url("hevc"), "hevc");
+      const hevc = await publishHevc(live.server.url(hevcName), hevcName);
       try {
-        await playlistReady(live, "hevc", lowLatency);
-        const out = await vlcRecord(live, "hevc");
+        await playlistReady(live, hevcName, lowLatency);
+        const out = await vlcRecord(live, hevcName);
         const copy = await probe(out);
         expect(copy.video, JSON.stringify(copy)).toMatchObject({ codecName: "hevc", width: hevc.width, height: hevc.height });
         // The HEVC publish is video only (see live-hls.ts).

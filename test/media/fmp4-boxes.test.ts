@@ -3,7 +3,7 @@ import { fragment, type TrackRun } from "../../src/media/fmp4/fragment.ts";
 import { initSegment } from "../../src/media/fmp4/init.ts";
 import { type TrackConfig, trackConfig } from "../../src/media/fmp4/track.ts";
 import { AUDIO, VIDEO } from "../fixtures/sequence-headers.ts";
-import { boxes, child, path, readFragment, readInit } from "../helpers/fmp4.ts";
+import { boxes, child, path, readFragment, readInit } from "../../support/fmp4.ts";
 import { hex, toHex } from "../helpers/hex.ts";
 
 const vector = (list: { what: string; payload: string }[], start: string) => {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { TrackConfig } from "../../src/media/fmp4/track.ts";
 import { type EnhancedCodec, enhancedVideoStream } from "../helpers/enhanced-stream.ts";
 import { flvTags } from "../../support/fed-stream.ts";
-import { type Message, type Muxed, mux } from "../helpers/fmp4.ts";
+import { type Message, type Muxed, mux } from "../../support/fmp4.ts";
 import { decodeErrors, ffprobeJson, probe, requireFfmpeg, scratchDir } from "../helpers/media.ts";
 import { testSource } from "../../support/test-source.ts";
 import { enhancedOpusStream } from "../helpers/opus-stream.ts";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "bun:test";
 import { initSegment } from "../../src/media/fmp4/init.ts";
 import { sampleOf, ticks, trackConfig } from "../../src/media/fmp4/track.ts";
 import { AUDIO, VIDEO } from "../fixtures/sequence-headers.ts";
-import { boxes, path, readInit } from "../helpers/fmp4.ts";
+import { boxes, path, readInit } from "../../support/fmp4.ts";
 import { hex, toHex } from "../helpers/hex.ts";
 import { mulberry32 } from "../helpers/prng.ts";
 

@@ -4,7 +4,7 @@ import { FlvLayout, flvFileHeader } from "../../src/media/flv.ts";
 import { RtmpLayout } from "../../src/media/rtmp-layout.ts";
 import { encodeMessage } from "../../src/protocol/chunk-writer.ts";
 import { Csid, MessageType } from "../../src/protocol/message.ts";
-import { ramp } from "../helpers/bytes.ts";
+import { ramp } from "../../support/bytes.ts";
 import { hex, toHex } from "../helpers/hex.ts";
 
 /** Larger than a slab: such messages are assembled by the chunk reader itself. */

@@ -29,6 +29,7 @@ describe("MediaStats", () => {
       audio_bytes: 0,
       total_bytes: 0,
       keyframes: 0,
+      keyframe_interval_ms: null,
       bitrate_kbps: 0,
       avg_bitrate_kbps: 0,
       fps: 0,
@@ -51,6 +52,7 @@ describe("MediaStats", () => {
       audio_bytes: 125_000,
       total_bytes: 1_375_000,
       keyframes: 5,
+      keyframe_interval_ms: 2_000,
       bitrate_kbps: 1_100, // 4 × 137 500 bytes × 8 / 4000 ms
       avg_bitrate_kbps: 1_100, // 1 375 000 × 8 / 10 000 ms
       fps: 25,
@@ -58,6 +60,17 @@ describe("MediaStats", () => {
       last_timestamp: 9_980,
       duration_s: 10,
     });
+  });
+
+  it("measures the keyframe interval across the 32-bit wrap, ignoring a clock jump", () => {
+    const stats = new MediaStats(START);
+    stats.onMedia(true, 0xffff_fc18, 100, true, START); // 1000 ms before the wrap
+    stats.onMedia(true, 500, 100, true, START + 1500);
+    expect(stats.snapshot(START + 1500).keyframe_interval_ms).toBe(1_500);
+    stats.onMedia(true, 500 + 90_000, 100, true, START + 2000);
+    expect(stats.snapshot(START + 2000).keyframe_interval_ms).toBe(1_500);
+    stats.onMedia(true, 500 + 92_000, 100, true, START + 4000);
+    expect(stats.snapshot(START + 4000).keyframe_interval_ms).toBe(2_000);
   });
 
   it("includes the current partial second in the window, over the time it really spans", () => {

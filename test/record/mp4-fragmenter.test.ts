@@ -13,7 +13,7 @@ import { flvTags, mediaTags } from "../../support/fed-stream.ts";
 import type { FlvTag } from "../../support/flv-tags.ts";
 import { testSource } from "../../support/test-source.ts";
 import { countHolders, holders } from "../helpers/frame-holders.ts";
-import { readFragment } from "../helpers/fmp4.ts";
+import { readFragment } from "../../support/fmp4.ts";
 import { requireFfmpeg } from "../helpers/media.ts";
 
 interface Written {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "bun:test";
 import { fragmentRandomAccess, freeBox, segmentIndex, segmentIndexSize } from "../../src/media/fmp4/random-access.ts";
-import { boxes } from "../helpers/fmp4.ts";
+import { boxes } from "../../support/fmp4.ts";
 import { hex } from "../helpers/hex.ts";
 import { readSegmentIndex, readTrackRandomAccess } from "./mp4-reading.ts";
 

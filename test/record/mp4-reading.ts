@@ -6,7 +6,7 @@
 import { ALL_FORMATS, CustomSource, EncodedPacketSink, Input } from "mediabunny";
 import { readFileSync } from "node:fs";
 import { run } from "../../support/children.ts";
-import { type Box, boxes, readFragment, readInit } from "../helpers/fmp4.ts";
+import { type Box, boxes, readFragment, readInit } from "../../support/fmp4.ts";
 
 export interface Fragment extends ReturnType<typeof readFragment> {
   /** File offset of the moof. */

@@ -1,7 +1,8 @@
 /**
  * Writes ISO BMFF boxes (ISO/IEC 14496-12) into one buffer: big-endian fields, and boxes opened with a size
  * placeholder that close() fills in once the body is written. The buffer grows when a caller did not size it;
- * the fragment writer sizes it exactly, so a fragment is written with no copy but the sample data's.
+ * the fragment writer sizes it exactly, so a fragment is written with no copy but the sample data's, and into
+ * memory not zeroed first.
  */
 
 /** A box header: 32-bit size and type. */
@@ -15,9 +16,14 @@ export class BoxWriter {
   /** Bytes written so far. */
   at = 0;
 
-  constructor(capacity = 1024) {
-    this.buffer = new Uint8Array(capacity);
-    this.view = new DataView(this.buffer.buffer);
+  /**
+   * `uninitialized`: the first `capacity` bytes are not zeroed, for a caller that writes every one of them (what
+   * finish() returns never shows the others): zeroing took a quarter of the time to write a 500 KB fragment.
+   */
+  constructor(capacity = 1024, uninitialized = false) {
+    const buffer = uninitialized ? Buffer.allocUnsafe(capacity) : new Uint8Array(capacity);
+    this.buffer = new Uint8Array(buffer.buffer, buffer.byteOffset, capacity);
+    this.view = new DataView(buffer.buffer, buffer.byteOffset, capacity);
   }
 
   u8(value: number): void {

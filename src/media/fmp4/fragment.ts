@@ -51,7 +51,8 @@ export function fragment(sequenceNumber: number, runs: readonly TrackRun[]): Uin
     moofSize += BOX_HEADER + TFHD_SIZE + TFDT_SIZE + TRUN_HEADER_SIZE + TRUN_SAMPLE_SIZE * run.samples.length;
     for (const sample of run.samples) dataSize += sample.data.length;
   }
-  const w = new BoxWriter(moofSize + BOX_HEADER + dataSize);
+  // Every byte of the exact size is written below, so it need not be zeroed first.
+  const w = new BoxWriter(moofSize + BOX_HEADER + dataSize, true);
 
   const moof = w.open("moof");
   const mfhd = w.openFull("mfhd", 0, 0);
