@@ -8,7 +8,7 @@
  */
 import { MessageType, type RtmpMessage } from "../src/protocol/message.ts";
 import { parseRtmpUrl } from "../src/relay/rtmp-client.ts";
-import { TestRtmpClient } from "../test/helpers/rtmp-test-client.ts";
+import { TestRtmpClient } from "../support/rtmp-test-client.ts";
 import { FlvClient } from "./flv-client.ts";
 import type { Feed } from "./feeds.ts";
 import { HlsViewer, type Stamps } from "./hls-viewers.ts";
@@ -151,10 +151,10 @@ export class Player {
     this.latencies.push(arrived - stamps.sentAt);
   }
 
-  private countByTimestamp(m: MediaMessage): void {
-    const t = typeIndex(m);
-    this.lastTimestamp[t] = m.timestamp;
-    if (m.timestamp > this.window.from[t]) this.windowTimestamps[t].push(m.timestamp);
+  private countByTimestamp(type: number, timestamp: number): void {
+    const t = typeIndex(type);
+    this.lastTimestamp[t] = timestamp;
+    if (timestamp > this.window.from[t]) this.windowTimestamps[t].push(timestamp);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { ClientHandshake } from "../src/protocol/handshake.ts";
 import { parseRtmpUrl } from "../src/relay/rtmp-client.ts";
-import { TestRtmpClient } from "../test/helpers/rtmp-test-client.ts";
+import { TestRtmpClient } from "../support/rtmp-test-client.ts";
 import { isCodedVideo } from "./audience.ts";
 
 export const CHURN_KINDS = ["leave", "reset", "half-handshake", "garbage"] as const;

@@ -6,7 +6,7 @@
  */
 import type { RtmpMessage } from "../src/protocol/message.ts";
 import { RtmpClient, parseRtmpUrl } from "../src/relay/rtmp-client.ts";
-import { TestRtmpClient } from "../test/helpers/rtmp-test-client.ts";
+import { TestRtmpClient } from "../support/rtmp-test-client.ts";
 import { type Child, Children } from "../support/children.ts";
 import { JOIN_TIMEOUT_MS, isCodedVideo } from "./audience.ts";
 import { PiecewisePublisher } from "./piecewise-publisher.ts";
@@ -122,6 +122,8 @@ export class Feeds {
       feed = this.addSynthetic(name, streamId, (m) => client.send(m), () => client.close());
     }
     this.all.push(feed);
+    // Its first keyframe may wait on Nagle a while; an HLS muxer started before it has one waits a whole GOP.
+    if (this.kind !== "real") await waitUntilLive(url, { running: true, describe: () => `synthetic publisher of ${name}` });
     return feed;
   }
 
@@ -165,10 +167,10 @@ export class Feeds {
 
 /**
  * Plays `url` until the first coded video frame arrives, the way a player would see that a stream is live,
- * trying again while FFmpeg runs: dozens of FFmpeg processes starting at once share the clients' core, so a
- * probe can be slow enough for the server to drop it.
+ * trying again while its publisher runs: dozens of FFmpeg processes starting at once share the clients' core,
+ * so a probe can be slow enough for the server to drop it.
  */
-async function waitUntilLive(url: string, child: Child): Promise<void> {
+async function waitUntilLive(url: string, child: Pick<Child, "running" | "describe">): Promise<void> {
   const deadline = performance.now() + LIVE_DEADLINE_MS;
   let last = "";
   while (child.running && performance.now() < deadline) {

@@ -13,7 +13,7 @@ import { freePort } from "../support/free-port.ts";
 import type { LoadResult, LoadSpec } from "./load.ts";
 import { type OutputsCheck, RunOutputs } from "./outputs.ts";
 import { peakRssMiB } from "./proc-stats.ts";
-import { ROOT, type ServerTarget, serverCommand } from "./servers.ts";
+import { ROOT, type ServerTarget, listensOnHttp, playsOver, serverCommand } from "./servers.ts";
 
 /** What a shape asks of the clients; the harness adds where the server is and how to play it. */
 export type LoadRequest = Omit<LoadSpec, "port" | "serverPid" | "protocol" | "httpPort" | "helperPids">;
@@ -187,12 +187,12 @@ export async function runLoadOn(target: ServerTarget, request: LoadRequest, core
   const logFd = openSync(logPath, "w");
   const port = freePort();
   const rtmpServer = target.kind === "rtmp-server" ? target : undefined;
-  const httpPort = rtmpServer?.http ? freePort() : undefined;
+  const httpPort = listensOnHttp(target) ? freePort() : undefined;
   let server: Subprocess | undefined;
   let outputs: RunOutputs | undefined;
   try {
     if (rtmpServer?.outputs.length) outputs = await RunOutputs.start(rtmpServer.outputs, dir, (cmd, port, cwd) => startHelper(cores, cmd, port, cwd));
-    const { cmd, cwd } = serverCommand(target, dir, port, extraConfig(httpPort, outputs));
+    const { cmd, cwd } = serverCommand(target, dir, port, extraConfig(httpPort, outputs), httpPort);
     // Output goes to a file, never to a pipe nobody reads: a full pipe would stall the server mid-run.
     server = Bun.spawn([...on(cores, SERVER_CPU), ...cmd], { cwd, stdin: "ignore", stdout: logFd, stderr: logFd });
     const proc = server;
@@ -204,7 +204,7 @@ export async function runLoadOn(target: ServerTarget, request: LoadRequest, core
         ...request,
         port,
         serverPid: server.pid,
-        protocol: rtmpServer?.protocol ?? "rtmp",
+        protocol: playsOver(target),
         httpPort,
         helperPids: outputs?.pids ?? [],
       },

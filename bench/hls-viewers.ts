@@ -7,7 +7,7 @@
  * its stamps. They stop when closed, after MAX_FAILURES failed requests in a row, or after MAX_VIEWER_MS.
  */
 import { MessageType } from "../src/protocol/message.ts";
-import { boxes, readFragment, readInit } from "../test/helpers/fmp4.ts";
+import { boxes, readFragment, readInit } from "../support/fmp4.ts";
 import { type PlayConnection, median } from "./audience.ts";
 import { KeepAliveConnection } from "./keep-alive-connection.ts";
 import { type MediaPlaylist, type PlaylistPart, type PlaylistSegment, parseMediaPlaylist } from "./media-playlist.ts";

@@ -5,9 +5,10 @@
  *
  *   bun bench/load.ts '<LoadSpec as JSON>'
  */
-import { Player, type PlayerProtocol, StreamWindow, median, percentile } from "./audience.ts";
+import { Player, type PlayerProtocol, StreamWindow, isHls, median, percentile } from "./audience.ts";
 import { CHURN_DEADLINE_MS, type ChurnResult, churn } from "./churn.ts";
 import { CYCLE_MS, Feeds, type PublisherKind } from "./feeds.ts";
+import { type HlsFigures, hlsFigures } from "./hls-viewers.ts";
 import {
   type ThreadCpu,
   machineBusySeconds,
@@ -27,7 +28,7 @@ export interface LoadSpec {
   publisher: PublisherKind;
   /** Real FFmpeg publishers: the FLV file they loop. */
   source?: string;
-  /** How players play (default RTMP); HTTP-FLV and WS-FLV from the server's http.listen at `httpPort`. */
+  /** How players play (default RTMP); HTTP-FLV, WS-FLV, LL-HLS and HLS from the server's HTTP port `httpPort`. */
   protocol?: PlayerProtocol;
   httpPort?: number;
   /** Processes serving the load on the clients' core (a relay sink, a webhook receiver): client CPU too. */
@@ -65,6 +66,8 @@ export interface LoadResult {
   /** Churn shape only: server RSS (MiB) when the churn starts, its highest sample, and afterSeconds later. */
   rss?: { before: number; peak: number; after: number };
   churn?: ChurnResult;
+  /** HLS players only: time to the first playlist, and the server's HLS muxers' memory. */
+  hls?: HlsFigures;
   errors: string[];
 }
 
@@ -131,6 +134,7 @@ function playUrl(spec: LoadSpec, name: string): string {
   const protocol = spec.protocol ?? "rtmp";
   if (protocol === "rtmp") return `rtmp://127.0.0.1:${spec.port}/${APP}/${name}`;
   if (spec.httpPort === undefined) throw new Error(`${protocol} players need the server's httpPort`);
+  if (isHls(protocol)) return `http://127.0.0.1:${spec.httpPort}/${APP}/${name}/index.m3u8`;
   return `${protocol === "ws-flv" ? "ws" : "http"}://127.0.0.1:${spec.httpPort}/${APP}/${name}.flv`;
 }
 
@@ -220,6 +224,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     players.push(...(await joinPlayers(spec, windows, errors)));
     const watching = await watchingPlayers(players, windows, errors);
     const measured = await measure(spec, `${base}/s0`, feeds, windows, watching, errors);
+    const hls = isHls(spec.protocol ?? "rtmp") ? await hlsFigures(spec.httpPort!, watching.map((p) => p.client!)) : undefined;
     const latencies = Float64Array.from(watching.flatMap((p) => p.latencies)).sort();
     return {
       ...measured,
@@ -232,6 +237,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
           ? null
           : { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN },
       firstFrameMs: median(watching.map((p) => p.firstVideoAt - p.playRequestedAt)),
+      hls,
       errors: errors.slice(0, MAX_ERRORS),
     };
   } finally {

@@ -12,13 +12,13 @@ import { CHURN_DEADLINE_MS, CHURN_KINDS } from "./churn.ts";
 import { MAX_P99_MS, type SaturationRow } from "./saturation.ts";
 import { CHURN, type ChurnRow, type LoadRow } from "./shapes.ts";
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
   return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
 }
 
-const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : "-");
+export const num = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : "-");
 const percent = (part: number, whole: number) => `${num((100 * part) / whole, 0)}%`;
 
 /** "0", or the count and share lost, flagged so that nobody misses it. */

@@ -8,8 +8,11 @@
 import { run } from "mitata";
 import { testSource } from "../support/test-source.ts";
 import { registerAmf0Benches } from "./amf0.bench.ts";
+import { isHls } from "./audience.ts";
 import { chunkBenchBytes, registerChunkBenches } from "./chunk.bench.ts";
 import type { PublisherKind } from "./feeds.ts";
+import { HLS_LEGEND, hlsTable } from "./hls-report.ts";
+import { HLS_VIEWERS, runHlsLoads } from "./hls-shapes.ts";
 import { CLIENT_CPU, type Cores, type LoadRun, SERVER_CPU, canPin, withCleanupOnExit } from "./harness.ts";
 import { OUTPUTS, type Output } from "./outputs.ts";
 import {
@@ -30,12 +33,13 @@ import {
   type Variant,
   floorTarget,
   nginxTarget,
+  playsOver,
   rtmpServerTarget,
   withVariants,
 } from "./servers.ts";
 import { DEFAULT_SHAPES, type Plan, SHAPES, type ShapeName, runChurn, runLoadShapes } from "./shapes.ts";
 
-const FLV_PROTOCOLS = ["http-flv", "ws-flv"] as const;
+const PROTOCOLS = ["http-flv", "ws-flv", "ll-hls", "hls"] as const;
 /** --pin's values and the cores each runs every load on. */
 const PIN: Record<string, Cores[]> = { both: ["pinned", "free"], on: ["pinned"], off: ["free"] };
 
@@ -58,6 +62,10 @@ const USAGE = `usage: bun run bench [-- FLAGS]
   --real-ffmpeg          real "ffmpeg -re -stream_loop -1 -c copy" publishers of a generated 720p file
   --seconds S            measured window of the fan-out and publishers loads (default 15)
   --players N[,N...]     fan-out player counts (default 50,200)
+  --hls-viewers N        the hls shape's viewers (and RTMP players) of one stream (default ${HLS_VIEWERS}); the hls shape:
+                         N RTMP players against N LL-HLS viewers (CPU per GB, frame-to-viewer latency), fresh
+                         muxers (first playlist, CPU and memory per muxer), N plain HLS viewers (with --nginx,
+                         of nginx-rtmp's HLS too)
   --publishers PxK       publishers shape: P publishers with K players each (default 50x2)
   --repeat N             run each fan-out, publishers and churn load N times per server, the servers taking
                          turns; variants are compared on the medians (default 1)
@@ -65,8 +73,9 @@ const USAGE = `usage: bun run bench [-- FLAGS]
                          outputs on for every stream (relay to an nginx-rtmp sink, hooks to a webhook receiver
                          and an "exit 0" script; sink and receiver on the clients' CPU), rows "+rec+relay"
                          beside the plain ones, outputs checked after each run; repeatable
-  --protocol P           ${FLV_PROTOCOLS.join(" | ")}: every rtmp-server run is also made with its players on FLV from
-                         http.listen, rows "(${FLV_PROTOCOLS[0]})"; repeatable; with --with, every combination`;
+  --protocol P           ${PROTOCOLS.join(" | ")}: every rtmp-server run is also made with its players on FLV or
+                         HLS (low-latency or plain) from http.listen, rows "(${PROTOCOLS[0]})"; repeatable; with --with,
+                         every combination`;
 
 interface Options {
   micro: boolean;
@@ -81,6 +90,7 @@ interface Options {
   variants: Variant[];
   repeat: number;
   cores: Cores[];
+  hlsViewers: number;
 }
 
 function usage(problem: string): never {
@@ -118,6 +128,7 @@ function parseFlags(args: string[]): Options {
     publisher: "ffmpeg",
     seconds: 15,
     players: [50, 200],
+    hlsViewers: HLS_VIEWERS,
     publishers: { streams: 50, players: 2 },
     variants: [],
     repeat: 1,
@@ -144,6 +155,7 @@ function parseFlags(args: string[]): Options {
     else if (flag === "--seconds") o.seconds = positive(value(), flag);
     else if (flag === "--repeat") o.repeat = positive(value(), flag);
     else if (flag === "--players") o.players = value().split(",").map((n) => positive(n, flag));
+    else if (flag === "--hls-viewers") o.hlsViewers = positive(value(), flag);
     else if (flag === "--shape") {
       const name = value();
       if (!(SHAPES as readonly string[]).includes(name)) usage(`--shape: unknown shape "${name}"`);
@@ -160,10 +172,10 @@ function parseFlags(args: string[]): Options {
       withs.push(outputsFlag(value()));
     } else if (flag === "--protocol") {
       const protocol = value();
-      if (!(FLV_PROTOCOLS as readonly string[]).includes(protocol)) {
-        usage(`--protocol: expected ${FLV_PROTOCOLS.join(" or ")}, got "${protocol}"`);
+      if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
+        usage(`--protocol: expected ${PROTOCOLS.join(", ")}, got "${protocol}"`);
       }
-      protocols.push(protocol as (typeof FLV_PROTOCOLS)[number]);
+      protocols.push(protocol as (typeof PROTOCOLS)[number]);
     } else if (flag === "--help" || flag === "-h") {
       console.log(USAGE);
       process.exit(0);
@@ -234,6 +246,7 @@ async function runShapes(o: Options): Promise<void> {
   const output: string[] = [];
   const notes: { what: string; run: LoadRun }[] = [];
   const loadRows = await runLoadShapes(plan, o.shapes);
+  if (o.shapes.includes("hls")) loadRows.push(...(await runHlsLoads(plan, o.hlsViewers)));
   if (loadRows.length > 0) output.push(loadTable(loadRows), threadsTable(loadRows));
   notes.push(...loadRows.map((row) => ({ what: row.shape, run: row.run })));
   const churnRows = o.shapes.includes("churn") ? await runChurn(plan) : [];
@@ -244,8 +257,9 @@ async function runShapes(o: Options): Promise<void> {
     output.push(saturationTable(rows));
   }
   const comparison = comparisonTable(loadRows, churnRows);
-  output.push(...[comparison, outputsNotes(loadRows, churnRows)].filter((t) => t !== ""));
+  output.push(...[comparison, outputsNotes(loadRows, churnRows), hlsTable(loadRows)].filter((t) => t !== ""));
   const legends = [LEGEND, o.variants.length > 0 ? VARIANTS_LEGEND : "", comparison !== "" ? COMPARISON_LEGEND : ""];
+  if (loadRows.some((row) => isHls(playsOver(row.run.target)))) legends.push(HLS_LEGEND);
   output.push(legends.filter((l) => l !== "").join("\n"));
   const errors = errorNotes(notes);
   if (errors !== "") output.push(`errors reported by the clients:\n${errors}`);

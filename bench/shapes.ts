@@ -8,7 +8,7 @@ import type { PublisherKind } from "./feeds.ts";
 import { type Cores, type LoadRequest, type LoadRun, runLoadOn } from "./harness.ts";
 import type { ServerTarget } from "./servers.ts";
 
-export const SHAPES = ["fanout", "publishers", "churn", "saturation"] as const;
+export const SHAPES = ["fanout", "publishers", "churn", "saturation", "hls"] as const;
 export type ShapeName = (typeof SHAPES)[number];
 /** What a run without --shape measures. */
 export const DEFAULT_SHAPES: ShapeName[] = ["fanout", "publishers", "churn"];
@@ -30,7 +30,8 @@ export interface Plan {
 }
 
 export interface LoadRow {
-  shape: "fanout" | "publishers";
+  /** The HLS shape's loads (hls-shapes.ts) are rows like the others. */
+  shape: "fanout" | "publishers" | "hls fanout" | "hls muxers" | "hls plain";
   run: LoadRun;
 }
 
@@ -47,14 +48,14 @@ export function progress(line: string): void {
   process.stderr.write(`  ${line}\n`);
 }
 
-/** Each of the plan's ways to place the processes, and in each the plan's targets in turn, plan.repeat times over. */
-function rounds(plan: Plan): { target: ServerTarget; cores: Cores }[] {
+/** Each of the plan's ways to place the processes, and in each `targets` in turn, plan.repeat times over. */
+export function rounds(plan: Plan, targets = plan.targets): { target: ServerTarget; cores: Cores }[] {
   return plan.cores.flatMap((cores) =>
-    Array.from({ length: plan.repeat }, () => plan.targets.map((target) => ({ target, cores }))).flat(),
+    Array.from({ length: plan.repeat }, () => targets.map((target) => ({ target, cores }))).flat(),
   );
 }
 
-async function timed(what: string, target: ServerTarget, request: LoadRequest, cores: Cores): Promise<LoadRun> {
+export async function timed(what: string, target: ServerTarget, request: LoadRequest, cores: Cores): Promise<LoadRun> {
   const started = performance.now();
   const run = await runLoadOn(target, request, cores);
   const seconds = ((performance.now() - started) / 1000).toFixed(0);

@@ -7,6 +7,13 @@
 import type { TCPSocketListener } from "bun";
 import type { Authorizer } from "./auth/authorizer.ts";
 import { createAuthorizer } from "./auth/create-authorizer.ts";
+import { isWildcardHost, type NodeIdentity, nodeIdentity } from "./cluster/cluster-settings.ts";
+import { PublishClaims } from "./cluster/publish-claims.ts";
+import { Pulls } from "./cluster/pulls.ts";
+import { RedisRegistry } from "./cluster/redis-registry.ts";
+import type { ClusterRegistry } from "./cluster/registry.ts";
+import { SupervisorRegistry } from "./cluster/supervisor-registry.ts";
+import { workerAdvertise, workerConnectionPrefix, type WorkerNode, workerNodeId } from "./cluster/worker-node.ts";
 import type { Config, ListenAddress } from "./config/config.ts";
 import { keyMatchesCertificate, readCertificateChain, readPrivateKey } from "./config/tls-files.ts";
 import { EventChannel } from "./events/events.ts";
@@ -19,6 +26,7 @@ import { Recorder } from "./record/recorder.ts";
 import { Relay } from "./relay/relay.ts";
 import { type RtmpSocketData, RtmpSessions } from "./rtmp/listener.ts";
 import { type TlsCertificate, TlsListener } from "./rtmp/tls-listener.ts";
+import type { AccessCheck } from "./shared/access.ts";
 import { ConnectionTable } from "./shared/connections.ts";
 import { hostPort } from "./shared/host-port.ts";
 import { ServerStats } from "./shared/server-stats.ts";
@@ -38,6 +46,8 @@ export interface RtmpServer {
   readonly stats: ServerStats;
   readonly recorder: Recorder;
   readonly relay: Relay;
+  /** This node's cluster registry (cluster.redis), or null. */
+  readonly cluster: ClusterRegistry | null;
   /** SIGHUP: re-read the auth token file and the TLS certificate. */
   reload(): void;
   /** Stop accepting, end publishers, let players take what is queued (bounded by timeouts.shutdown), close. */
@@ -48,16 +58,23 @@ export interface RtmpServer {
 export interface ServerEnvironment {
   /** PATH and HOME, as the contract gives them to hook scripts. */
   hookEnvironment?: Readonly<Record<string, string>>;
+  /** Set when this process is one of `workers` > 1: the ports it shares, its channel to the supervisor. */
+  worker?: WorkerNode;
 }
 
 export async function startServer(config: Config, log: Logger, environment: ServerEnvironment = {}): Promise<RtmpServer> {
   const core = startCore(config, log, environment);
   const streams = startStreams(config, core);
-  const connections = new ConnectionTable(config.maxConnections);
-  const rtmp = listenRtmp(config, core, streams, connections);
-  const http = listenHttp(config, core, streams, connections);
+  const worker = environment.worker ?? null;
+  // A worker's ids name it, so that any worker's API can tell whose connection an id is.
+  const connections = new ConnectionTable(config.maxConnections, worker === null ? "" : workerConnectionPrefix(worker.index));
+  const claims = config.cluster.redis === "" && worker === null ? null : new PublishClaims(core.authorizer, streams.registry, core.events, config.streams.publishConflict === "replace", log);
+  const rtmp = listenRtmp(config, core, claims ?? core.authorizer, streams, connections, worker);
+  const cluster = joinCluster(config, core, rtmp, claims, connections, worker);
+  const pulls = startPulls(config, core, streams, cluster);
+  const http = listenHttp(config, core, streams, connections, worker, cluster, pulls);
   const timers = startTimers(config, core, streams, connections);
-  const parts: Parts = { config, core, streams, connections, rtmp, http, timers };
+  const parts: Parts = { config, core, streams, connections, rtmp, cluster, pulls, http, timers };
   return {
     port: rtmp.listener.port,
     tlsPort: rtmp.tls?.port ?? null,
@@ -69,6 +86,7 @@ export async function startServer(config: Config, log: Logger, environment: Serv
     stats: core.stats,
     recorder: streams.recorder,
     relay: streams.relay,
+    cluster: cluster.registry,
     reload: () => {
       core.authorizer.reload();
       rtmp.tls?.reload();
@@ -91,7 +109,7 @@ function startCore(config: Config, log: Logger, environment: ServerEnvironment):
   if (log.enabled("debug")) events.subscribe((e) => log.debug("event", { ...e }));
   const hooks = new HookRunner({ ...config.hooks, inherited: environment.hookEnvironment }, log);
   hooks.attach(events);
-  return { log, events, stats: new ServerStats(), hooks, authorizer: createAuthorizer(config.auth, log) };
+  return { log, events, stats: new ServerStats(), hooks, authorizer: createAuthorizer(config.auth, log, config.cluster.secret) };
 }
 
 /** The stream registry, and the outputs every published stream feeds besides its players. */
@@ -117,8 +135,10 @@ function startStreams(config: Config, { log, events, stats }: Core): Streams {
     events,
   );
   const outputs = (stream: PublishedStream): StreamOutput[] => {
-    const list = relay.outputs(stream);
-    const recording = recorder.output(stream);
+    // A stream pulled from another node is recorded and relayed there, not again here.
+    const pulled = stream.origin !== null;
+    const list = pulled ? [] : relay.outputs(stream);
+    const recording = pulled ? null : recorder.output(stream);
     if (recording !== null) list.push(recording);
     const hlsOutput = hls?.output(stream) ?? null;
     if (hlsOutput !== null) list.push(hlsOutput);
@@ -145,39 +165,126 @@ interface RtmpListeners {
   sessions: RtmpSessions;
   listener: TCPSocketListener<RtmpSocketData>;
   tls: TlsListener | null;
+  /** A worker's own RTMP port, where the other nodes pull its streams from (the shared one lands anywhere). */
+  own: TCPSocketListener<RtmpSocketData> | null;
 }
 
-function listenRtmp(config: Config, core: Core, { registry }: Streams, connections: ConnectionTable): RtmpListeners {
-  const { log, events, stats, authorizer } = core;
+/** `access`: what a publish or play must pass (the authorizer, and with a cluster the publish's claim). */
+function listenRtmp(
+  config: Config,
+  core: Core,
+  access: AccessCheck,
+  { registry }: Streams,
+  connections: ConnectionTable,
+  worker: WorkerNode | null,
+): RtmpListeners {
+  const { log, events, stats } = core;
   const { handshakeMs, readMs, writeMs } = config.timeouts;
   const sessions = new RtmpSessions(
-    { hub: registry, access: authorizer, events, log, stats, connections },
+    { hub: registry, access, events, log, stats, connections },
     { chunkSize: config.chunkSize, maxMessageSize: config.maxMessageSize, handshakeMs, readMs, writeMs },
     config.maxConnections,
   );
-  const address = config.listen;
+  // A worker binds the port the supervisor reserved, shared with the others (SO_REUSEPORT: typed only for
+  // connect, but honoured by listen, bun-notes §1.1).
+  const address = { ...config.listen, port: worker?.ports.rtmp ?? config.listen.port };
+  const shared = worker === null ? {} : ({ reusePort: true } as object);
   const listener = listenOrExplain(address, "rtmp", () =>
-    Bun.listen<RtmpSocketData>({ hostname: address.host, port: address.port, socket: sessions.handlers("rtmp") }),
+    Bun.listen<RtmpSocketData>({ hostname: address.host, port: address.port, ...shared, socket: sessions.handlers("rtmp") }),
   );
   log.info("listening", { address: hostPort(address.host, listener.port), protocol: "rtmp" });
-  const tlsAddress = config.tls.listen;
+  const tlsAddress = config.tls.listen === null ? null : { ...config.tls.listen, port: worker?.ports.rtmps ?? config.tls.listen.port };
   const files = config.tls;
   const tls =
     tlsAddress === null
       ? null
-      : listenOrExplain(tlsAddress, "rtmps", () => new TlsListener(tlsAddress, sessions.handlers("rtmps"), () => tlsCertificate(files), files.cert, log));
-  return { sessions, listener, tls };
+      : listenOrExplain(tlsAddress, "rtmps", () => new TlsListener(tlsAddress, sessions.handlers("rtmps"), () => tlsCertificate(files), files.cert, log, worker !== null));
+  const ownHost = ownListenerHost(config);
+  const own =
+    worker === null ? null : listenOrExplain({ host: ownHost, port: 0 }, "rtmp, this worker's own", () => Bun.listen<RtmpSocketData>({ hostname: ownHost, port: 0, socket: sessions.handlers("rtmp") }));
+  if (own !== null) log.info("listening", { address: hostPort(ownHost, own.port), protocol: "rtmp", for: "cluster pulls" });
+  return { sessions, listener, tls, own };
+}
+
+/** A worker's own RTMP port is for its sibling workers (loopback), and for other machines' nodes with Redis. */
+function ownListenerHost(config: Config): string {
+  return config.cluster.redis === "" ? "127.0.0.1" : config.listen.host;
+}
+
+/**
+ * This node in the cluster: its id and advertise URL (the defaults need the bound RTMP port), and with
+ * cluster.redis its registry, which the publishes' claims join.
+ */
+interface ClusterNode {
+  identity: NodeIdentity;
+  registry: ClusterRegistry | null;
+}
+
+function joinCluster(
+  config: Config,
+  { log }: Core,
+  rtmp: RtmpListeners,
+  claims: PublishClaims | null,
+  connections: ConnectionTable,
+  worker: WorkerNode | null,
+): ClusterNode {
+  const machine = nodeIdentity(config.cluster, config.listen.host, rtmp.listener.port);
+  const identity = worker === null || rtmp.own === null ? machine : workerIdentity(config, machine, worker.index, rtmp.own.port);
+  if (claims === null) return { identity, registry: null };
+  if (config.cluster.redis !== "" && config.cluster.advertise === "" && isWildcardHost(config.listen.host)) {
+    log.warn("cluster.advertise is empty and listen is on every interface: other machines cannot reach this node at the URL it registers", { ...identity });
+  }
+  // Workers without Redis: the supervisor keeps the registry for them.
+  const registry =
+    config.cluster.redis === "" && worker !== null
+      ? new SupervisorRegistry(worker.channel, identity)
+      : new RedisRegistry({ url: config.cluster.redis, ...identity }, log, () => connections.size);
+  claims.join(registry);
+  registry.start();
+  return { identity, registry };
+}
+
+/**
+ * A worker is a node of its own, reached on its own RTMP port: by its siblings on loopback, by other machines'
+ * nodes (Redis) at the machine's advertised host.
+ */
+function workerIdentity(config: Config, machine: NodeIdentity, index: number, ownPort: number): NodeIdentity {
+  const host = config.cluster.redis === "" ? "127.0.0.1" : new URL(machine.advertise).hostname.replace(/^\[(.*)\]$/, "$1");
+  return { nodeId: workerNodeId(machine.nodeId, index), advertise: workerAdvertise(host, ownPort) };
+}
+
+/**
+ * Pull on demand (cluster.redis or cluster.origins): a stream asked for here and published elsewhere is
+ * pulled from its owner, found in the cluster's registry or among the origins.
+ */
+function startPulls(config: Config, { log, events }: Core, { registry }: Streams, cluster: ClusterNode): Pulls | null {
+  const { origins, secret, pullIdleMs } = config.cluster;
+  if (cluster.registry === null && origins.length === 0) return null;
+  const { handshakeMs, readMs } = config.timeouts;
+  const settings = { origins, secret, idleMs: pullIdleMs, chunkSize: config.chunkSize, maxMessageSize: config.maxMessageSize, replyTimeoutMs: handshakeMs, readMs };
+  const pulls = new Pulls(settings, { registry, cluster: cluster.registry, events, log });
+  registry.source = pulls;
+  return pulls;
 }
 
 /** The operator surface on http.listen: API, metrics, dashboard, health, and the HTTP-FLV/WS-FLV players. */
-function listenHttp(config: Config, core: Core, { registry, recorder, relay, hls }: Streams, connections: ConnectionTable): HttpServer | null {
-  const address = config.http.listen;
-  if (address === null) return null;
+function listenHttp(
+  config: Config,
+  core: Core,
+  { registry, recorder, relay, hls }: Streams,
+  connections: ConnectionTable,
+  worker: WorkerNode | null,
+  cluster: ClusterNode,
+  pulls: Pulls | null,
+): HttpServer | null {
+  const listen = config.http.listen;
+  if (listen === null) return null;
+  const address = { ...listen, port: worker?.ports.http ?? listen.port };
   const { log, events, stats, hooks, authorizer } = core;
   const { handshakeMs, writeMs, readMs } = config.timeouts;
   const http = listenOrExplain(address, "http", () =>
     startHttp({
-      settings: { listen: address, apiToken: config.http.apiToken, flv: config.http.flv, handshakeMs, writeMs, readMs, maxConnections: config.maxConnections },
+      settings: { listen: address, apiToken: config.http.apiToken, flv: config.http.flv, handshakeMs, writeMs, readMs, maxConnections: config.maxConnections, reusePort: worker !== null },
       log,
       registry,
       connections,
@@ -188,6 +295,8 @@ function listenHttp(config: Config, core: Core, { registry, recorder, relay, hls
       recorder,
       relay,
       hls,
+      cluster: cluster.registry === null && config.cluster.origins.length === 0 ? null : { ...cluster.identity, registry: cluster.registry, pulls: pulls ?? undefined },
+      worker: worker?.channel ?? null,
     }),
   );
   log.info("listening", { address: hostPort(address.host, http.port), protocol: "http" });
@@ -239,6 +348,8 @@ interface Parts {
   streams: Streams;
   connections: ConnectionTable;
   rtmp: RtmpListeners;
+  cluster: ClusterNode;
+  pulls: Pulls | null;
   http: HttpServer | null;
   timers: Timers;
 }
@@ -249,21 +360,26 @@ function stopOnce(parts: Parts): () => Promise<void> {
   return () => (stopping ??= stop(parts));
 }
 
-async function stop({ config, core, streams, connections, rtmp, http, timers }: Parts): Promise<void> {
+async function stop({ config, core, streams, connections, rtmp, cluster, pulls, http, timers }: Parts): Promise<void> {
   rtmp.listener.stop(false);
   rtmp.tls?.stop(false);
+  rtmp.own?.stop(false);
   timers.stop();
   const deadline = performance.now() + config.timeouts.shutdownMs;
   // Relays before publishers, so that destinations hear why they end (a publisher leaving would end them too).
   const relayDone = streams.relay.stop(deadline);
+  // Pulls first: no new ones while the streams end, and the pulled streams end like the others.
+  const pullsDone = pulls?.stop();
   // Publishers first, so that their players are told the stream ended (and recordings end).
   for (const stream of streams.registry.streams.values()) stream.publisher?.close("server shutting down");
-  const outputsDone = Promise.all([streams.recorder.stop(deadline), relayDone, http?.stop(deadline)]);
+  // This node's claims go at once: its streams may be published again elsewhere while these players drain.
+  const outputsDone = Promise.all([streams.recorder.stop(deadline), relayDone, http?.stop(deadline), cluster.registry?.stop(), pullsDone]);
   while (performance.now() < deadline && !rtmp.sessions.flushed) await Bun.sleep(20);
   await outputsDone;
   for (const connection of [...connections.values()]) connection.close("server shutting down");
   rtmp.listener.stop(true);
   rtmp.tls?.stop(true);
+  rtmp.own?.stop(true);
   core.authorizer.close();
   // Events of the shutdown itself (publish_stop, connection_close...) are delivered within the same budget.
   await core.hooks.stop(deadline);

@@ -1,4 +1,4 @@
-/** Byte-building helpers for exact-vector tests (hex strings live in hex.ts). */
+/** Byte-building helpers for exact-vector tests and fMP4 fixtures (hex strings live in test/helpers/hex.ts). */
 
 /** `count` bytes counting up from `start`, wrapping at 256 (the reference's golden payload pattern). */
 export function ramp(start: number, count: number): Uint8Array {

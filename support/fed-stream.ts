@@ -16,6 +16,7 @@ export class FedStream implements PublishedStream {
   lastTimestamp = 0;
   hasVideo = false;
   readonly relayHops = 0;
+  readonly origin = null;
   private readonly arena = new FrameArena();
 
   constructor(

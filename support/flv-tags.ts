@@ -1,4 +1,4 @@
-/** A minimal FLV file reader for tests: the 9-byte header, then tags with their 32-bit timestamps. */
+/** A minimal FLV file reader for tests and benchmarks: the 9-byte header, then tags with their 32-bit timestamps. */
 
 export interface FlvTag {
   /** 8 audio, 9 video, 18 script data. */

@@ -3,9 +3,9 @@
  * init segments and fragments back into plain values, and a small muxer that feeds FLV/RTMP messages through
  * trackConfig/sampleOf/fragment the way a segmenter does, keeping what it fed for the checks.
  */
-import { fragment, type Sample, type TrackRun } from "../../src/media/fmp4/fragment.ts";
-import { initSegment } from "../../src/media/fmp4/init.ts";
-import { type TrackConfig, sampleOf, ticks, trackConfig } from "../../src/media/fmp4/track.ts";
+import { fragment, type Sample, type TrackRun } from "../src/media/fmp4/fragment.ts";
+import { initSegment } from "../src/media/fmp4/init.ts";
+import { type TrackConfig, sampleOf, ticks, trackConfig } from "../src/media/fmp4/track.ts";
 import { concat } from "./bytes.ts";
 
 export interface Box {

@@ -7,7 +7,7 @@ import { MessageType, type RtmpMessage } from "../src/protocol/message.ts";
 import { type RtmpServer, startServer } from "../src/server.ts";
 import { waitFor } from "../support/wait.ts";
 import { type LogCapture, capturedLog } from "./helpers/log-capture.ts";
-import { TestRtmpClient as RtmpClient } from "./helpers/rtmp-test-client.ts";
+import { TestRtmpClient as RtmpClient } from "../support/rtmp-test-client.ts";
 
 /** Server, connection and stream rules that need no FFmpeg: driven by our own client over loopback. */
 

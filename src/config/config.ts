@@ -3,6 +3,7 @@
  * contract's), and ConfigError, the error for operator mistakes that the CLI turns into exit code 2.
  */
 import type { AuthSettings } from "../auth/authorizer.ts";
+import type { ClusterSettings } from "../cluster/cluster-settings.ts";
 import type { HlsSettings } from "../hls/muxers.ts";
 import type { RecordingSettings } from "../record/recorder.ts";
 import type { RelayDestination } from "../relay/relay.ts";
@@ -76,6 +77,10 @@ export interface Config {
   tls: { listen: ListenAddress | null; cert: string; key: string };
   /** HLS and LL-HLS on http.listen. */
   hls: HlsSettings;
+  /** Nodes that find each other's streams (Redis, or static origins) and pull them on demand. */
+  cluster: ClusterSettings;
+  /** Serving processes sharing the listen ports (Linux); 0 = one per core. */
+  workers: number;
 }
 
 /**
@@ -110,6 +115,8 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   http: { listen: null, apiToken: "", flv: true },
   tls: { listen: null, cert: "", key: "" },
   hls: { enabled: false, lowLatency: true, segmentMs: 1_000, partMs: 200, window: 7, streams: [] },
+  cluster: { nodeId: "", advertise: "", redis: "", origins: [], secret: "", pullIdleMs: 10_000 },
+  workers: 1,
 });
 
 /** One operator mistake, located as precisely as known: `file:line: key.path: message`. */

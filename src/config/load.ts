@@ -8,7 +8,9 @@
  * about 8 MB less resident memory.
  */
 import type { Node, Pair } from "yaml";
+import { availableParallelism } from "node:os";
 import { readTokenFile } from "../auth/token-file.ts";
+import { NODE_ID_PATTERN } from "../cluster/cluster-settings.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../logger.ts";
 import { RECORDING_FORMATS } from "../record/recording-format.ts";
 import type { RelayDestination } from "../relay/relay.ts";
@@ -38,13 +40,16 @@ import {
   parseHttpUrl,
   parseKeyPattern,
   parseListen,
+  parseRedisUrl,
   parseRelayUrl,
+  parseRtmpBaseUrl,
   parseSecret,
   parseSize,
   parseStreamKey,
   parseString,
   suggest,
   ValueError,
+  workersParser,
 } from "./parse.ts";
 import { readTextFile } from "./read-file.ts";
 import { keyMatchesCertificate, readCertificateChain, readPrivateKey } from "./tls-files.ts";
@@ -153,7 +158,22 @@ function readConfig(root: MapReader): Config {
     })),
     tls: root.section("tls", readTls),
     hls: root.section("hls", readHls),
+    cluster: root.section("cluster", (s) => ({
+      nodeId: s.value("node_id", d.cluster.nodeId, nodeId),
+      advertise: s.value("advertise", d.cluster.advertise, (v) => (v === "" ? "" : parseRtmpBaseUrl(v))),
+      redis: s.value("redis", d.cluster.redis, parseRedisUrl),
+      origins: s.list("origins", d.cluster.origins, parseRtmpBaseUrl),
+      secret: s.value("secret", d.cluster.secret, parseSecret),
+      pullIdleMs: s.value("pull_idle", d.cluster.pullIdleMs, duration),
+    })),
+    workers: root.value("workers", d.workers, workersParser(process.platform, availableParallelism())),
   };
+}
+
+/** cluster.node_id: "" (the default), or a name that can stand in a Redis key and a log line. */
+function nodeId(value: unknown): string {
+  if (value === "" || (typeof value === "string" && NODE_ID_PATTERN.test(value))) return value;
+  throw new ValueError(`expected "" or up to 128 of A-Z a-z 0-9 . _ : - like "edge-1", got ${describeValue(value)}`);
 }
 
 /** `{ url, streams }`: the long form of a relay destination, for pushing only some streams. */
@@ -298,7 +318,7 @@ function hookStdio(value: unknown): HookStdio {
 
 /** Prints a Config as a config file in the contract's key names and order; parsing it gives the Config back. */
 export function formatConfig(config: Config): string {
-  const { streams, log, timeouts, recording, relay, auth, hooks, http, tls, hls } = config;
+  const { streams, log, timeouts, recording, relay, auth, hooks, http, tls, hls, cluster } = config;
   const document = {
     listen: formatListen(config.listen),
     chunk_size: config.chunkSize,
@@ -356,6 +376,15 @@ export function formatConfig(config: Config): string {
       window: hls.window,
       streams: hls.streams,
     },
+    cluster: {
+      node_id: cluster.nodeId,
+      advertise: cluster.advertise,
+      redis: cluster.redis,
+      origins: cluster.origins,
+      secret: cluster.secret,
+      pull_idle: formatDuration(cluster.pullIdleMs),
+    },
+    workers: config.workers,
   };
   // lineWidth 0: never fold a long URL or path across lines.
   return yamlPackage().stringify(document, { lineWidth: 0 });

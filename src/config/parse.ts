@@ -138,6 +138,11 @@ export function formatListen(address: ListenAddress): string {
   return hostPort(address.host, address.port);
 }
 
+/** A URL as an error may quote it: its query and user:password may hold secrets. */
+function shownUrl(value: string): string {
+  return JSON.stringify(value.replace(/\?.*$/s, "?…").replace(/\/\/[^/]*@/, "//…@"));
+}
+
 const RELAY_URL_EXAMPLE = `an rtmp:// or rtmps:// URL with a host and an app, like "rtmp://example.com/live"`;
 
 /**
@@ -147,7 +152,7 @@ const RELAY_URL_EXAMPLE = `an rtmp:// or rtmps:// URL with a host and an app, li
 export function parseRelayUrl(value: unknown): string {
   if (typeof value !== "string") throw new ValueError(`expected ${RELAY_URL_EXAMPLE}, got ${describeValue(value)}`);
   // A query or user:password may hold the destination's key or login: never quote those back.
-  const shown = JSON.stringify(value.replace(/\?.*$/s, "?…").replace(/\/\/[^/]*@/, "//…@"));
+  const shown = shownUrl(value);
   const fail = (why: string): never => {
     throw new ValueError(`expected ${RELAY_URL_EXAMPLE}${why}, got ${shown}`);
   };
@@ -157,6 +162,47 @@ export function parseRelayUrl(value: unknown): string {
   if (url === null || !/^rtmps?:$/i.test(url.protocol) || url.hostname === "") return fail("");
   if (url.pathname.split("/").every((segment) => segment === "")) return fail(" (the path needs at least the app)");
   return value;
+}
+
+const REDIS_URL_EXAMPLE = `"" or a redis:// or rediss:// URL like "redis://127.0.0.1:6379/0"`;
+
+/** cluster.redis: "" (no registry), or redis:// / rediss:// with a host and at most a database number for a path. */
+export function parseRedisUrl(value: unknown): string {
+  if (value === "") return "";
+  if (typeof value !== "string") throw new ValueError(`expected ${REDIS_URL_EXAMPLE}, got ${describeValue(value)}`);
+  const url = URL.parse(value);
+  const valid = url !== null && /^rediss?:$/i.test(url.protocol) && url.hostname !== "" && /^\/?(\d+)?$/.test(url.pathname);
+  if (valid) return value;
+  throw new ValueError(`expected ${REDIS_URL_EXAMPLE}, got ${shownUrl(value)}`);
+}
+
+const RTMP_BASE_URL_EXAMPLE = `an rtmp:// or rtmps:// base URL like "rtmp://10.0.0.2:1935"`;
+
+/**
+ * A node's RTMP base URL (cluster.advertise, cluster.origins): rtmp:// or rtmps://, a host, an optional port,
+ * nothing else (the stream's "/app/name" is added to it). Returned without a trailing "/".
+ */
+export function parseRtmpBaseUrl(value: unknown): string {
+  if (typeof value !== "string") throw new ValueError(`expected ${RTMP_BASE_URL_EXAMPLE}, got ${describeValue(value)}`);
+  const url = URL.parse(value);
+  const base = url !== null && /^rtmps?:$/i.test(url.protocol) && url.hostname !== "" && url.username === "" && url.password === "";
+  if (base && url.pathname.replace(/^\/$/, "") === "" && url.search === "" && url.hash === "") return value.replace(/\/$/, "");
+  throw new ValueError(`expected ${RTMP_BASE_URL_EXAMPLE} (no path, query or user), got ${shownUrl(value)}`);
+}
+
+/**
+ * workers: 0 (one per core) or a count. More than one process shares a port through SO_REUSEPORT, which
+ * spreads connections only on Linux: elsewhere a count above one is refused.
+ */
+export function workersParser(platform: string, cores: number): (value: unknown) => number {
+  const count = integerParser(0, 1024);
+  return (value) => {
+    const n = count(value);
+    if (platform !== "linux" && (n === 0 ? cores : n) > 1) {
+      throw new ValueError(`expected 1 on ${platform} (more workers share a port only on Linux), got ${describeValue(value)}`);
+    }
+    return n;
+  };
 }
 
 export function parseHttpUrl(value: unknown): string {

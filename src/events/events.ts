@@ -5,7 +5,7 @@
  */
 import type { Logger } from "../logger.ts";
 
-/** go-rtmp's events, all of them, plus recording and relay. */
+/** go-rtmp's events, all of them, plus recording, relay and cluster pulls. */
 export const EVENT_TYPES = [
   "connection_accept",
   "handshake_complete",
@@ -23,6 +23,8 @@ export const EVENT_TYPES = [
   "record_stop",
   "relay_start",
   "relay_stop",
+  "pull_start",
+  "pull_stop",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

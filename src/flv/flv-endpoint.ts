@@ -73,7 +73,7 @@ export class FlvEndpoint {
     private readonly context: FlvEndpointContext,
     private readonly settings: FlvEndpointSettings,
   ) {
-    this.waiters = new PublishWaiters(context.events);
+    this.waiters = new PublishWaiters(context.events, context.registry);
     const { registry, events, stats, log, connections } = context;
     this.playerContext = {
       hub: registry,

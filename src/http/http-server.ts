@@ -15,12 +15,14 @@ import type { ConnectionTable } from "../shared/connections.ts";
 import { hostPort } from "../shared/host-port.ts";
 import type { ServerStats } from "../shared/server-stats.ts";
 import type { StreamRegistry } from "../streams/registry.ts";
-import { Api } from "./api.ts";
+import { Api, type ClusterSources } from "./api.ts";
 import { dashboardResponse } from "./dashboard.ts";
 import { FlvEndpoint, type FlvSocketData } from "../flv/flv-endpoint.ts";
 import { HlsEndpoint, isHlsPath } from "../hls/hls-endpoint.ts";
 import type { HlsMuxers } from "../hls/muxers.ts";
 import { renderMetrics } from "./metrics.ts";
+import { WholeServer } from "./whole-server.ts";
+import type { WorkerChannel } from "../cluster/worker-channel.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus-text.ts";
 import { isWatchPath, watchResponse } from "./watch-page.ts";
 import { methodNotAllowed, textResponse } from "../shared/http-responses.ts";
@@ -45,6 +47,8 @@ export interface HttpSettings {
   writeMs: number;
   readMs: number;
   maxConnections: number;
+  /** A worker of several shares the port with the others (SO_REUSEPORT). */
+  reusePort: boolean;
 }
 
 export interface HttpContext {
@@ -60,6 +64,10 @@ export interface HttpContext {
   relay: Pick<Relay, "status" | "totals">;
   /** HLS (hls.enabled), or null. */
   hls: HlsMuxers | null;
+  /** The cluster (cluster.redis or cluster.origins), for /api/cluster and /metrics; or null. */
+  cluster: ClusterSources | null;
+  /** One of several workers: its channel to the others, through which the API and /metrics describe them all. */
+  worker: WorkerChannel | null;
 }
 
 export interface HttpServer {
@@ -77,7 +85,10 @@ export function startHttp(context: HttpContext): HttpServer {
   const startedAt = Date.now();
   const flv = new FlvEndpoint(context, settings);
   const hls = context.hls === null ? null : new HlsEndpoint({ ...context, muxers: context.hls }, settings);
-  const api = new Api({ ...context, hlsViewers: hls }, settings.apiToken);
+  const views = { ...context, hlsViewers: hls };
+  const metrics = () => renderMetrics({ ...views, maxConnections: settings.maxConnections, startedAt });
+  const whole = context.worker === null ? null : new WholeServer(context.worker, { ...views, nodeId: context.cluster?.nodeId ?? "", metrics });
+  const api = new Api(views, settings.apiToken, whole);
   let stopping: Promise<void> | null = null;
 
   const route = (request: Request, server: Server<FlvSocketData>): Response | Promise<Response | undefined> => {
@@ -96,12 +107,15 @@ export function startHttp(context: HttpContext): HttpServer {
     }
     if (path === "/metrics") {
       if (!read) return methodNotAllowed("GET, HEAD");
-      return new Response(renderMetrics({ ...context, hlsViewers: hls, maxConnections: settings.maxConnections, startedAt }), {
-        headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
-      });
+      return whole === null ? metricsResponse(metrics()) : whole.metrics().then(metricsResponse);
     }
     if (path === "/") return read ? dashboardResponse() : methodNotAllowed("GET, HEAD");
-    if (hls !== null && isHlsPath(path)) return hls.handle(request, url, server);
+    if (hls !== null && isHlsPath(path)) {
+      // A stream's HLS is muxed by one worker, whichever worker its player's requests land on.
+      const home = whole === null || server === own ? null : whole.hlsHome(path);
+      if (whole !== null && home !== null) return whole.forward(request, url, home);
+      return hls.handle(request, url, server);
+    }
     if (context.hls !== null && isWatchPath(path)) return watchResponse(request, path, context.hls);
     if (settings.flv && path.endsWith(".flv")) {
       return request.method === "GET" ? flv.handle(request, url, server) : methodNotAllowed("GET");
@@ -109,40 +123,52 @@ export function startHttp(context: HttpContext): HttpServer {
     return textResponse(404, "not found");
   };
 
-  const server = Bun.serve<FlvSocketData>({
-    hostname: address.host,
-    port: address.port,
-    development: false,
-    maxRequestBodySize: MAX_REQUEST_BODY,
-    fetch: route,
-    error(error) {
-      log.error("http request failed", { error: error.stack ?? error.message });
-      return textResponse(500, "internal error");
-    },
-    websocket: {
-      ...flv.websocket,
-      // The players' own deadlines (write timeout, idle) apply, as for RTMP.
-      idleTimeout: 0,
-      sendPings: false,
-      perMessageDeflate: false,
-      maxPayloadLength: MAX_WEBSOCKET_MESSAGE,
-      backpressureLimit: WEBSOCKET_BACKPRESSURE_LIMIT,
-    },
-  });
+  const serve = (hostname: string, port: number, reusePort: boolean) =>
+    Bun.serve<FlvSocketData>({
+      hostname,
+      port,
+      reusePort,
+      development: false,
+      maxRequestBodySize: MAX_REQUEST_BODY,
+      fetch: route,
+      error(error) {
+        log.error("http request failed", { error: error.stack ?? error.message });
+        return textResponse(500, "internal error");
+      },
+      websocket: {
+        ...flv.websocket,
+        // The players' own deadlines (write timeout, idle) apply, as for RTMP.
+        idleTimeout: 0,
+        sendPings: false,
+        perMessageDeflate: false,
+        maxPayloadLength: MAX_WEBSOCKET_MESSAGE,
+        backpressureLimit: WEBSOCKET_BACKPRESSURE_LIMIT,
+      },
+    });
+  const server = serve(address.host, address.port, settings.reusePort);
+  // One of several workers also listens on a loopback port of its own, where its siblings pass on the HLS
+  // requests of the streams it muxes.
+  const own = context.worker === null ? null : serve("127.0.0.1", 0, false);
+  if (context.worker !== null && own !== null) context.worker.httpPort = own.port ?? null;
 
   const stop = (deadlineMs: number): Promise<void> => {
     stopping ??= (async () => {
       void server.stop(false);
+      void own?.stop(false);
       flv.stop();
       hls?.stop();
       while (flv.players.size > 0 && performance.now() < deadlineMs) await Bun.sleep(20);
       for (const player of [...flv.players]) player.abort("server shutting down");
-      await server.stop(true);
+      await Promise.all([server.stop(true), own?.stop(true)]);
     })();
     return stopping;
   };
 
   return { port: server.port ?? address.port, stop };
+}
+
+function metricsResponse(text: string): Response {
+  return new Response(text, { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" } });
 }
 
 function remoteAddress(server: Server<FlvSocketData>, request: Request): string {

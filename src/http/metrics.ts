@@ -6,6 +6,7 @@
 import pkg from "../../package.json" with { type: "json" };
 import type { HlsEndpoint } from "../hls/hls-endpoint.ts";
 import type { HlsMuxers } from "../hls/muxers.ts";
+import type { ClusterRegistry } from "../cluster/registry.ts";
 import type { HookRunner } from "../hooks/hook-runner.ts";
 import { HOOK_KINDS } from "../hooks/hook-stats.ts";
 import type { Recorder } from "../record/recorder.ts";
@@ -30,6 +31,8 @@ export interface MetricsSources {
   hlsViewers: Pick<HlsEndpoint, "viewerCount"> | null;
   /** HLS muxers, or null without HLS. */
   hls: Pick<HlsMuxers, "size" | "bytes"> | null;
+  /** The cluster's registry (cluster.redis), if any. */
+  cluster: { registry: Pick<ClusterRegistry, "state"> | null } | null;
   maxConnections: number;
   /** Unix milliseconds when the server started. */
   startedAt: number;
@@ -44,6 +47,8 @@ export function renderMetrics(s: MetricsSources): string {
   streamMetrics(out, s);
   authAndHookMetrics(out, s);
   outputMetrics(out, s);
+  const registry = s.cluster?.registry ?? null;
+  if (registry !== null) out.gauge("rtmp_cluster_registry_up", "1 while the cluster registry (Redis) answers, 0 while it does not.", registry.state === "up" ? 1 : 0);
   out.histogram("rtmp_time_to_first_frame_seconds", "Play request to the first video keyframe queued for the player.", s.stats.firstFrame);
   out.histogram("rtmp_player_lag_seconds", "Age of a player's oldest queued frame, sampled once a second per player.", s.stats.playerLag);
   return out.toString();

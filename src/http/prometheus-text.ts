@@ -62,3 +62,45 @@ function formatValue(value: number): string {
   if (!Number.isFinite(value)) return value > 0 ? "+Inf" : "-Inf";
   return String(value);
 }
+
+/**
+ * Several expositions written by Exposition (one per worker) as one: each series' values summed, or merged by
+ * `merge[family]` (e.g. Math.min for a start time); families and series in the order they first appear.
+ */
+export function mergeExpositions(texts: readonly string[], merge: Readonly<Record<string, (a: number, b: number) => number>> = {}): string {
+  const families = new Map<string, { header: string; samples: Map<string, number> }>();
+  for (const text of texts) {
+    let family: { header: string; samples: Map<string, number> } | undefined;
+    let name = "";
+    for (const line of text.split("\n")) {
+      const header = /^# (HELP|TYPE) (\S+) /.exec(line);
+      if (header !== null) {
+        name = header[2];
+        family = families.get(name);
+        if (family === undefined) families.set(name, (family = { header: "", samples: new Map() }));
+        if (!family.header.includes(`# ${header[1]} `)) family.header += `${line}\n`;
+        continue;
+      }
+      const at = line.lastIndexOf(" ");
+      if (family === undefined || line === "" || at < 0) continue;
+      const series = line.slice(0, at);
+      const value = parseValue(line.slice(at + 1));
+      const seen = family.samples.get(series);
+      family.samples.set(series, seen === undefined ? value : (merge[name] ?? sum)(seen, value));
+    }
+  }
+  let out = "";
+  for (const { header, samples } of families.values()) {
+    out += header;
+    for (const [series, value] of samples) out += `${series} ${formatValue(value)}\n`;
+  }
+  return out;
+}
+
+function sum(a: number, b: number): number {
+  return a + b;
+}
+
+function parseValue(text: string): number {
+  return text === "+Inf" ? Infinity : text === "-Inf" ? -Infinity : Number(text);
+}

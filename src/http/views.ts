@@ -6,6 +6,7 @@ import type { Connection, ConnectionTable } from "../shared/connections.ts";
 import type { Recorder } from "../record/recorder.ts";
 import type { Relay } from "../relay/relay.ts";
 import type { Stream } from "../streams/stream.ts";
+import type { StreamRegistry } from "../streams/registry.ts";
 import type { HlsEndpoint } from "../hls/hls-endpoint.ts";
 import type { HlsMuxers } from "../hls/muxers.ts";
 
@@ -17,6 +18,16 @@ export interface ViewSources {
   hlsViewers: Pick<HlsEndpoint, "viewerCount"> | null;
   /** Which streams have a watch page (null without HLS). */
   hls: Pick<HlsMuxers, "offered"> | null;
+}
+
+export type ConnectionView = ReturnType<typeof connectionView>;
+export type StreamView = ReturnType<typeof streamView>;
+
+/** Every stream the registry holds, by key. */
+export function streamViews(sources: ViewSources & { registry: StreamRegistry }): StreamView[] {
+  const now = performance.now();
+  const streams = [...sources.registry.streams.values()].map((s) => streamView(s, sources, now));
+  return streams.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 export function connectionView(c: Connection) {
@@ -85,6 +96,8 @@ export function streamView(stream: Stream, sources: ViewSources, now: number) {
     recording: sources.recorder.recording(stream.key),
     // The watch page (HLS on, the stream offered), as a path: the server's public address is not known here.
     watch_url: sources.hls?.offered(stream.key) ? `/${stream.key.split("/").map(encodeURIComponent).join("/")}/` : null,
+    // Null for a stream published here; for a pulled one, the node id or origin URL it comes from.
+    origin: stream.origin,
     relays: sources.relay.status(stream.key).map((r) => ({
       url: r.url,
       state: r.state,

@@ -1,11 +1,12 @@
 /**
- * An outbound RTMP or RTMPS connection on Bun.connect: handshake, connect / createStream / publish, with the
- * session's Outbox as its send queue and the lifecycle every connection has (src/shared/lifecycle.ts). The
- * relay pushes streams with it. It answers pings and acknowledges what it receives; it does not reconnect.
- * A subclass may add commands (request()) and see every message received (receive()).
+ * An outbound RTMP or RTMPS connection on Bun.connect: handshake, connect / createStream / publish or play,
+ * with the session's Outbox as its send queue and the lifecycle every connection has
+ * (src/shared/lifecycle.ts). The relay pushes streams with it, and the cluster pulls them. It answers pings
+ * and acknowledges what it receives, and hands every message to onMessage; it does not reconnect. A
+ * subclass may add commands (request()).
  */
 import type { Socket } from "bun";
-import { ChunkReader } from "../protocol/chunk-reader.ts";
+import { ChunkReader, DEFAULT_CHUNK_READER_LIMITS } from "../protocol/chunk-reader.ts";
 import { ChunkWriter } from "../protocol/chunk-writer.ts";
 import { decodeCommand, encodeCommand, stringField } from "../protocol/command.ts";
 import type { Command } from "../protocol/command.ts";
@@ -25,6 +26,13 @@ export interface RtmpClientOptions {
   timeoutMs?: number;
   /** Bytes queued and not yet taken by the socket above which the connection is closed. Default 16 MiB. */
   maxQueueBytes?: number;
+  /** Largest message the server may send (max_message_size); larger closes the connection. Default 16 MiB. */
+  maxMessageSize?: number;
+  /**
+   * Every message received after the handshake, media included, once the client has handled it. The payload
+   * may be a view into a reused buffer, valid during the call: copy it to keep it.
+   */
+  onMessage?: (message: RtmpMessage) => void;
   /**
    * Called once when a connection that connect() resolved is gone: no error after close(), an Error for
    * anything else. A failed connect() only rejects.
@@ -113,7 +121,7 @@ export class RtmpClient {
   /** Created with the socket. */
   private outbox: Outbox | null = null;
   private readonly handshake = new ClientHandshake();
-  private readonly reader = new ChunkReader((m) => this.receive(m));
+  private readonly reader: ChunkReader;
   private readonly writer = new ChunkWriter();
   private readonly timeoutMs: number;
   private readonly maxQueueBytes: number;
@@ -144,6 +152,9 @@ export class RtmpClient {
   ) {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.maxQueueBytes = opts.maxQueueBytes ?? 16 * 1024 * 1024;
+    const maxMessageSize = opts.maxMessageSize ?? DEFAULT_CHUNK_READER_LIMITS.maxMessageSize;
+    // Two messages of the largest size may be in flight at once, as a session allows its peers.
+    this.reader = new ChunkReader((m) => this.receive(m), { maxMessageSize, maxPartialBytes: 2 * maxMessageSize });
     this.closedPromise = new Promise((resolve) => (this.markClosed = resolve));
     const client = this;
     this.life = new Lifecycle(
@@ -222,6 +233,15 @@ export class RtmpClient {
     await this.request("publish", streamId, "NetStream.Publish.Start", (txn) => encodeCommand("publish", txn, null, name, "live"));
   }
 
+  /**
+   * Resolves on NetStream.Play.Start; rejects with an RtmpStatusError on an error status or _error. The
+   * stream's messages then come to onMessage.
+   */
+  async play(streamId: number, name: string): Promise<void> {
+    // Start -2: live if there is a live stream of that name, else recorded.
+    await this.request("play", streamId, "NetStream.Play.Start", (txn) => encodeCommand("play", txn, null, name, -2));
+  }
+
   /** End a publish as FFmpeg does: FCUnpublish, then deleteStream; queued after whatever was sent before. */
   unpublish(streamId: number, name: string): void {
     this.sendCommand(0, encodeCommand("FCUnpublish", this.nextTxn++, null, name));
@@ -264,17 +284,15 @@ export class RtmpClient {
     return answered;
   }
 
-  /**
-   * Every message received after the handshake: control is answered, command replies settle their waiters.
-   * A subclass that overrides it calls it first. The payload may be a view into a reused buffer: copy to keep.
-   */
-  protected receive(m: RtmpMessage): void {
+  /** Every message received after the handshake: control is answered, command replies settle their waiters. */
+  private receive(m: RtmpMessage): void {
     if (m.type === MessageType.WindowAckSize || m.type === MessageType.UserControl) {
       const reply = this.control.onControl(m);
       if (reply !== null) this.enqueue(this.writer.encode(reply));
     } else if (m.type === MessageType.CommandAmf0) {
       this.onCommand(m.streamId, decodeCommand(m.payload));
     }
+    this.opts.onMessage?.(m);
   }
 
   /** Queue bytes as they are, behind what is queued; dropped once our side is half-closed or the connection is gone. */
@@ -423,7 +441,7 @@ export class RtmpClient {
     });
   }
 
-  /** Runs a socket-side step; anything it throws (a protocol error, a subclass's receive()) closes this connection. */
+  /** Runs a socket-side step; anything it throws (a protocol error, an onMessage) closes this connection. */
   private guard(step: () => void): void {
     try {
       step();

@@ -505,6 +505,10 @@ export class Session implements Peer, Connection {
   /** Proceed, or tell the peer it was refused (the lifecycle counted, logged and announced it) and close. */
   private decided(decision: AuthDecision, action: AuthAction, streamId: number, proceed: () => void): void {
     if (decision.allowed) return proceed();
+    if (decision.inUse === true) {
+      this.sendStatus(streamId, "error", "NetStream.Publish.BadName", `Stream ${decision.reason}.`);
+      return this.close(`publish refused: ${decision.reason}`);
+    }
     const what = action === "publish" ? "Publish" : "Play";
     this.sendStatus(streamId, "error", `NetStream.${what}.Unauthorized`, `Authentication failed: ${decision.reason}.`);
     this.close(`${action} not authorized`);

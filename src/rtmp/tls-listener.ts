@@ -25,9 +25,11 @@ export class TlsListener {
     /** The certificate file, for the log. */
     private readonly certFile: string,
     private readonly log: Logger,
+    /** A worker of several joins the port its siblings share (the supervisor checked that it was free). */
+    shared = false,
   ) {
     // SO_REUSEPORT would let a second server share the port silently: make sure it is free first.
-    Bun.listen({ hostname: address.host, port: address.port, socket: { data() {} } }).stop(true);
+    if (!shared) Bun.listen({ hostname: address.host, port: address.port, socket: { data() {} } }).stop(true);
     this.listener = this.bind();
     log.info("listening", { address: hostPort(address.host, this.listener.port), protocol: "rtmps" });
   }

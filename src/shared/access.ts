@@ -16,8 +16,11 @@ export interface AuthRequest {
   clientIp: string;
 }
 
-/** `reason` is safe to log and to show: it never holds a secret. */
-export type AuthDecision = { allowed: true } | { allowed: false; reason: string };
+/**
+ * `reason` is safe to log and to show: it never holds a secret. `inUse`: refused not for the credentials but
+ * because the stream is published on another node of the cluster (BadName, like a local conflict).
+ */
+export type AuthDecision = { allowed: true } | { allowed: false; reason: string; inUse?: true };
 
 export interface AccessCheck {
   /** Synchronous when it can be; a Promise when the answer comes from elsewhere (an HTTP callback). */

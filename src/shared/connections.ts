@@ -29,12 +29,16 @@ export class ConnectionTable {
   private readonly byId = new Map<string, Connection>();
   private nextId = 1;
 
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    /** Put before every id ("w1-" in worker 1 of several: ids stay unique across the workers). */
+    private readonly idPrefix = "",
+  ) {}
 
   /** A fresh id, or null when max_connections are open (the caller refuses the connection). */
   reserve(): string | null {
     if (this.byId.size >= this.max) return null;
-    return `c${String(this.nextId++).padStart(6, "0")}`;
+    return `${this.idPrefix}c${String(this.nextId++).padStart(6, "0")}`;
   }
 
   add(connection: Connection): void {

@@ -19,6 +19,8 @@ export interface Peer {
   readonly lastReadAt: number;
   /** Relays the media came through before reaching us (from connect's relayHops); 0 for an encoder. */
   readonly relayHops: number;
+  /** A cluster pull's source (the owner's node id, or the origin URL); absent for a connection to us. */
+  readonly origin?: string;
   /**
    * The stream a player plays was published (after a wait) or unpublished: RTMP players are told with
    * Stream Begin + PublishNotify / UnpublishNotify + Stream EOF and stay; an HTTP-FLV response ends.

@@ -267,6 +267,8 @@ export class Lifecycle {
       account.stats.authAllowed++;
       return decision;
     }
+    // Published on another node: a conflict, which the cluster layer logs, not a failed authentication.
+    if (decision.inUse === true) return decision;
     account.stats.authDenied++;
     const { connection: c, log, events } = account;
     const { action, streamKey } = request;

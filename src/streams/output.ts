@@ -20,6 +20,8 @@ export interface PublishedStream {
   readonly lastTimestamp: number;
   /** Relays the publisher's media came through before reaching us: relays stop a loop with it. */
   readonly relayHops: number;
+  /** Null when published here; for a stream pulled from another node, that node's id or the origin URL. */
+  readonly origin: string | null;
 }
 
 export interface StreamOutput {

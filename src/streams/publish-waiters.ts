@@ -1,16 +1,21 @@
 /**
  * HTTP players asking for a stream that is not published yet: each waits, up to a deadline, for the
  * stream's publish_start. One event subscription serves them all; a waiter never subscribes to the stream
- * (a 404 leaves no trace in the registry or the hooks).
+ * (a 404 leaves no trace in the registry or the hooks). Each wait first demands the stream from its source
+ * (the registry, which asks the cluster).
  */
 import type { EventChannel } from "../events/events.ts";
+import type { StreamSource } from "./stream-source.ts";
 
 export class PublishWaiters {
   /** Per stream key, each waiter's settle function (true: published). */
   private readonly waiting = new Map<string, Set<(published: boolean) => void>>();
   private readonly unsubscribe: () => void;
 
-  constructor(events: EventChannel) {
+  constructor(
+    events: EventChannel,
+    private readonly source: StreamSource,
+  ) {
     this.unsubscribe = events.subscribe((event) => {
       if (event.type === "publish_start" && event.stream_key !== undefined) this.wake(event.stream_key);
     });
@@ -21,7 +26,7 @@ export class PublishWaiters {
    * It resolves after the publish that woke it has finished, so the stream is ready to be played.
    */
   wait(key: string, timeoutMs: number, until: Promise<unknown>): Promise<boolean> {
-    return new Promise((resolve) => {
+    const waited = new Promise<boolean>((resolve) => {
       const set = this.waiting.get(key) ?? new Set();
       this.waiting.set(key, set);
       const done = (published: boolean) => {
@@ -37,6 +42,8 @@ export class PublishWaiters {
         () => done(false),
       );
     });
+    this.source.demand(key);
+    return waited;
   }
 
   /** Every waiter gives up now (shutdown). */

@@ -1,20 +1,24 @@
 /**
  * All live streams by key, and the publish rules: one publisher per key; a second one is refused or
  * replaces the first (streams.publish_conflict), and a publisher silent for timeouts.publisher_idle is stale
- * and always replaced. A stream with neither publisher nor players is forgotten.
+ * and always replaced. A stream with neither publisher nor players is forgotten. A stream asked for and not
+ * published here is demanded from the StreamSource, if there is one (the cluster's pulls).
  */
 import type { FrameLayout } from "../media/frame.ts";
 import type { Peer, Playback, Publication, StreamHub } from "../shared/hub.ts";
 import type { StreamName } from "../shared/stream-name.ts";
 import { Stream, type StreamContext, type StreamSettings } from "./stream.ts";
+import type { StreamSource } from "./stream-source.ts";
 
 export interface RegistrySettings extends StreamSettings {
   publishConflict: "reject" | "replace";
   publisherIdleMs: number;
 }
 
-export class StreamRegistry implements StreamHub {
+export class StreamRegistry implements StreamHub, StreamSource {
   readonly streams = new Map<string, Stream>();
+  /** Where streams not published here come from (set once at start), or null. */
+  source: StreamSource | null = null;
 
   constructor(
     private readonly settings: RegistrySettings,
@@ -37,7 +41,14 @@ export class StreamRegistry implements StreamHub {
   }
 
   play(peer: Peer, name: StreamName, streamId: number, layout: FrameLayout): Playback {
-    return this.get(name).addSubscriber(peer, streamId, layout);
+    const playback = this.get(name).addSubscriber(peer, streamId, layout);
+    this.demand(name.key);
+    return playback;
+  }
+
+  /** Every viewer of a stream not published here comes through this: the source is asked for it. */
+  demand(key: string): void {
+    if (this.source !== null && (this.streams.get(key)?.publisher ?? null) === null) this.source.demand(key);
   }
 
   private get(name: StreamName): Stream {

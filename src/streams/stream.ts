@@ -217,6 +217,10 @@ export class Stream implements PublishedStream {
     return this.publication?.peer.relayHops ?? 0;
   }
 
+  get origin(): string | null {
+    return this.publication?.peer.origin ?? null;
+  }
+
   get publisher(): Peer | null {
     return this.publication?.peer ?? null;
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { flvFileHeader, writeTagHeader } from "../../src/media/flv.ts";
 import { writeU32 } from "../../src/protocol/bytes.ts";
-import { concat, ramp } from "../helpers/bytes.ts";
+import { concat, ramp } from "../../support/bytes.ts";
 import { hex, toHex } from "../helpers/hex.ts";
 import { type FlvTag, FlvTagReader } from "../../bench/flv-tag-reader.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { concat } from "../helpers/bytes.ts";
+import { concat } from "../../support/bytes.ts";
 import { hex, toHex } from "../helpers/hex.ts";
 import { HttpResponseReader, MAX_HEAD_BYTES } from "../../bench/http-response-reader.ts";
 

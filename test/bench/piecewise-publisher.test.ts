@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { ChunkWriter } from "../../src/protocol/chunk-writer.ts";
 import { MessageType, type RtmpMessage } from "../../src/protocol/message.ts";
-import { TestRtmpClient } from "../helpers/rtmp-test-client.ts";
+import { TestRtmpClient } from "../../support/rtmp-test-client.ts";
 import { hex } from "../helpers/hex.ts";
 import { liveTest } from "../helpers/live-server.ts";
 import { waitFor } from "../../support/wait.ts";

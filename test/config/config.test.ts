@@ -14,6 +14,7 @@ import {
   parseSize,
   suggest,
   ValueError,
+  workersParser,
 } from "../../src/config/parse.ts";
 import { MAX_PEM_FILE_BYTES } from "../../src/config/tls-files.ts";
 import { scratchDir } from "../helpers/media.ts";
@@ -269,6 +270,14 @@ hls:
   part: 250ms
   window: 10
   streams: [live/*]
+cluster:
+  node_id: edge-1
+  advertise: rtmp://10.0.0.2:1935
+  redis: rediss://:pw@redis.example.com:6380/2
+  origins: [rtmp://origin-a:1935, "rtmps://origin-b/"]
+  secret: cluster-key
+  pull_idle: 30s
+workers: 1
 `;
     const expected: Config = {
       listen: { host: "::", port: 19350 },
@@ -309,6 +318,15 @@ hls:
       http: { listen: { host: "127.0.0.1", port: 8080 }, apiToken: "api-secret", flv: false },
       tls: { listen: { host: "::", port: 1936 }, cert: CERT, key: KEY },
       hls: { enabled: true, lowLatency: true, segmentMs: 2_000, partMs: 250, window: 10, streams: ["live/*"] },
+      cluster: {
+        nodeId: "edge-1",
+        advertise: "rtmp://10.0.0.2:1935",
+        redis: "rediss://:pw@redis.example.com:6380/2",
+        origins: ["rtmp://origin-a:1935", "rtmps://origin-b"],
+        secret: "cluster-key",
+        pullIdleMs: 30_000,
+      },
+      workers: 1,
     };
     expect(parseConfigText(text, "config.yaml")).toEqual(expected);
   });
@@ -415,7 +433,7 @@ hls:
     const problems = problemsOf(text);
     expect(problems).toHaveLength(5);
     expect(problems[0]).toStartWith('config.yaml:3: hooks.webhooks[0].event: expected connection_accept, handshake_complete,');
-    expect(problems[0]).toEndWith('relay_stop or "*", got "publish_begin"');
+    expect(problems[0]).toEndWith('pull_stop or "*", got "publish_begin"');
     expect(problems[1]).toEndWith('got "publish_strat" (did you mean "publish_start"?)');
     expect(problems.slice(2)).toEqual([
       'config.yaml:4: hooks.webhooks[1].url: expected an http:// or https:// URL, got "ftp://h/x"',
@@ -734,6 +752,55 @@ describe("http", () => {
   });
 });
 
+describe("cluster and workers", () => {
+  it("are off by default: no registry, no origins, one process", () => {
+    const config = parseConfigText("", "c.yaml");
+    expect(config.cluster).toEqual({ nodeId: "", advertise: "", redis: "", origins: [], secret: "", pullIdleMs: 10_000 });
+    expect(config.workers).toBe(1);
+  });
+
+  it("reports bad URLs, node ids and worker counts at their lines, never quoting a password or a query", () => {
+    const text = [
+      "cluster:", // 1
+      "  node_id: edge 1", // 2
+      "  advertise: http://10.0.0.2:1935", // 3
+      "  redis: http://:hunter2@127.0.0.1:6379", // 4
+      "  origins:", // 5
+      "    - rtmp://a:1935/live", // 6
+      "    - rtmp://b?sign=xyz", // 7
+      "    - 1935", // 8
+      "  pull_idle: 0s", // 9
+      "workers: -1", // 10
+    ].join("\n");
+    const base = 'expected an rtmp:// or rtmps:// base URL like "rtmp://10.0.0.2:1935" (no path, query or user), got';
+    expect(problemsOf(text)).toEqual([
+      'config.yaml:2: cluster.node_id: expected "" or up to 128 of A-Z a-z 0-9 . _ : - like "edge-1", got "edge 1"',
+      `config.yaml:3: cluster.advertise: ${base} "http://10.0.0.2:1935"`,
+      'config.yaml:4: cluster.redis: expected "" or a redis:// or rediss:// URL like "redis://127.0.0.1:6379/0", got "http://…@127.0.0.1:6379"',
+      `config.yaml:6: cluster.origins[0]: ${base} "rtmp://a:1935/live"`,
+      `config.yaml:7: cluster.origins[1]: ${base} "rtmp://b?…"`,
+      'config.yaml:8: cluster.origins[2]: expected an rtmp:// or rtmps:// base URL like "rtmp://10.0.0.2:1935", got 1935',
+      'config.yaml:9: cluster.pull_idle: expected a duration greater than 0, got "0s"',
+      "config.yaml:10: workers: expected an integer from 0 to 1024, got -1",
+    ]);
+  });
+
+  it("refuses a redis URL whose path is not a database number", () => {
+    expect(problemsOf("cluster:\n  redis: redis://h:6379/db\n")).toEqual([
+      'config.yaml:2: cluster.redis: expected "" or a redis:// or rediss:// URL like "redis://127.0.0.1:6379/0", got "redis://h:6379/db"',
+    ]);
+  });
+
+  it("takes more than one worker only on Linux (0 is one per core)", () => {
+    expect(workersParser("linux", 8)(0)).toBe(0);
+    expect(workersParser("linux", 8)(4)).toBe(4);
+    expect(workersParser("darwin", 8)(1)).toBe(1);
+    expect(workersParser("darwin", 1)(0)).toBe(0);
+    expect(() => workersParser("darwin", 8)(2)).toThrow("expected 1 on darwin (more workers share a port only on Linux), got 2");
+    expect(() => workersParser("win32", 8)(0)).toThrow("expected 1 on win32");
+  });
+});
+
 describe("tls", () => {
   const tlsConfig = (cert: string, key: string) => `tls:\n  listen: 127.0.0.1:1936\n  cert: "${cert}"\n  key: "${key}"\n`;
 
@@ -858,6 +925,8 @@ describe("formatConfig", () => {
       "http", "http.listen", "http.api_token", "http.flv",
       "tls", "tls.listen", "tls.cert", "tls.key",
       "hls", "hls.enabled", "hls.low_latency", "hls.segment", "hls.part", "hls.window", "hls.streams",
+      "cluster", "cluster.node_id", "cluster.advertise", "cluster.redis", "cluster.origins", "cluster.secret", "cluster.pull_idle",
+      "workers",
     ]);
   });
 
@@ -913,6 +982,15 @@ describe("formatConfig", () => {
       http: { listen: { host: "::1", port: 0 }, apiToken: "123", flv: false },
       tls: { listen: { host: "0.0.0.0", port: 1936 }, cert: CERT, key: KEY },
       hls: { enabled: true, lowLatency: false, segmentMs: 2_500, partMs: 300, window: 3, streams: ["live/*"] },
+      cluster: {
+        nodeId: "n:1935",
+        advertise: "rtmps://[::1]:1936",
+        redis: "redis://u:p%40ss@h/15",
+        origins: ["rtmp://a", "rtmp://b:19350"],
+        secret: "12",
+        pullIdleMs: 250,
+      },
+      workers: process.platform === "linux" ? 4 : 1,
     };
     expect(parseConfigText(formatConfig(config), "effective.yaml")).toEqual(config);
   });

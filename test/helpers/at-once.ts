@@ -5,7 +5,7 @@
  * together across blocks); the rest wait their turn. Nothing may be shared between them but what they only
  * read. Scope is the plainest fixture: the processes a test starts and what it must undo.
  */
-import { afterAll, it } from "bun:test";
+import { it } from "bun:test";
 import { Children } from "../../support/children.ts";
 
 export interface Fixture {
@@ -25,25 +25,31 @@ export interface TestsAtOnce<F extends Fixture> {
  */
 const AT_ONCE = 4;
 
-/** Registers concurrent tests in the enclosing describe block, each with `make()`'s fixture. */
-export function testsAtOnce<F extends Fixture>(make: () => Promise<F>): TestsAtOnce<F> {
-  const running = new Set<Promise<F>>();
-  // A test that timed out is still running: what it started goes with the block.
-  afterAll(() => Promise.all([...running].map(async (fixture) => (await fixture).dispose())));
+/**
+ * Registers concurrent tests in the enclosing describe block, each with a fixture from `make()`, readied by
+ * `start` (a server started, say) before the body. No hook of the block's may clean up after them: a block
+ * with an afterAll ends its concurrent run there. A test that timed out disposes of its fixture once its body
+ * gives up; its child processes die with bun test at the latest (bunfig.toml: noOrphans).
+ */
+export function testsAtOnce<F extends Fixture>(
+  make: () => F,
+  start: (fixture: F) => Promise<unknown> = async () => {},
+): TestsAtOnce<F> {
   const run = (body: (fixture: F) => Promise<void>) => () =>
     slots.hold(async () => {
-      const made = make();
-      running.add(made);
+      const fixture = make();
       try {
-        await body(await made);
+        await start(fixture);
+        await body(fixture);
       } finally {
-        running.delete(made);
-        await (await made).dispose();
+        await fixture.dispose();
       }
     });
   return {
     it: (name, body, timeoutMs) => it.concurrent(name, run(body), timeoutMs),
-    skipIf: (condition) => ({ it: (name, body, timeoutMs) => it.concurrent.skipIf(condition)(name, run(body), timeoutMs) }),
+    skipIf: (condition) => ({
+      it: (name, body, timeoutMs) => it.concurrent.skipIf(condition)(name, run(body), timeoutMs),
+    }),
   };
 }
 

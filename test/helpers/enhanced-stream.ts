@@ -12,7 +12,7 @@ import { OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER, obus, parseAv1SequenceHead
 import { PacketType, readExHeader } from "../../src/media/ex-header.ts";
 import { HEVC_NAL_SPS, parseHevcSps } from "../../src/media/h265.ts";
 import { vp9KeyframeHeader } from "../../src/media/vp9.ts";
-import { concat } from "./bytes.ts";
+import { concat } from "../../support/bytes.ts";
 import { Child } from "../../support/children.ts";
 
 export type EnhancedCodec = "hvc1" | "av01" | "vp09";

@@ -201,17 +201,10 @@ export class LiveTest implements Fixture {
  *   tests.it("starts a late joiner at a keyframe", async (live) => { ... }, 45_000);
  */
 export function liveTests(label: string, options: Pick<LiveTestOptions, "adjust"> = {}): TestsAtOnce<LiveTest> {
-  const start = async () => {
-    const live = new LiveTest(label);
-    try {
-      await live.restart(options.adjust);
-    } catch (error) {
-      await live.dispose();
-      throw error;
-    }
-    return live;
-  };
-  return testsAtOnce(start);
+  return testsAtOnce(
+    () => new LiveTest(label),
+    (live) => live.restart(options.adjust),
+  );
 }
 
 /** A LiveTest for the enclosing describe block: call it at the top of the block. */

@@ -5,8 +5,8 @@
  */
 import { ALL_FORMATS, EncodedPacketSink, FilePathSource, Input } from "mediabunny";
 import { join } from "node:path";
-import { concat } from "./bytes.ts";
-import type { Message } from "./fmp4.ts";
+import { concat } from "../../support/bytes.ts";
+import type { Message } from "../../support/fmp4.ts";
 import { scratchDir } from "./media.ts";
 import { run } from "../../support/children.ts";
 

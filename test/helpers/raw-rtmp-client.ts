@@ -9,7 +9,7 @@ import type { Amf0Value } from "../../src/protocol/amf0.ts";
 import { type Command, decodeCommand, decodeData, stringField } from "../../src/protocol/command.ts";
 import { type ControlMessage, decodeControl } from "../../src/protocol/control.ts";
 import { MessageType, type RtmpMessage } from "../../src/protocol/message.ts";
-import { TestRtmpClient } from "./rtmp-test-client.ts";
+import { TestRtmpClient } from "../../support/rtmp-test-client.ts";
 import { waitFor } from "../../support/wait.ts";
 
 /** One thing the server sent, in arrival order. */

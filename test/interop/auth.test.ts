@@ -282,14 +282,10 @@ describe.skipIf(!requireFfmpeg())("auth.mode callback", () => {
       await this.live.dispose();
     }
   }
-  const tests = testsAtOnce(async () => {
-    const t = new CallbackTest();
-    await t.start().catch(async (error: unknown) => {
-      await t.dispose();
-      throw error;
-    });
-    return t;
-  });
+  const tests = testsAtOnce(
+    () => new CallbackTest(),
+    (t) => t.start(),
+  );
 
   tests.it("allows on 2xx and refuses on 403, which FFmpeg prints; the receiver gets the contract's fields", async (t) => {
     const { live, receiver, events } = t;

@@ -5,7 +5,7 @@
  * pending; and a player that left at once must not have been sent the GOP burst.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { TestRtmpClient } from "../helpers/rtmp-test-client.ts";
+import { TestRtmpClient } from "../../support/rtmp-test-client.ts";
 import { liveTest } from "../helpers/live-server.ts";
 import { requireFfmpeg } from "../helpers/media.ts";
 import { testSource } from "../../support/test-source.ts";

@@ -12,7 +12,7 @@ import { ClientHandshake } from "../../src/protocol/handshake.ts";
 import { Csid, MessageType } from "../../src/protocol/message.ts";
 import { RtmpClient } from "../../src/relay/rtmp-client.ts";
 import { waitFor, within } from "../../support/wait.ts";
-import { concat } from "../helpers/bytes.ts";
+import { concat } from "../../support/bytes.ts";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
 import { scratchDir } from "../helpers/media.ts";
 import { selfSignedCertificate } from "../helpers/tls-certificate.ts";

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from "bun:test";
 import { objectField, decodeCommand } from "../../src/protocol/command.ts";
 import { MessageType, type RtmpMessage } from "../../src/protocol/message.ts";
-import { TestRtmpClient } from "../helpers/rtmp-test-client.ts";
+import { TestRtmpClient } from "../../support/rtmp-test-client.ts";
 import { type EnhancedCodec, enhancedVideoStream } from "../helpers/enhanced-stream.ts";
 import { toHex } from "../helpers/hex.ts";
 import { liveTest } from "../helpers/live-server.ts";

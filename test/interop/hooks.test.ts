@@ -3,13 +3,14 @@
  * script as every event of the contract, with its fields, causes before effects, signed; a receiver that
  * never answers stalls no player; a graceful stop delivers what is queued.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { describe, expect } from "bun:test";
 import { createHmac } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../../src/config/config.ts";
 import type { EventType, ServerEvent } from "../../src/events/events.ts";
-import { liveTest } from "../helpers/live-server.ts";
+import { type Fixture, testsAtOnce } from "../helpers/at-once.ts";
+import { LiveTest } from "../helpers/live-server.ts";
 import { requireFfmpeg } from "../helpers/media.ts";
 import { testSource } from "../../support/test-source.ts";
 import { waitFor } from "../../support/wait.ts";
@@ -21,34 +22,35 @@ const SECRET = "hook-secret-9e1d";
 const FRAME_MS = 40;
 
 describe.skipIf(!requireFfmpeg())("hooks of a real server", () => {
-  let receiver: Receiver;
-  beforeAll(() => {
-    receiver = new Receiver();
-  });
-  afterAll(() => receiver.stop());
-  const live = liveTest("hooks", { once: true });
-  afterEach(() => {
-    // Held requests end with the test, so that stopping its server is not kept waiting by them.
-    receiver.answer = () => new Response("ok");
-    receiver.release();
-    receiver.received.length = 0;
-  });
+  /** A test's own webhook receiver, and its server once start() has run. */
+  class HookTest implements Fixture {
+    readonly receiver = new Receiver();
+    readonly live = new LiveTest("hooks");
 
-  /** Starts the test's server: every event to the receiver at /hooks, signed, and what `adjust` adds. */
-  async function start(adjust: (c: Config) => void = () => {}) {
-    const server = await live.restart((c) => {
-      c.hooks.secret = SECRET;
-      c.hooks.webhooks = [{ event: "*", url: receiver.url("/hooks") }];
-      adjust(c);
-    });
-    const emitted: ServerEvent[] = [];
-    server.server.events.subscribe((e) => emitted.push(e));
-    return { server, emitted };
+    /** Starts the test's server: every event to the receiver at /hooks, signed, and what `adjust` adds. */
+    async start(adjust: (c: Config) => void = () => {}) {
+      const server = await this.live.restart((c) => {
+        c.hooks.secret = SECRET;
+        c.hooks.webhooks = [{ event: "*", url: this.receiver.url("/hooks") }];
+        adjust(c);
+      });
+      const emitted: ServerEvent[] = [];
+      server.server.events.subscribe((e) => emitted.push(e));
+      return { server, emitted };
+    }
+
+    async dispose(): Promise<void> {
+      // Held requests end first, so that stopping the server is not kept waiting by them.
+      this.receiver.stop();
+      await this.live.dispose();
+    }
   }
+  const tests = testsAtOnce(() => new HookTest());
 
-  it("delivers every event of an FFmpeg publish and play, with its fields, causes first, signed, to webhook and script", async () => {
+  tests.it("delivers every event of an FFmpeg publish and play, with its fields, causes first, signed, to webhook and script", async (t) => {
+    const { live, receiver } = t;
     const dir = live.path("script-out");
-    const { server, emitted } = await start((c) => (c.hooks.scripts = [{ event: "*", path: writeEnvScript(dir) }]));
+    const { server, emitted } = await t.start((c) => (c.hooks.scripts = [{ event: "*", path: writeEnvScript(dir) }]));
     // The player waits for the stream, so that these two connections are all the server ever sees.
     const player = live.play("h", null);
     await server.waitForPlayers("h", 1);
@@ -79,8 +81,9 @@ describe.skipIf(!requireFfmpeg())("hooks of a real server", () => {
     }
   }, 40_000);
 
-  it("keeps 10 players fed while the webhook receiver never answers", async () => {
-    await start((c) => {
+  tests.it("keeps 10 players fed while the webhook receiver never answers", async (t) => {
+    const { live, receiver } = t;
+    await t.start((c) => {
       c.hooks.timeoutMs = 1_000;
       c.timeouts.shutdownMs = 2_000;
     });
@@ -102,8 +105,9 @@ describe.skipIf(!requireFfmpeg())("hooks of a real server", () => {
     await waitFor(timedOut, 5_000, "a webhook timed out", () => live.server.logs.tail());
   }, 30_000);
 
-  it("delivers what is queued at a graceful stop, within timeouts.shutdown", async () => {
-    const { server, emitted } = await start((c) => {
+  tests.it("delivers what is queued at a graceful stop, within timeouts.shutdown", async (t) => {
+    const { live, receiver } = t;
+    const { server, emitted } = await t.start((c) => {
       c.hooks.concurrency = 1;
       c.timeouts.shutdownMs = 5_000;
     });

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { encodeMessage } from "../../src/protocol/chunk-writer.ts";
 import { MessageType } from "../../src/protocol/message.ts";
-import { concat } from "../helpers/bytes.ts";
+import { concat } from "../../support/bytes.ts";
 import { hex } from "../helpers/hex.ts";
 import { liveTest } from "../helpers/live-server.ts";
 import { decodeErrors, probeTestSourceCopy, requireFfmpeg } from "../helpers/media.ts";

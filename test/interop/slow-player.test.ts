@@ -8,7 +8,7 @@ import { liveTest } from "../helpers/live-server.ts";
 import { decodeErrors, probe, requireFfmpeg } from "../helpers/media.ts";
 import { testSource } from "../../support/test-source.ts";
 import { waitFor } from "../../support/wait.ts";
-import { TestRtmpClient } from "../helpers/rtmp-test-client.ts";
+import { TestRtmpClient } from "../../support/rtmp-test-client.ts";
 
 describe.skipIf(!requireFfmpeg())("a paused player (stops reading)", () => {
   const live = liveTest("slow-player", { adjust: (c) => (c.timeouts.writeMs = 2_000) });

@@ -5,7 +5,7 @@ import { ChunkReader, type ChunkReaderLimits, type PayloadStore } from "../../sr
 import { ChunkWriter, copySelfContained, encodeMessage, selfContainedSize } from "../../src/protocol/chunk-writer.ts";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 import type { RtmpMessage } from "../../src/protocol/message.ts";
-import { concat, ramp } from "../helpers/bytes.ts";
+import { concat, ramp } from "../../support/bytes.ts";
 import { hex, toHex } from "../helpers/hex.ts";
 import { mulberry32 } from "../helpers/prng.ts";
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "bun:test";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 import { ClientHandshake, ServerHandshake } from "../../src/protocol/handshake.ts";
 import type { HandshakeStep } from "../../src/protocol/handshake.ts";
-import { concat, ramp } from "../helpers/bytes.ts";
+import { concat, ramp } from "../../support/bytes.ts";
 import { hex } from "../helpers/hex.ts";
 import { mulberry32 } from "../helpers/prng.ts";
 

@@ -4,13 +4,14 @@
  * RLIMIT_FSIZE (writes fail with EFBIG: the recording ends, the stream and its player go on). The same for
  * recording.format mp4, whose file must also play while it is written, and seek once finalized.
  */
-import { afterAll, afterEach, describe, expect, it } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
 import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from "mediabunny";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { Scope, testsAtOnce } from "../helpers/at-once.ts";
 import { waitUntilLive } from "../helpers/live-server.ts";
 import { decodeErrors, fileSize, play, probe, publish, requireFfmpeg, scratchDir } from "../helpers/media.ts";
-import { type Child, Children, run } from "../../support/children.ts";
+import { type Child, run } from "../../support/children.ts";
 import { freePort } from "../../support/free-port.ts";
 import { testSource } from "../../support/test-source.ts";
 import { waitFor } from "../../support/wait.ts";
@@ -21,20 +22,26 @@ import { indexAsRead, readRecording, recordingsIn, wholeTagsLength } from "./rec
 const CLI = resolve(import.meta.dir, "../../src/cli.ts");
 
 describe.skipIf(!requireFfmpeg())("the recording server process", () => {
-  const children = new Children();
+  const tests = testsAtOnce(() => new Scope());
   const scratch = scratchDir("record-process");
   let runs = 0;
-  afterEach(() => children.killAll());
   afterAll(() => scratch.remove());
 
   /**
-   * Starts the server with recording into a fresh directory, `prefix` (e.g. prlimit) before it and `recording`
-   * (more lines of its section, e.g. "  format: mp4") in its config.
+   * Starts the test's server with its own work directory (config, recordings in `dir`, files the test
+   * writes), `prefix` (e.g. prlimit) before it and `recording` (more lines of its section, e.g.
+   * "  format: mp4") in its config.
    */
-  async function startServer(prefix: string[] = [], recording: string[] = []): Promise<{ server: Child; port: number; dir: string }> {
+  async function startServer(
+    scope: Scope,
+    prefix: string[] = [],
+    recording: string[] = [],
+  ): Promise<{ server: Child; port: number; dir: string; work: string }> {
     const port = freePort();
-    const dir = join(scratch.path, `rec${++runs}`);
-    const config = join(scratch.path, `config${runs}.yaml`);
+    const work = join(scratch.path, `run${++runs}`);
+    mkdirSync(work);
+    const dir = join(work, "recordings");
+    const config = join(work, "config.yaml");
     writeFileSync(
       config,
       [
@@ -48,10 +55,10 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
         "",
       ].join("\n"),
     );
-    const server = children.spawn("rtmp-server", [...prefix, "bun", CLI, "--config", config]);
+    const server = scope.children.spawn("rtmp-server", [...prefix, "bun", CLI, "--config", config]);
     await waitFor(() => !server.running || logLines(server).some((l) => l.msg === "listening"), 10_000, "listening", () => server.describe());
     expect(server.running, server.describe()).toBe(true);
-    return { server, port, dir };
+    return { server, port, dir, work };
   }
 
   /** Waits until the recording on disk holds `ms` of media: flushed while the publisher still publishes. */
@@ -87,9 +94,9 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
     return path;
   }
 
-  it("leaves a playable FLV when killed with SIGKILL mid-publish", async () => {
-    const { server, port, dir } = await startServer();
-    publish(children, await testSource(), `rtmp://127.0.0.1:${port}/live/crash`);
+  tests.it("leaves a playable FLV when killed with SIGKILL mid-publish", async (scope) => {
+    const { server, port, dir, work } = await startServer(scope);
+    publish(scope.children, await testSource(), `rtmp://127.0.0.1:${port}/live/crash`);
     const path = await recordedOnDisk(dir, 2_000);
     server.kill("SIGKILL");
     await server.waitExit(5_000);
@@ -99,7 +106,7 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
     // At most one torn tag at the end: whatever was in flight when the process died.
     const tags = readFlvTags(bytes.subarray(0, whole));
     expect(bytes.length - whole).toBeLessThan(11 + Math.max(...tags.map((t) => t.data.length)) + 4);
-    const intact = join(scratch.path, "crash-intact.flv");
+    const intact = join(work, "crash-intact.flv");
     writeFileSync(intact, bytes.subarray(0, whole));
     expect(await decodeErrors(intact)).toBe("");
     const probed = await probe(path);
@@ -108,9 +115,9 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
     expect(probed.duration).toBeGreaterThanOrEqual(2);
   }, 30_000);
 
-  it("finalizes the recording on SIGTERM and exits 0", async () => {
-    const { server, port, dir } = await startServer();
-    publish(children, await testSource(), `rtmp://127.0.0.1:${port}/live/term`);
+  tests.it("finalizes the recording on SIGTERM and exits 0", async (scope) => {
+    const { server, port, dir } = await startServer(scope);
+    publish(scope.children, await testSource(), `rtmp://127.0.0.1:${port}/live/term`);
     const path = await recordedOnDisk(dir, 2_000);
     server.kill("SIGTERM");
     expect(await server.waitExit(10_000), server.describe()).toBe(0);
@@ -124,16 +131,16 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
   }, 30_000);
 
   for (const format of ["flv", "mp4"] as const) {
-    it(`ends only the ${format} recording when the disk refuses writes (EFBIG under prlimit --fsize): the player gets everything`, async () => {
+    tests.it(`ends only the ${format} recording when the disk refuses writes (EFBIG under prlimit --fsize): the player gets everything`, async (scope) => {
       // An MP4 fragment (a GOP of this 16 Mbit/s stream) is 2 MB: room for two before the disk says no.
       const limit = format === "flv" ? 1_000_000 : 5_000_000;
-      const { server, port, dir } = await startServer(["prlimit", `--fsize=${limit}`], [`  format: ${format}`]);
+      const { server, port, dir, work } = await startServer(scope, ["prlimit", `--fsize=${limit}`], [`  format: ${format}`]);
       const url = `rtmp://127.0.0.1:${port}/live/full`;
       const source = await testSource({ seconds: 3, cbr: "16M" });
-      const publisher = publish(children, source, url);
+      const publisher = publish(scope.children, source, url);
       await waitUntilLive(port, "full");
-      const out = join(scratch.path, "full-player.flv");
-      const player = play(children, url, out);
+      const out = join(work, "full-player.flv");
+      const player = play(scope.children, url, out);
 
       expect(await publisher.waitExit(20_000), publisher.describe()).toBe(0);
       expect(await player.waitExit(10_000), player.describe()).toBe(0);
@@ -148,7 +155,7 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
       expect(fileSize(path)).toBeLessThanOrEqual(limit);
       // What was written before the failure still plays.
       const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
-      const intact = join(scratch.path, `full-intact.${format}`);
+      const intact = join(work, `full-intact.${format}`);
       writeFileSync(intact, bytes.subarray(0, format === "flv" ? wholeTagsLength(bytes) : wholeBoxesLength(bytes)));
       expect(await decodeErrors(intact)).toBe("");
 
@@ -158,9 +165,9 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
     }, 40_000);
   }
 
-  it("records an MP4 that plays while written and, killed with SIGKILL, decodes to the end of its last whole fragment", async () => {
-    const { server, port, dir } = await startServer([], ["  format: mp4"]);
-    publish(children, await testSource(), `rtmp://127.0.0.1:${port}/live/crash`);
+  tests.it("records an MP4 that plays while written and, killed with SIGKILL, decodes to the end of its last whole fragment", async (scope) => {
+    const { server, port, dir, work } = await startServer(scope, [], ["  format: mp4"]);
+    publish(scope.children, await testSource(), `rtmp://127.0.0.1:${port}/live/crash`);
     const path = await mp4OnDisk(dir, 2_000);
     expect(path).toMatch(/\/live_crash_\d{8}_\d{6}\.mp4$/);
     // Playable while it is written: FFmpeg reads what is on disk so far.
@@ -177,7 +184,7 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
     // A fragment is one write: at most the one in flight when the process died is cut short.
     const largest = Math.max(...file.top.map((b) => b.bytes.length));
     expect(bytes.length - whole).toBeLessThan(2 * largest);
-    const intact = join(scratch.path, "crash-intact.mp4");
+    const intact = join(work, "crash-intact.mp4");
     writeFileSync(intact, bytes.subarray(0, whole));
     expect(await decodeErrors(intact)).toBe("");
     // Every video sample of the whole fragments decodes, and the file lasts until the last one ends.
@@ -190,9 +197,9 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
     expect(file.sidx).toEqual([]);
   }, 30_000);
 
-  it("finalizes the MP4 on SIGTERM: FFmpeg opens it reading one fragment and seeks in it, mediabunny reads it", async () => {
-    const { server, port, dir } = await startServer([], ["  format: mp4"]);
-    publish(children, await testSource(), `rtmp://127.0.0.1:${port}/live/term`);
+  tests.it("finalizes the MP4 on SIGTERM: FFmpeg opens it reading one fragment and seeks in it, mediabunny reads it", async (scope) => {
+    const { server, port, dir } = await startServer(scope, [], ["  format: mp4"]);
+    publish(scope.children, await testSource(), `rtmp://127.0.0.1:${port}/live/term`);
     const path = await mp4OnDisk(dir, 3_000);
     server.kill("SIGTERM");
     expect(await server.waitExit(10_000), server.describe()).toBe(0);
@@ -217,9 +224,9 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
     expect(key!.timestamp).toBeGreaterThan(Number(middle) - 1.1);
   }, 30_000);
 
-  it("cuts recording.segment MP4 files named {app}_{name}_{time}.mp4, each opening with a keyframe", async () => {
-    const { server, port, dir } = await startServer([], ["  format: mp4", "  segment: 1s"]);
-    const publisher = publish(children, await testSource({ seconds: 3 }), `rtmp://127.0.0.1:${port}/live/seg`);
+  tests.it("cuts recording.segment MP4 files named {app}_{name}_{time}.mp4, each opening with a keyframe", async (scope) => {
+    const { server, port, dir } = await startServer(scope, [], ["  format: mp4", "  segment: 1s"]);
+    const publisher = publish(scope.children, await testSource({ seconds: 3 }), `rtmp://127.0.0.1:${port}/live/seg`);
     expect(await publisher.waitExit(20_000), publisher.describe()).toBe(0);
     server.kill("SIGTERM");
     expect(await server.waitExit(10_000), server.describe()).toBe(0);
@@ -235,12 +242,12 @@ describe.skipIf(!requireFfmpeg())("the recording server process", () => {
     }
   }, 40_000);
 
-  it("records an audio-only publish as an MP4 with one audio track", async () => {
+  tests.it("records an audio-only publish as an MP4 with one audio track", async (scope) => {
     const audioOnly = join(scratch.path, "audio-only.flv");
     const made = await run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", await testSource({ seconds: 3 }), "-vn", "-c:a", "copy", "-f", "flv", audioOnly]);
     expect(made.code, made.stderr).toBe(0);
-    const { server, port, dir } = await startServer([], ["  format: mp4"]);
-    const publisher = publish(children, audioOnly, `rtmp://127.0.0.1:${port}/live/radio`);
+    const { server, port, dir } = await startServer(scope, [], ["  format: mp4"]);
+    const publisher = publish(scope.children, audioOnly, `rtmp://127.0.0.1:${port}/live/radio`);
     expect(await publisher.waitExit(20_000), publisher.describe()).toBe(0);
     server.kill("SIGTERM");
     expect(await server.waitExit(10_000), server.describe()).toBe(0);

@@ -40,7 +40,7 @@ async function expectPlayableFromAKeyframe(file: string): Promise<void> {
 }
 
 describe.skipIf(!requireFfmpeg() || !requireNginx())("relay to nginx-rtmp", () => {
-  const tests = testsAtOnce(async () => new Scope());
+  const tests = testsAtOnce(() => new Scope());
   const scratch = scratchDir("relay-nginx");
   let source = "";
 

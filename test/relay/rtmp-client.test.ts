@@ -7,8 +7,8 @@ import type { ControlMessage } from "../../src/protocol/control.ts";
 import { Csid, MessageType } from "../../src/protocol/message.ts";
 import type { RtmpMessage } from "../../src/protocol/message.ts";
 import { RtmpClient, RtmpStatusError, parseRtmpUrl } from "../../src/relay/rtmp-client.ts";
-import type { RtmpUrl } from "../../src/relay/rtmp-client.ts";
-import { concat } from "../helpers/bytes.ts";
+import type { RtmpClientOptions, RtmpUrl } from "../../src/relay/rtmp-client.ts";
+import { concat } from "../../support/bytes.ts";
 import { readFlvTags } from "../../support/flv-tags.ts";
 import type { FlvTag } from "../../support/flv-tags.ts";
 import { requireFfmpeg, scratchDir } from "../helpers/media.ts";
@@ -19,7 +19,7 @@ import { eventLoopTurns, waitFor, within } from "../../support/wait.ts";
 import { type TestServer, startTestServer } from "../helpers/live-server.ts";
 import { scriptedServer, statusMessage } from "./scripted-server.ts";
 import { type TestCertificate, selfSignedCertificate } from "../helpers/tls-certificate.ts";
-import { TestRtmpClient, type TestRtmpClientOptions } from "../helpers/rtmp-test-client.ts";
+import { TestRtmpClient } from "../../support/rtmp-test-client.ts";
 
 const CLIENT_MODULE = resolve(import.meta.dir, "../../src/relay/rtmp-client.ts");
 
@@ -320,7 +320,7 @@ describe("RtmpClient over TLS (rtmps://)", () => {
 // Against FFmpeg as the server, with a real H.264 + AAC stream.
 
 /** FFmpeg -listen accepts one connection only, so retry the real client until FFmpeg is listening. */
-async function connectWhenListening(url: string, opts: TestRtmpClientOptions = {}): Promise<TestRtmpClient> {
+async function connectWhenListening(url: string, opts: RtmpClientOptions = {}): Promise<TestRtmpClient> {
   let client: TestRtmpClient | null = null;
   const connected = async () => {
     try {

@@ -13,7 +13,7 @@ import { ServerStats } from "../../src/shared/server-stats.ts";
 import { parseStreamName, type StreamName } from "../../src/shared/stream-name.ts";
 import { type RegistrySettings, StreamRegistry } from "../../src/streams/registry.ts";
 import { AUDIO, VIDEO } from "../fixtures/sequence-headers.ts";
-import { concat } from "../helpers/bytes.ts";
+import { concat } from "../../support/bytes.ts";
 import { type FlvTag, readFlvTags } from "../../support/flv-tags.ts";
 import { hex } from "../helpers/hex.ts";
 import { capturedLog, type LogCapture } from "../helpers/log-capture.ts";

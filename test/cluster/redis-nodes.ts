@@ -1,0 +1,35 @@
+/**
+ * Cluster nodes for the tests: in-process servers on 127.0.0.1 that share one test Redis, with HTTP on, and
+ * the few questions the tests ask them (who owns a key in Redis, what /metrics says of the registry).
+ */
+import { startTestServer, type TestServer } from "../helpers/live-server.ts";
+import type { Config } from "../../src/config/config.ts";
+import { STREAM_PREFIX } from "../../src/cluster/redis-registry.ts";
+import type { TestRedis } from "./redis.ts";
+
+/** A node `id` of the cluster kept in `redis`, as changed by `adjust`. */
+export function startNode(redis: TestRedis, id: string, adjust?: (config: Config) => void): Promise<TestServer> {
+  return startTestServer((c) => {
+    c.cluster.redis = redis.url;
+    c.cluster.nodeId = id;
+    c.http.listen = { host: "127.0.0.1", port: 0 };
+    adjust?.(c);
+  });
+}
+
+/** The node id holding `key` in Redis, or null. */
+export function ownerOf(redis: TestRedis, key: string): Promise<string | null> {
+  return redis.get(STREAM_PREFIX + key);
+}
+
+/** GET `path` on the node's HTTP listener. */
+export function httpGet(node: TestServer, path: string): Promise<Response> {
+  return fetch(`http://127.0.0.1:${node.server.httpPort}${path}`);
+}
+
+/** rtmp_cluster_registry_up from the node's /metrics, or null when it has none. */
+export async function registryUp(node: TestServer): Promise<number | null> {
+  const text = await (await httpGet(node, "/metrics")).text();
+  const line = /^rtmp_cluster_registry_up (\d+)$/m.exec(text);
+  return line === null ? null : Number(line[1]);
+}
