@@ -3,13 +3,14 @@
  * it starts) as a second child, each load on a fresh server; pinned, the server to CPU 0 and the clients to
  * CPU 1, or free, every process on every core as deployed. A variant's outputs get their helpers beside the
  * clients, and are checked once the server has stopped. Every child is killed on error, Ctrl-C or exit, and
- * scratch directories are removed.
+ * scratch directories are removed. Runs of several server processes at once (cluster-runs.ts) use its parts.
  */
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { freePort } from "../support/free-port.ts";
+import { waitFor } from "../support/wait.ts";
 import type { LoadResult, LoadSpec } from "./load.ts";
 import { type OutputsCheck, RunOutputs } from "./outputs.ts";
 import { peakRssMiB } from "./proc-stats.ts";
@@ -92,25 +93,22 @@ function on(cores: Cores, cpu: number): string[] {
   return ["taskset", "-c", String(cpu)];
 }
 
+/** Resolves once `port` takes a connection; fails at once if `proc` exits first. */
 async function waitForPort(port: number, proc: Subprocess, what = "the server"): Promise<void> {
-  const deadline = performance.now() + START_DEADLINE_MS;
-  for (;;) {
+  const accepts = async () => {
     if (proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode} before listening on ${port}`);
     try {
-      const probe = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-      probe.end();
-      return;
+      (await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } })).end();
+      return true;
     } catch {
-      if (performance.now() > deadline) {
-        throw new Error(`${what} is not listening on ${port} after ${START_DEADLINE_MS} ms`);
-      }
-      await Bun.sleep(50);
+      return false;
     }
-  }
+  };
+  await waitFor(accepts, START_DEADLINE_MS, `${what} to listen on ${port}`);
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; says whether it exited on its own. */
-async function stop(proc: Subprocess, graceMs = STOP_GRACE_MS): Promise<boolean> {
+export async function stop(proc: Subprocess, graceMs = STOP_GRACE_MS): Promise<boolean> {
   proc.kill("SIGTERM");
   const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
   if (!exited) proc.kill("SIGKILL");
@@ -130,8 +128,34 @@ async function startHelper(cores: Cores, cmd: string[], port: number, cwd = ROOT
   return proc;
 }
 
+/** A scratch directory for one run's files, removed on the way out even when a signal cuts the run short. */
+export function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "rtmp-bench-"));
+  scratch.add(dir);
+  return dir;
+}
+
+export function removeScratch(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  scratch.delete(dir);
+}
+
+/** A server process on the server's CPU, its output to `logFd`, tracked; resolves once it listens on `ports`. */
+export async function startServer(cmd: string[], cwd: string, cores: Cores, logFd: number, ports: number[]): Promise<Subprocess> {
+  // Output goes to a file, never to a pipe nobody reads: a full pipe would stall the server mid-run.
+  const server = Bun.spawn([...on(cores, SERVER_CPU), ...cmd], { cwd, stdin: "ignore", stdout: logFd, stderr: logFd });
+  track(server, () => server.kill("SIGKILL"));
+  try {
+    for (const port of ports) await waitForPort(port, server);
+  } catch (err) {
+    server.kill("SIGKILL");
+    throw err;
+  }
+  return server;
+}
+
 /** load.ts in its own process group, so that killing the group also ends the FFmpeg publishers it started. */
-async function runClients(spec: LoadSpec, cores: Cores): Promise<LoadResult> {
+export async function runClients(spec: LoadSpec, cores: Cores): Promise<LoadResult> {
   const clients = Bun.spawn([...on(cores, CLIENT_CPU), process.execPath, "bench/load.ts", JSON.stringify(spec)], {
     cwd: ROOT,
     stdin: "ignore",
@@ -181,8 +205,7 @@ async function checkOutputs(run: LoadRun, outputs: RunOutputs, server: Subproces
 
 /** Starts a fresh `target` (and its outputs' helpers), runs `request` against it on `cores`, stops it. */
 export async function runLoadOn(target: ServerTarget, request: LoadRequest, cores: Cores): Promise<LoadRun> {
-  const dir = mkdtempSync(join(tmpdir(), "rtmp-bench-"));
-  scratch.add(dir);
+  const dir = scratchDir();
   const logPath = join(dir, "server.log");
   const logFd = openSync(logPath, "w");
   const port = freePort();
@@ -193,12 +216,7 @@ export async function runLoadOn(target: ServerTarget, request: LoadRequest, core
   try {
     if (rtmpServer?.outputs.length) outputs = await RunOutputs.start(rtmpServer.outputs, dir, (cmd, port, cwd) => startHelper(cores, cmd, port, cwd));
     const { cmd, cwd } = serverCommand(target, dir, port, extraConfig(httpPort, outputs), httpPort);
-    // Output goes to a file, never to a pipe nobody reads: a full pipe would stall the server mid-run.
-    server = Bun.spawn([...on(cores, SERVER_CPU), ...cmd], { cwd, stdin: "ignore", stdout: logFd, stderr: logFd });
-    const proc = server;
-    track(proc, () => proc.kill("SIGKILL"));
-    await waitForPort(port, server);
-    if (httpPort !== undefined) await waitForPort(httpPort, server);
+    server = await startServer(cmd, cwd, cores, logFd, httpPort === undefined ? [port] : [port, httpPort]);
     const result = await runClients(
       {
         ...request,
@@ -225,7 +243,6 @@ export async function runLoadOn(target: ServerTarget, request: LoadRequest, core
     if (server !== undefined) await stop(server);
     await outputs?.stop();
     closeSync(logFd);
-    rmSync(dir, { recursive: true, force: true });
-    scratch.delete(dir);
+    removeScratch(dir);
   }
 }

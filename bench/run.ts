@@ -10,6 +10,8 @@ import { testSource } from "../support/test-source.ts";
 import { registerAmf0Benches } from "./amf0.bench.ts";
 import { isHls } from "./audience.ts";
 import { chunkBenchBytes, registerChunkBenches } from "./chunk.bench.ts";
+import { CLUSTER_LEGEND, clusterTable } from "./cluster-report.ts";
+import { DEFAULT_WORKERS, runClusterShapes } from "./cluster-shapes.ts";
 import type { PublisherKind } from "./feeds.ts";
 import { HLS_LEGEND, hlsTable } from "./hls-report.ts";
 import { HLS_VIEWERS, runHlsLoads } from "./hls-shapes.ts";
@@ -67,6 +69,10 @@ const USAGE = `usage: bun run bench [-- FLAGS]
                          muxers (first playlist, CPU and memory per muxer), N plain HLS viewers (with --nginx,
                          of nginx-rtmp's HLS too)
   --publishers PxK       publishers shape: P publishers with K players each (default 50x2)
+  --workers N            the workers shape (implies --shape workers): the largest fan-out and the publishers load
+                         on workers: 1 and workers: N (default ${DEFAULT_WORKERS}); the pull shape: an origin and an edge pulling
+                         from it (the hop's latency, the origin's CPU per pulled stream); cluster3: the same loads
+                         as workers on 1 node and on 3 (players spread across them)
   --repeat N             run each fan-out, publishers and churn load N times per server, the servers taking
                          turns; variants are compared on the medians (default 1)
   --with OUTPUTS         ${OUTPUTS.join(",")} or some of them: every rtmp-server run is also made with these
@@ -91,6 +97,7 @@ interface Options {
   repeat: number;
   cores: Cores[];
   hlsViewers: number;
+  workers: number;
 }
 
 function usage(problem: string): never {
@@ -129,6 +136,7 @@ function parseFlags(args: string[]): Options {
     seconds: 15,
     players: [50, 200],
     hlsViewers: HLS_VIEWERS,
+    workers: DEFAULT_WORKERS,
     publishers: { streams: 50, players: 2 },
     variants: [],
     repeat: 1,
@@ -156,6 +164,10 @@ function parseFlags(args: string[]): Options {
     else if (flag === "--repeat") o.repeat = positive(value(), flag);
     else if (flag === "--players") o.players = value().split(",").map((n) => positive(n, flag));
     else if (flag === "--hls-viewers") o.hlsViewers = positive(value(), flag);
+    else if (flag === "--workers") {
+      o.workers = positive(value(), flag);
+      if (!o.shapes.includes("workers")) o.shapes.push("workers");
+    }
     else if (flag === "--shape") {
       const name = value();
       if (!(SHAPES as readonly string[]).includes(name)) usage(`--shape: unknown shape "${name}"`);
@@ -256,10 +268,14 @@ async function runShapes(o: Options): Promise<void> {
     const rows = await runSaturation(plan);
     output.push(saturationTable(rows));
   }
+  const clusterRows = await runClusterShapes(plan, o.shapes, o.workers);
+  if (clusterRows.length > 0) output.push(loadTable(clusterRows), clusterTable(clusterRows));
+  notes.push(...clusterRows.map((row) => ({ what: `${row.shape} ${row.run.setup.name}`, run: row.run })));
   const comparison = comparisonTable(loadRows, churnRows);
   output.push(...[comparison, outputsNotes(loadRows, churnRows), hlsTable(loadRows)].filter((t) => t !== ""));
   const legends = [LEGEND, o.variants.length > 0 ? VARIANTS_LEGEND : "", comparison !== "" ? COMPARISON_LEGEND : ""];
   if (loadRows.some((row) => isHls(playsOver(row.run.target)))) legends.push(HLS_LEGEND);
+  if (clusterRows.length > 0) legends.push(CLUSTER_LEGEND);
   output.push(legends.filter((l) => l !== "").join("\n"));
   const errors = errorNotes(notes);
   if (errors !== "") output.push(`errors reported by the clients:\n${errors}`);

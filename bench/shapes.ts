@@ -2,13 +2,13 @@
  * The shapes of load the end-to-end benchmark measures, each as the loads it runs on every server: fan-out
  * (one publisher, N players), publishers (P publishers with K players each) and churn (connections that come
  * and go beside 10 steady players, with the same 10 players alone for comparison). Saturation is in
- * saturation.ts. Every load starts a fresh server.
+ * saturation.ts, HLS in hls-shapes.ts, the cluster shapes in cluster-shapes.ts. Every load starts a fresh server.
  */
 import type { PublisherKind } from "./feeds.ts";
 import { type Cores, type LoadRequest, type LoadRun, runLoadOn } from "./harness.ts";
 import type { ServerTarget } from "./servers.ts";
 
-export const SHAPES = ["fanout", "publishers", "churn", "saturation", "hls"] as const;
+export const SHAPES = ["fanout", "publishers", "churn", "saturation", "hls", "pull", "workers", "cluster3"] as const;
 export type ShapeName = (typeof SHAPES)[number];
 /** What a run without --shape measures. */
 export const DEFAULT_SHAPES: ShapeName[] = ["fanout", "publishers", "churn"];
@@ -30,8 +30,8 @@ export interface Plan {
 }
 
 export interface LoadRow {
-  /** The HLS shape's loads (hls-shapes.ts) are rows like the others. */
-  shape: "fanout" | "publishers" | "hls fanout" | "hls muxers" | "hls plain";
+  /** The HLS shape's loads (hls-shapes.ts) and the cluster shapes' (cluster-shapes.ts) are rows like the others. */
+  shape: "fanout" | "publishers" | "hls fanout" | "hls muxers" | "hls plain" | "pull" | "workers" | "cluster3";
   run: LoadRun;
 }
 

@@ -27,6 +27,7 @@ import { Relay } from "./relay/relay.ts";
 import { type RtmpSocketData, RtmpSessions } from "./rtmp/listener.ts";
 import { type TlsCertificate, TlsListener } from "./rtmp/tls-listener.ts";
 import type { AccessCheck } from "./shared/access.ts";
+import { Collector } from "./shared/collector.ts";
 import { ConnectionTable } from "./shared/connections.ts";
 import { hostPort } from "./shared/host-port.ts";
 import { ServerStats } from "./shared/server-stats.ts";
@@ -402,42 +403,3 @@ function tlsCertificate(files: { cert: string; key: string }): TlsCertificate {
   if (!keyMatchesCertificate(cert, key)) throw new Error(`${files.key} is not the key of ${files.cert}`);
   return { cert, key };
 }
-
-/**
- * Bun hands every socket read over in a buffer of its own, and those buffers are freed only when the
- * garbage collector runs. Left to its own pace it lets megabytes of them pile up and frees them in bulk, and
- * the allocator hands the memory back to the kernel before it is used again: a page fault per 4 KiB on the
- * next reads and an madvise, with a TLB flush, per release. With 50 real-time publishers that was a quarter of
- * the server's CPU. A young-generation collection every 30 ms while data flows frees the buffers while their
- * memory is still in use: with 50 publishers page faults fell from about 3,800/s to under 1,000/s, CPU per GB
- * by 7-14% and peak RSS from 135 to 115 MiB (bench: --shape publishers). It costs nothing while no data comes in.
- *
- * Now and then the collection is a full one. Frames live about a GOP, long enough to leave the young
- * generation, and JSC collects the old one only once the heap has grown well past what is live: a full
- * collection every 2 s took peak RSS at 50 publishers from 101-102 to 95 MiB, for 3-7% more CPU per GB.
- */
-class Collector {
-  private readonly timer: ReturnType<typeof setInterval>;
-  private collectedAt = 0;
-  private fullAt = performance.now();
-
-  constructor(stats: ServerStats) {
-    this.timer = setInterval(() => {
-      if (stats.bytesIn - this.collectedAt < COLLECT_AFTER_BYTES) return;
-      this.collectedAt = stats.bytesIn;
-      const now = performance.now();
-      const full = now - this.fullAt >= FULL_COLLECT_EVERY_MS;
-      if (full) this.fullAt = now;
-      Bun.gc(full);
-    }, COLLECT_EVERY_MS);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-  }
-}
-
-const COLLECT_EVERY_MS = 30;
-const FULL_COLLECT_EVERY_MS = 2_000;
-/** Less than this read since the last collection: too little garbage to be worth one. */
-const COLLECT_AFTER_BYTES = 64 * 1024;

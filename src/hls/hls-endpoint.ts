@@ -59,6 +59,14 @@ const AUTH_RECHECK_MS = 10_000;
 const MAX_PUBLISH_WAITS = 1024;
 /** Bun's idle timer would cut a request that waits (blocking reload, hinted part, a publish): longer than any wait. */
 const REQUEST_TIMEOUT_S = 30;
+/** Stream directories whose parse is remembered (every request of a viewer names the same one). */
+const REMEMBERED_TARGETS = 1024;
+/** The headers of every 200 reply, built once (a Response copies them; a plain object would be converted each time). */
+const PLAYLIST_HEADERS = new Headers({ ...CORS, "content-type": "application/vnd.apple.mpegurl", "cache-control": "no-cache" });
+const FILE_CACHE = "public, max-age=31536000, immutable";
+const FILE_HEADERS = new Map(
+  ["video/mp4", "audio/mp4"].map((type) => [type, new Headers({ ...CORS, "content-type": type, "cache-control": FILE_CACHE })]),
+);
 
 /** Whether a path is one the HLS endpoint answers (the router's test). */
 export function isHlsPath(path: string): boolean {
@@ -82,6 +90,8 @@ export function hlsTarget(path: string): { name: StreamName; file: string } | nu
 }
 
 export class HlsEndpoint {
+  /** hlsTarget()'s stream names by directory (`/{app}/{name}`), the oldest forgotten first. */
+  private readonly targets = new Map<string, StreamName | null>();
   /** Viewers by session key. */
   private readonly viewers = new Map<string, HlsViewer>();
   /** Viewers playing each stream: a muxer stops when its stream has none left. */
@@ -109,8 +119,8 @@ export class HlsEndpoint {
     return this.playing.get(key)?.size ?? 0;
   }
 
-  async handle(request: Request, url: URL, server: RequestInfo): Promise<Response> {
-    const target = hlsTarget(url.pathname);
+  handle(request: Request, url: URL, server: RequestInfo): Response | Promise<Response> {
+    const target = this.target(url.pathname);
     if (target === null) return textResponse(404, "not found", CORS);
     if (request.method === "OPTIONS") return new Response(null, { status: 204, headers: PREFLIGHT });
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -122,19 +132,23 @@ export class HlsEndpoint {
     }
     if (this.stopping) return textResponse(503, "server shutting down", { ...CORS, "retry-after": "5" });
     const carried = carriedQuery(url);
-    const viewer = this.viewer(request, server, name, carried);
+    const address = server.requestIP(request);
+    const viewer = this.viewer(request, address, name, carried);
     if (viewer === null) return textResponse(503, "server full", { ...CORS, "retry-after": "5" });
     server.timeout(request, REQUEST_TIMEOUT_S);
-    viewer.asked();
     viewer.inFlight++;
+    let response: Response | Promise<Response>;
     try {
-      return await this.serve(viewer, request, url, file, carried, server);
-    } finally {
-      viewer.inFlight--;
-      viewer.asked();
-      // A session whose requests all ended before it played anything is over (refused, not found, busy).
-      if (viewer.inFlight === 0 && !viewer.playing) viewer.close("nothing played");
+      response = this.serve(viewer, request, url, file, carried, address?.address ?? "");
+    } catch (err) {
+      this.answered(viewer);
+      throw err;
     }
+    if (!(response instanceof Promise)) {
+      this.answered(viewer);
+      return response;
+    }
+    return response.finally(() => this.answered(viewer));
   }
 
   /** Shutdown: waiting requests and viewers end, every muxer stops. */
@@ -145,9 +159,40 @@ export class HlsEndpoint {
     this.context.muxers.stopAll("server shutting down");
   }
 
+  /** hlsTarget() of `path`, remembered for its directory. */
+  private target(path: string): { name: StreamName; file: string } | null {
+    const slash = path.lastIndexOf("/");
+    const dir = path.slice(0, slash);
+    let name = this.targets.get(dir);
+    if (name === undefined) {
+      name = hlsTarget(path)?.name ?? null;
+      if (this.targets.size >= REMEMBERED_TARGETS) this.targets.delete(this.targets.keys().next().value!);
+      this.targets.set(dir, name);
+    }
+    return name === null ? null : { name, file: path.slice(slash + 1) };
+  }
+
+  /** A request of `viewer` is answered. */
+  private answered(viewer: HlsViewer): void {
+    viewer.inFlight--;
+    viewer.asked();
+    // A session whose requests all ended before it played anything is over (refused, not found, busy).
+    if (viewer.inFlight === 0 && !viewer.playing) viewer.close("nothing played");
+  }
+
+  /**
+   * A viewer already playing, allowed a moment ago, whose stream's muxer runs, is answered at once when the
+   * muxer has the answer (most requests at the live edge); any other request goes the whole way (start()).
+   */
+  private serve(viewer: HlsViewer, request: Request, url: URL, file: string, carried: string, clientIp: string): Response | Promise<Response> {
+    const muxer = viewer.playing && viewer.open && this.recentlyAllowed(viewer) ? this.context.muxers.get(viewer.name.key) : null;
+    if (muxer === null) return this.start(viewer, request, url, file, carried, clientIp);
+    return this.ask(muxer, viewer, request, url, file, carried);
+  }
+
   /** Access check, the stream's muxer (started, or waited for), then the playlist or the file. */
-  private async serve(viewer: HlsViewer, request: Request, url: URL, file: string, carried: string, server: RequestInfo): Promise<Response> {
-    const refused = await this.authorize(viewer, url, server.requestIP(request)?.address ?? "");
+  private async start(viewer: HlsViewer, request: Request, url: URL, file: string, carried: string, clientIp: string): Promise<Response> {
+    const refused = this.recentlyAllowed(viewer) ? null : await this.authorize(viewer, url, clientIp);
     if (refused !== null) {
       viewer.close("play not authorized");
       return refused;
@@ -166,16 +211,18 @@ export class HlsEndpoint {
     }
     if (!viewer.open) return textResponse(503, "connection closed", CORS);
     this.play(viewer);
+    return this.ask(muxer, viewer, request, url, file, carried);
+  }
+
+  /** The playlist or the file from the muxer, as a response (at once when it has it). */
+  private ask(muxer: HlsMuxer, viewer: HlsViewer, request: Request, url: URL, file: string, carried: string): Response | Promise<Response> {
     const reply =
-      file === PLAYLIST
-        ? await muxer.playlist(url.searchParams, carried === "" ? "" : `?${carried}`, request.signal)
-        : await muxer.file(file, request.signal);
-    return this.respond(reply, viewer);
+      file === PLAYLIST ? muxer.playlist(url.searchParams, carried === "" ? "" : `?${carried}`, request.signal) : muxer.file(file, request.signal);
+    return reply instanceof Promise ? reply.then((r) => this.respond(r, viewer)) : this.respond(reply, viewer);
   }
 
   /** The session this request belongs to, made (in the table) if it is the first; null when the table is full. */
-  private viewer(request: Request, server: RequestInfo, name: StreamName, carried: string): HlsViewer | null {
-    const address = server.requestIP(request);
+  private viewer(request: Request, address: { address: string; port: number } | null, name: StreamName, carried: string): HlsViewer | null {
     const ip = address?.address ?? "";
     const sessionKey = `${name.key}\n${ip}\n${request.headers.get("user-agent") ?? ""}\n${carried}`;
     const existing = this.viewers.get(sessionKey);
@@ -192,10 +239,14 @@ export class HlsEndpoint {
     return viewer;
   }
 
-  /** Null when allowed (or allowed a moment ago), else the 401/403 reply (the refusal counted, logged and announced). */
+  /** Allowed a moment ago: not asked again yet. */
+  private recentlyAllowed(viewer: HlsViewer): boolean {
+    return performance.now() - (this.allowedAt.get(viewer) ?? -Infinity) < AUTH_RECHECK_MS;
+  }
+
+  /** Null when allowed, else the 401/403 reply (the refusal counted, logged and announced). */
   private async authorize(viewer: HlsViewer, url: URL, clientIp: string): Promise<Response | null> {
     const now = performance.now();
-    if (now - (this.allowedAt.get(viewer) ?? -Infinity) < AUTH_RECHECK_MS) return null;
     const { name } = viewer;
     const query: Record<string, string> = {};
     for (const [k, v] of url.searchParams) if (!k.startsWith("_HLS_")) query[k] = v;
@@ -243,17 +294,11 @@ export class HlsEndpoint {
   private respond(reply: HlsReply, viewer: HlsViewer): Response {
     if ("playlist" in reply) {
       viewer.served(reply.playlist.length);
-      return new Response(reply.playlist, {
-        headers: { ...CORS, "content-type": "application/vnd.apple.mpegurl", "cache-control": "no-cache" },
-      });
+      return new Response(reply.playlist, { headers: PLAYLIST_HEADERS });
     }
-    if ("bytes" in reply) {
-      const { bytes } = reply;
-      const single = bytes instanceof Uint8Array;
-      viewer.served(single ? bytes.length : bytes.reduce((n, b) => n + b.length, 0));
-      return new Response(single ? bytes : partsBody(bytes), {
-        headers: { ...CORS, "content-type": reply.contentType, "cache-control": "public, max-age=31536000, immutable" },
-      });
+    if ("body" in reply) {
+      viewer.served(reply.body.size);
+      return new Response(reply.body, { headers: FILE_HEADERS.get(reply.contentType) });
     }
     const retry: Record<string, string> = reply.status === 503 ? { "retry-after": "1" } : {};
     return textResponse(reply.status, reply.message, { ...CORS, ...retry });
@@ -262,20 +307,11 @@ export class HlsEndpoint {
 
 /** The playlist URL's query without its _HLS_ directives: what a viewer's URLs carry ("" or "a=b&..."). */
 function carriedQuery(url: URL): string {
-  return url.search
+  const search = url.search;
+  if (search === "") return "";
+  return search
     .slice(1)
     .split("&")
     .filter((p) => p !== "" && !p.startsWith("_HLS_"))
     .join("&");
-}
-
-/** A segment's bytes are its parts' buffers, sent one after the other (no copy into one buffer). */
-function partsBody(parts: readonly Uint8Array[]): ReadableStream<Uint8Array> {
-  let i = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (i < parts.length) controller.enqueue(parts[i++]);
-      else controller.close();
-    },
-  });
 }

@@ -25,13 +25,29 @@ const PART_HOLD_BACK = 3;
 
 /** `query`: "" or "?..." to append to every URI. */
 export function renderPlaylist(source: PlaylistSource, names: FileNames, lowLatency: boolean, query: string): string {
+  return playlistTemplate(source, names, lowLatency).join(query);
+}
+
+/**
+ * The playlist cut at the end of each URI, where the query goes: `.join(query)` gives its text. Rendered once
+ * per window state, it serves every viewer's query.
+ */
+export function playlistTemplate(source: PlaylistSource, names: FileNames, lowLatency: boolean): string[] {
   const { segments, open, targetDuration } = source;
-  const lines = ["#EXTM3U", `#EXT-X-VERSION:${lowLatency ? 9 : 6}`, `#EXT-X-TARGETDURATION:${targetDuration}`];
+  const chunks: string[] = [];
+  let text = `#EXTM3U\n#EXT-X-VERSION:${lowLatency ? 9 : 6}\n#EXT-X-TARGETDURATION:${targetDuration}\n`;
+  const line = (s: string) => (text += `${s}\n`);
+  // A URI ends the chunk: the query goes right after it.
+  const uri = (before: string, name: string, after: string) => {
+    chunks.push(text + before + name);
+    text = `${after}\n`;
+  };
   if (lowLatency) {
-    lines.push(`#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${seconds(PART_HOLD_BACK * source.partTargetMs)}`);
-    lines.push(`#EXT-X-PART-INF:PART-TARGET=${seconds(source.partTargetMs)}`);
+    line(`#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${seconds(PART_HOLD_BACK * source.partTargetMs)}`);
+    line(`#EXT-X-PART-INF:PART-TARGET=${seconds(source.partTargetMs)}`);
   }
-  lines.push(`#EXT-X-MEDIA-SEQUENCE:${source.mediaSequence}`, `#EXT-X-DISCONTINUITY-SEQUENCE:${source.discontinuitySequence}`);
+  line(`#EXT-X-MEDIA-SEQUENCE:${source.mediaSequence}`);
+  line(`#EXT-X-DISCONTINUITY-SEQUENCE:${source.discontinuitySequence}`);
 
   // Which segments still list their parts: those ending within the horizon of the playlist's end.
   const listParts: boolean[] = [];
@@ -42,30 +58,31 @@ export function renderPlaylist(source: PlaylistSource, names: FileNames, lowLate
   }
   let init: number | null = null;
   const opening = (segment: Segment) => {
-    if (segment.discontinuity) lines.push("#EXT-X-DISCONTINUITY");
-    if (segment.init.id !== init) lines.push(`#EXT-X-MAP:URI="${names.init(segment.init.id)}${query}"`);
+    if (segment.discontinuity) line("#EXT-X-DISCONTINUITY");
+    if (segment.init.id !== init) uri('#EXT-X-MAP:URI="', names.init(segment.init.id), '"');
     init = segment.init.id;
-    lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(segment.programDateTime).toISOString()}`);
+    line(`#EXT-X-PROGRAM-DATE-TIME:${new Date(segment.programDateTime).toISOString()}`);
   };
   const parts = (segment: Segment) => {
     for (const part of segment.parts) {
       const independent = part.independent ? ",INDEPENDENT=YES" : "";
-      lines.push(`#EXT-X-PART:DURATION=${seconds(part.durationMs)},URI="${names.part(part.index)}${query}"${independent}`);
+      uri(`#EXT-X-PART:DURATION=${seconds(part.durationMs)},URI="`, names.part(part.index), `"${independent}`);
     }
   };
   segments.forEach((segment, i) => {
     opening(segment);
     if (listParts[i]) parts(segment);
-    lines.push(`#EXTINF:${seconds(segment.durationMs)},`, `${names.segment(segment.msn)}${query}`);
+    uri(`#EXTINF:${seconds(segment.durationMs)},\n`, names.segment(segment.msn), "");
   });
   if (lowLatency) {
     if (open !== null && open.parts.length > 0) {
       opening(open);
       parts(open);
     }
-    lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${names.part(source.nextPartIndex)}${query}"`);
+    uri('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="', names.part(source.nextPartIndex), '"');
   }
-  return `${lines.join("\n")}\n`;
+  chunks.push(text);
+  return chunks;
 }
 
 function seconds(ms: number): string {

@@ -3,8 +3,9 @@
  * comes with the wall-clock time it arrived). It cuts them into parts of about hls.part, each one fMP4
  * fragment (moof + mdat) carrying every track and published the moment it is complete, and groups parts into
  * segments that begin on a video keyframe (any frame without video) and last at least hls.segment. A
- * segment is its parts: their buffers are the only copy. It lists hls.window segments and keeps the last
- * RETIRED_SEGMENTS that left the list a while longer, all within a byte bound.
+ * segment is its parts: once complete, one Blob whose slices are its parts' bodies, the only copy, which every
+ * response sends as it is. It lists hls.window segments and keeps the last RETIRED_SEGMENTS that left the list
+ * a while longer, all within a byte bound.
  */
 import type { Frame } from "../media/frame.ts";
 import { fragment } from "../media/fmp4/fragment.ts";
@@ -47,7 +48,7 @@ export interface SequenceStart {
 
 export interface InitSection {
   readonly id: number;
-  readonly bytes: Uint8Array;
+  readonly body: Blob;
   /** It has a video track (else audio only). */
   readonly video: boolean;
 }
@@ -55,7 +56,8 @@ export interface InitSection {
 export interface Part {
   /** Counted over the whole muxer: the part's name, and its fragment's sequence number minus 1. */
   readonly index: number;
-  readonly bytes: Uint8Array;
+  /** The fragment's bytes (a Blob: a response sends it without a copy); a slice of its segment's once that is complete. */
+  body: Blob;
   readonly durationMs: number;
   /** It starts with a keyframe (every part of an audio-only stream does). */
   readonly independent: boolean;
@@ -65,7 +67,8 @@ export class Segment {
   readonly parts: Part[] = [];
   bytes = 0;
   durationMs = 0;
-  complete = false;
+  /** Its parts' bytes in one, once complete (null while open). */
+  body: Blob | null = null;
 
   constructor(
     /** Media sequence number. */
@@ -118,13 +121,13 @@ export class Segmenter {
   private tracks: TrackQueue[] = [];
   /** When the leading track's held sample arrived (Unix ms): a segment it opens started then. */
   private heldArrival = 0;
+  /** The tracks with a sample in the open segment. */
+  private readonly openTracks = new Set<TrackQueue>();
   private settled = false;
   private init: InitSection | null = null;
   private nextInitId = 0;
   /** The next segment follows a republish or a codec change. */
   private pendingDiscontinuity = false;
-  /** A segment may start only at a keyframe (false while continuing right after a cut). */
-  private needKeyframe = true;
   /** The open segment continues a cut one: it ends at the first keyframe, however short. */
   private resync = false;
   private partStartMs = 0;
@@ -173,9 +176,9 @@ export class Segmenter {
     return this.init?.video ?? false;
   }
 
-  /** Every track holds a sample (it has had one since the last cut): a cut now gives a segment with all of them. */
-  get everyTrackHolds(): boolean {
-    return this.tracks.every((track) => track.held !== null);
+  /** The open segment has a sample of every track: cut now, it is a segment with all of them. */
+  get openHasEveryTrack(): boolean {
+    return this.open !== null && this.openTracks.size === this.tracks.length;
   }
 
   /** A complete segment still served (listed or retired). */
@@ -184,13 +187,7 @@ export class Segmenter {
   }
 
   part(index: number): Part | undefined {
-    for (const segment of [...this.retired, ...this.segments, this.open]) {
-      const first = segment?.parts[0];
-      if (first === undefined || index < first.index) continue;
-      const part = segment!.parts[index - first.index];
-      if (part !== undefined) return part;
-    }
-    return undefined;
+    return partOf(this.open, index) ?? partIn(this.segments, index) ?? partIn(this.retired, index);
   }
 
   initSection(id: number): InitSection | undefined {
@@ -202,43 +199,45 @@ export class Segmenter {
   frame(frame: Frame, arrival: number): void {
     if (frame.type !== MessageType.Video && frame.type !== MessageType.Audio) return;
     if (frame.header) return this.header(frame);
+    const sample = sampleOf(frame.type, frame.payload);
+    if (sample === null) return;
     if (!this.settled && !this.settle(frame)) return;
     const track = frame.video ? this.video : this.audio;
     if (track === null) return;
-    const sample = sampleOf(frame.type, frame.payload);
-    if (sample === null) return;
     const held = track.push(frame, sample, this.timeline.unwrap(frame.timestamp));
     const leading = track === this.tracks[0];
-    const placed = held !== null && this.place(track, held, leading);
-    if (leading) this.heldArrival = arrival;
-    if (!placed) return;
+    if (leading) {
+      this.heldArrival = arrival;
+      // The first sample since the tracks settled (a keyframe, or any frame without video) opens the first
+      // segment at once: every sample of any track after it has a segment to go in.
+      if (this.open === null) this.openSegment(track.held!.ms, arrival);
+    }
+    if (held === null) return;
+    this.place(track, held);
     if (leading) this.boundary(track.held!);
     const part = gathered(this.tracks);
     if (part.bytes > MAX_PART_BYTES || part.samples > MAX_PART_SAMPLES) this.closePart(this.endMs);
-    if (this.open !== null && this.open.bytes > MAX_SEGMENT_BYTES) {
+    if (this.open!.bytes > MAX_SEGMENT_BYTES) {
       this.closePart(this.endMs);
       this.closeSegment(true);
     }
   }
 
   /**
-   * End what is open now: held samples get their track's last duration, and the open part and segment are
-   * published. With `resume`, the next segment goes straight on (no keyframe needed) and ends at the next
-   * keyframe: how a muxer started from the GOP cache lists a segment at once.
+   * End the open segment now, its samples so far its last part: how a muxer lists a first segment without
+   * waiting for a whole one. The samples held (their durations not known yet) begin the next segment, which
+   * goes straight on, keyframe or not, and ends at the next keyframe. Nothing happens while it has no sample.
    */
-  cut(resume: boolean): void {
-    for (const track of this.tracks) {
-      const held = track.flush();
-      if (held !== null) this.place(track, held, track === this.tracks[0]);
-    }
-    if (this.open === null) return;
-    this.closePart(this.endMs);
-    this.closeSegment(resume);
+  cut(): void {
+    const segment = this.open;
+    if (segment === null) return;
+    this.closePart(this.tracks[0].held?.ms ?? this.endMs);
+    if (segment.parts.length > 0) this.closeSegment(true);
   }
 
   /** The publication ended: what is open is published, and the next frames start a new one (a discontinuity). */
   end(): void {
-    this.cut(false);
+    this.finish();
     this.reset();
     this.headers = { video: null, audio: null };
     this.timeline.restart(this.endMs);
@@ -256,7 +255,7 @@ export class Segmenter {
     if (previous !== null && sameBytes(previous, frame.payload)) return;
     this.headers[kind] = frame.payload;
     if (!this.settled) return;
-    this.cut(false);
+    this.finish();
     this.reset();
   }
 
@@ -273,9 +272,20 @@ export class Segmenter {
     this.video = video === null ? null : new TrackQueue(video, firstDuration(video));
     this.audio = audio === null ? null : new TrackQueue(audio, firstDuration(audio));
     this.tracks = [this.video, this.audio].filter((t) => t !== null);
-    this.init = { id: this.nextInitId++, bytes: initSegment([video, audio].filter((t) => t !== null)), video: video !== null };
+    const body = new Blob([initSegment([video, audio].filter((t) => t !== null))]);
+    this.init = { id: this.nextInitId++, body, video: video !== null };
     this.settled = true;
     return true;
+  }
+
+  /** The tracks end: held samples get their track's last duration, and the open part and segment are published. */
+  private finish(): void {
+    for (const track of this.tracks) {
+      const held = track.flush();
+      if (held !== null) this.place(track, held);
+    }
+    this.closePart(this.endMs);
+    this.closeSegment(false);
   }
 
   /** Forget the tracks and what they hold; the next segment is a discontinuity and starts on a keyframe. */
@@ -284,36 +294,39 @@ export class Segmenter {
     this.video = this.audio = null;
     this.tracks = [];
     this.settled = false;
-    this.needKeyframe = true;
     this.resync = false;
     if (this.segments.length > 0 || this.open !== null) this.pendingDiscontinuity = true;
   }
 
-  /** Add a sample push() or flush() gave back to the open part; false when dropped (no segment open). */
-  private place(track: TrackQueue, held: QueuedSample, leading: boolean): boolean {
-    if (this.open === null && leading && (!this.needKeyframe || held.sync)) this.openSegment(held.ms, this.heldArrival);
-    if (this.open === null) {
-      track.drop(held);
-      return false;
-    }
+  /**
+   * Add a sample push() or flush() gave back to the open part. A segment is open: the first one opened at the
+   * first sample that settled the tracks, and each later one opens as the one before closes.
+   */
+  private place(track: TrackQueue, held: QueuedSample): void {
     track.gather(held);
+    this.openTracks.add(track);
     this.endMs = Math.max(this.endMs, held.ms + (held.duration * 1000) / track.config.timescale);
-    return true;
   }
 
-  /** After a sample of the leading track: does the part, or the segment, end before `next`, the one it holds now? */
+  /**
+   * After a sample of the leading track: does the part, or the segment, end before `next`, the one it holds now?
+   * A segment that ends opens the next at once, at `next`, so that the other tracks' samples that come before
+   * `next` is placed go in it.
+   */
   private boundary(next: QueuedSample): void {
     const segment = this.open!;
     const startsSegment = this.video === null || next.sync;
     if (startsSegment && (this.resync || next.ms - segment.startMs >= this.settings.segmentMs)) {
       this.closePart(next.ms);
       this.closeSegment(false);
+      this.openSegment(next.ms, this.heldArrival);
     } else if (next.ms - this.partStartMs >= this.settings.partMs) {
       this.closePart(next.ms);
     }
   }
 
   private openSegment(startMs: number, arrival: number): void {
+    this.openTracks.clear();
     if (this.pendingDiscontinuity) this.discontinuityNumber++;
     this.open = new Segment(this.nextMsn++, this.init!, this.pendingDiscontinuity, this.discontinuityNumber, arrival, startMs);
     this.pendingDiscontinuity = false;
@@ -330,7 +343,7 @@ export class Segmenter {
     const independent = tracks[0].samples[0]?.sync === true;
     for (const track of tracks) track.releaseRun();
     const durationMs = Math.max(0, endMs - this.partStartMs);
-    segment.parts.push({ index, bytes, durationMs, independent });
+    segment.parts.push({ index, body: new Blob([bytes]), durationMs, independent });
     segment.bytes += bytes.length;
     segment.durationMs = endMs - segment.startMs;
     this.partTargetMs = Math.max(this.partTargetMs, Math.ceil(durationMs));
@@ -344,7 +357,7 @@ export class Segmenter {
     if (segment === null) return;
     this.open = null;
     if (segment.parts.length === 0) {
-      // Opened to resume and ended before a sample came: its number is not used, so none is skipped.
+      // Opened and ended before a sample came: its number is not used, so none is skipped.
       this.nextMsn = segment.msn;
       if (segment.discontinuity) {
         this.discontinuityNumber--;
@@ -352,14 +365,15 @@ export class Segmenter {
       }
       return;
     }
-    segment.complete = true;
+    // One store for the whole segment, its parts views of it: what the parts held alone is let go.
+    const body = new Blob(segment.parts.map((p) => p.body));
+    let at = 0;
+    for (const part of segment.parts) part.body = body.slice(at, (at += part.body.size));
+    segment.body = body;
     this.segments.push(segment);
     this.targetDuration = Math.max(this.targetDuration, Math.round(segment.durationMs / 1000));
     this.resync = resume;
-    if (resume) {
-      this.needKeyframe = false;
-      this.openSegment(this.partStartMs, segment.programDateTime + segment.durationMs);
-    }
+    if (resume) this.openSegment(this.partStartMs, segment.programDateTime + segment.durationMs);
     while (this.segments.length > this.settings.window) this.retired.push(this.segments.shift()!);
     if (this.retired.length > RETIRED_SEGMENTS) this.retired.shift();
     let bytes = this.bytes;
@@ -367,6 +381,20 @@ export class Segmenter {
     while (bytes > MAX_WINDOW_BYTES && this.segments.length > 1) bytes -= this.segments.shift()!.bytes;
     this.onPublish();
   }
+}
+
+function partIn(segments: readonly Segment[], index: number): Part | undefined {
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const part = partOf(segments[i], index);
+    if (part !== undefined) return part;
+  }
+  return undefined;
+}
+
+/** Part `index` of the whole muxer, if `segment` has it: parts are numbered on across segments. */
+function partOf(segment: Segment | null, index: number): Part | undefined {
+  const first = segment?.parts[0];
+  return first === undefined ? undefined : segment!.parts[index - first.index];
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

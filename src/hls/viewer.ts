@@ -92,10 +92,9 @@ export class HlsViewer implements Connection {
     this.events.emit("play_start", { connId: this.id, streamKey: this.name.key }, { app: this.name.app, protocol: this.protocol });
   }
 
-  /** A reply went out with `bytes` of body. */
+  /** A reply went out with `bytes` of body (its request's end, asked(), keeps the viewer alive). */
   served(bytes: number): void {
     this.bytesOut += bytes;
-    this.life.received(0);
   }
 
   close(reason: string): void {

@@ -24,7 +24,11 @@ const MAX_IDLE_SLABS = 1024;
 /** An idle slab unused this long is let go, so memory returns to its floor after a load passes. */
 const IDLE_SLAB_MS = 10_000;
 
+let frameCount = 0;
+
 export class Frame {
+  /** Unique per frame: a cache can name a frame without holding it (and the slab it sits in) alive. */
+  readonly id = ++frameCount;
   private refs = 1;
 
   constructor(

@@ -3,9 +3,11 @@
  * the few questions the tests ask them (who owns a key in Redis, what /metrics says of the registry).
  */
 import { startTestServer, type TestServer } from "../helpers/live-server.ts";
+import { RawRtmpClient } from "../helpers/raw-rtmp-client.ts";
 import type { Config } from "../../src/config/config.ts";
 import { STREAM_PREFIX } from "../../src/cluster/redis-registry.ts";
-import type { TestRedis } from "./redis.ts";
+import { waitFor } from "../../support/wait.ts";
+import { RedisScope, type TestRedis } from "./redis.ts";
 
 /** A node `id` of the cluster kept in `redis`, as changed by `adjust`. */
 export function startNode(redis: TestRedis, id: string, adjust?: (config: Config) => void): Promise<TestServer> {
@@ -15,6 +17,24 @@ export function startNode(redis: TestRedis, id: string, adjust?: (config: Config
     c.http.listen = { host: "127.0.0.1", port: 0 };
     adjust?.(c);
   });
+}
+
+/** A test's own Redis, the nodes it started on it and its raw RTMP clients: all gone after the test. */
+export class ClusterScope extends RedisScope {
+  /** startNode() on the test's Redis; resolves once the node reached it. */
+  async node(id: string, adjust?: (config: Config) => void): Promise<TestServer> {
+    const node = await startNode(this.redis, id, adjust);
+    this.defer(() => node.stop());
+    await waitFor(() => node.server.cluster?.state === "up", 5_000, `${id} to reach redis`);
+    return node;
+  }
+
+  /** A raw RTMP client connected to `port`. */
+  async rawClient(port: number): Promise<RawRtmpClient> {
+    const client = await RawRtmpClient.connect(port);
+    this.defer(() => client.close());
+    return client;
+  }
 }
 
 /** The node id holding `key` in Redis, or null. */

@@ -1,13 +1,14 @@
 /**
- * A real redis-server for the cluster tests: on a free loopback port, nothing saved to disk, killed after the
- * test file. It can be stopped and started again on the same port (Redis going away and coming back), and
- * read directly with a plain client to see what the nodes wrote.
+ * A real redis-server for the cluster tests: on a free loopback port, nothing saved to disk, one for each test
+ * (tests run at the same time: see at-once.ts), killed after it. It can be stopped and started again on the
+ * same port (Redis going away and coming back), and read directly with a plain client to see what the nodes
+ * wrote.
  */
-import { afterAll, beforeAll } from "bun:test";
 import { RedisClient } from "bun";
 import { type Child, Children } from "../../support/children.ts";
 import { freePort } from "../../support/free-port.ts";
 import { waitFor } from "../../support/wait.ts";
+import { Scope, type TestsAtOnce, testsAtOnce } from "../helpers/at-once.ts";
 
 export class TestRedis {
   readonly port = freePort();
@@ -83,10 +84,17 @@ export class TestRedis {
   }
 }
 
-/** A TestRedis for the enclosing test file: started before its tests, killed after them. */
-export function redisForTests(): TestRedis {
-  const redis = new TestRedis();
-  beforeAll(() => redis.start());
-  afterAll(() => redis.dispose());
-  return redis;
+/** A test's own redis-server, and whatever else the test must undo. */
+export class RedisScope extends Scope {
+  readonly redis = new TestRedis();
+
+  constructor() {
+    super();
+    this.defer(() => this.redis.dispose());
+  }
+}
+
+/** Tests that run at the same time, each with a scope from `make` whose Redis answers before the test starts. */
+export function redisTests<S extends RedisScope>(make: () => S): TestsAtOnce<S> {
+  return testsAtOnce(make, (scope) => scope.redis.start());
 }

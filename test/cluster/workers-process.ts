@@ -1,7 +1,7 @@
 /**
  * What the workers tests share: the server as operators run it with `workers` in its config (bun src/cli.ts
  * --config FILE, so the supervisor and its workers are real processes), its JSON log lines (every worker's
- * too: they share its stdout), its API, and whether a process still exists.
+ * too: they share its stdout), its API, whether a process still exists, and what a test starts around it.
  */
 import { expect } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -9,6 +9,9 @@ import { join, resolve } from "node:path";
 import type { Child, Children } from "../../support/children.ts";
 import { freePort } from "../../support/free-port.ts";
 import { waitFor } from "../../support/wait.ts";
+import { Scope } from "../helpers/at-once.ts";
+import { scratchDir } from "../helpers/media.ts";
+import type { RawRtmpClient } from "../helpers/raw-rtmp-client.ts";
 
 const CLI = resolve(import.meta.dir, "../../src/cli.ts");
 
@@ -79,6 +82,24 @@ export async function startWorkersServer(children: Children, dir: string, yaml: 
   await waitFor(() => !child.running || logs().some((l) => l.msg === ready), 15_000, ready, () => child.describe());
   expect(child.running, child.describe()).toBe(true);
   return server;
+}
+
+/** What a test starts: the servers' processes and FFmpeg (in `children`), its RTMP clients, its scratch files. */
+export class WorkersTest extends Scope {
+  readonly scratch: ReturnType<typeof scratchDir>;
+  readonly clients: RawRtmpClient[] = [];
+
+  constructor(label: string) {
+    super();
+    this.scratch = scratchDir(label);
+    this.defer(() => this.scratch.remove());
+    this.defer(() => this.clients.splice(0).forEach((client) => client.close()));
+  }
+
+  /** startWorkersServer() in the test's directory. */
+  start(yaml: string[], options?: StartOptions): Promise<WorkersServer> {
+    return startWorkersServer(this.children, this.scratch.path, yaml, options);
+  }
 }
 
 function logLines(child: Child): LogLine[] {

@@ -98,7 +98,8 @@ export interface LiveTestOptions {
  * liveTest(), which registers the hooks.
  */
 export class LiveTest implements Fixture {
-  private readonly children = new Children();
+  /** The processes the test started (its publishers and players of every kind): killed after it. */
+  readonly children = new Children();
   readonly scratch: { path: string; remove(): void };
   private current: TestServer | null = null;
   private readonly clients: RawRtmpClient[] = [];

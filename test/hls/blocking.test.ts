@@ -3,7 +3,9 @@ import type { Frame } from "../../src/media/frame.ts";
 import { type HlsReply, HlsMuxer } from "../../src/hls/muxer.ts";
 import { reloadDirective, reloadState } from "../../src/hls/reload.ts";
 import { Segmenter } from "../../src/hls/segmenter.ts";
-import { av, audioHeader, EPOCH, videoHeader } from "./synthetic.ts";
+import { concat } from "../../support/bytes.ts";
+import { readInit } from "../../support/fmp4.ts";
+import { av, audioHeader, bytesOf, EPOCH, trafs, videoHeader } from "./synthetic.ts";
 
 const SETTINGS = { segmentMs: 1000, partMs: 200, window: 7 };
 
@@ -57,9 +59,10 @@ function muxer(lowLatency = true) {
 }
 
 /** A reply's settling, observable without waiting: null while it is pending. */
-function tracked(reply: Promise<HlsReply>): { result: HlsReply | null; done: Promise<HlsReply> } {
-  const t: { result: HlsReply | null; done: Promise<HlsReply> } = { result: null, done: reply };
-  reply.then((r) => (t.result = r));
+function tracked(reply: HlsReply | Promise<HlsReply>): { result: HlsReply | null; done: Promise<HlsReply> } {
+  const done = Promise.resolve(reply);
+  const t: { result: HlsReply | null; done: Promise<HlsReply> } = { result: null, done };
+  done.then((r) => (t.result = r));
   return t;
 }
 
@@ -107,22 +110,29 @@ describe("HlsMuxer requests", () => {
     frames(31, 5);
     const reply = await part.done;
     expect(reply.status).toBe(200);
-    expect("bytes" in reply && reply.bytes).toBeInstanceOf(Uint8Array);
+    expect("body" in reply && trafs(reply.body).map((t) => t.trackId)).toEqual([1, 2]);
     m.stop();
   });
 
-  it("serves a segment as its parts' own buffers, and the init section", async () => {
+  it("serves a segment as its parts' bytes in one, the same bytes its parts keep serving, and the init section", async () => {
     const { m, frames } = muxer();
     frames(0, 31);
-    const segment = await m.file(m.names.segment(0), signal());
-    const parts = await Promise.all([0, 1, 2, 3, 4].map((i) => m.file(m.names.part(i), signal())));
-    expect(segment.status).toBe(200);
-    if (!("bytes" in segment) || segment.bytes instanceof Uint8Array) throw new Error("a segment is its parts");
-    expect(segment.bytes).toEqual(parts.map((p) => ("bytes" in p ? p.bytes : null)) as Uint8Array[]);
-    expect(segment.bytes.every((b, i) => "bytes" in parts[i] && parts[i].bytes === b)).toBe(true);
-    expect((await m.file(m.names.init(0), signal())).status).toBe(200);
+    const body = async (name: string) => {
+      const reply = await m.file(name, signal());
+      if (!("body" in reply)) throw new Error(`${name}: ${reply.status}`);
+      return bytesOf(reply.body);
+    };
+    const segment = await body(m.names.segment(0));
+    const parts = await Promise.all([0, 1, 2, 3, 4].map((i) => body(m.names.part(i))));
+    expect(segment).toEqual(concat(...parts));
+    // A part of the open segment, then the same part once its segment is complete (a slice of the segment's bytes).
+    const open = await body(m.names.part(5));
+    frames(31, 25);
+    expect(await body(m.names.part(5))).toEqual(open);
+    expect((await body(m.names.segment(1))).subarray(0, open.length)).toEqual(open);
+    expect(readInit(await body(m.names.init(0))).tracks.map((t) => t.kind)).toEqual(["video", "audio"]);
     expect((await m.file("zzzzzzzz-seg0.m4s", signal())).status).toBe(404);
-    expect((await m.file(m.names.segment(1), signal())).status).toBe(404);
+    expect((await m.file(m.names.segment(2), signal())).status).toBe(404);
     m.stop();
   });
 

@@ -61,22 +61,46 @@ describe("HLS muxers", () => {
     expect(logged(live, "hls muxer stopped")[0]).toMatchObject({ stream_key: "live/a", reason: "no viewer left" });
   });
 
-  it("cuts a GOP cache that holds only its keyframe once audio comes too: the first segment has every track", async () => {
+  it("cuts a GOP cache that holds only its keyframe once a sample of every track is complete: the first segment has every track", async () => {
     const p = await SyntheticPublisher.start(live.server.port, "fresh");
     publishers.push(p);
-    const send = (type: number, payload: Uint8Array) =>
-      p.client.send({ csid: type === MessageType.Video ? Csid.Video : Csid.Audio, type, streamId: p.streamId, timestamp: 0, payload });
-    const keyframe = new Uint8Array(1000).fill(0x55);
-    keyframe.set([0x17, 1, 0, 0, 0]);
-    send(MessageType.Video, keyframe);
+    const send = (type: number, timestamp: number, payload: Uint8Array) =>
+      p.client.send({ csid: type === MessageType.Video ? Csid.Video : Csid.Audio, type, streamId: p.streamId, timestamp, payload });
+    const frame = (keyframe: boolean) => {
+      const video = new Uint8Array(1000).fill(0x55);
+      video.set([keyframe ? 0x17 : 0x27, 1, 0, 0, 0]);
+      return video;
+    };
+    const audio = Uint8Array.of(0xaf, 1, 0x21, 0x10, 0x04);
+    send(MessageType.Video, 0, frame(true));
     const stream = () => live.server.server.registry.streams.get("live/fresh");
     await waitFor(() => (stream()?.stats(performance.now())?.keyframes ?? 0) === 1, 5_000, "the keyframe of live/fresh");
     const playlist = get(live, "/live/fresh/index.m3u8").then((r) => r.text());
     await waitFor(() => logged(live, "hls muxer started").length === 1, 5_000, "the muxer to start");
-    send(MessageType.Audio, Uint8Array.of(0xaf, 1, 0x21, 0x10, 0x04));
+    // A sample's duration is known once the next one of its track comes.
+    send(MessageType.Audio, 0, audio);
+    send(MessageType.Video, 40, frame(false));
+    send(MessageType.Audio, 23, audio);
     const segment = /\n([^#\n]+seg0\.m4s)\n/.exec(await playlist)![1];
     const bytes = new Uint8Array(await (await get(live, `/live/fresh/${segment}`)).arrayBuffer());
-    expect(trafs(bytes).map((t) => t.trackId)).toEqual([1, 2]);
+    expect(trafs(bytes).map((t) => [t.trackId, t.samples])).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
+  });
+
+  it("answers the first playlist of a muxer started before the stream's first keyframe at its first part, not a whole segment later", async () => {
+    const p = await SyntheticPublisher.start(live.server.port, "early");
+    publishers.push(p);
+    await waitFor(() => live.server.server.registry.streams.get("live/early")?.publisher != null, 5_000, "live/early published");
+    const playlist = get(live, "/live/early/index.m3u8").then(async (r) => [r.status, await r.text()] as const);
+    await waitFor(() => logged(live, "hls muxer started").some((r) => r.stream_key === "live/early"), 5_000, "the muxer to start");
+    // 280 ms from the first keyframe: one 200 ms part, far from the 1 s a segment lasts.
+    p.frames(7);
+    const [status, text] = await playlist;
+    expect(status).toBe(200);
+    expect(text).toContain("#EXTINF:0.200,");
+    expect(text).toMatch(/#EXT-X-PART:DURATION=0\.200,URI="[^"]+part0\.m4s",INDEPENDENT=YES/);
   });
 
   it("answers 404 for a stream nobody publishes within timeouts.handshake, and for files of no muxer", async () => {

@@ -2,24 +2,21 @@
  * HLS and LL-HLS played by real FFmpeg from an RTMP publish: H.264+AAC, HEVC through fMP4, audio only, and a
  * republish that continues the same playlist URL with a discontinuity.
  */
-import { afterEach, describe, expect, it } from "bun:test";
-import { Children, run } from "../../support/children.ts";
+import { describe, expect } from "bun:test";
+import { run } from "../../support/children.ts";
 import { testSource } from "../../support/test-source.ts";
 import { waitFor } from "../../support/wait.ts";
-import { type LiveTest, liveTest } from "../helpers/live-server.ts";
+import { type LiveTest, liveTests } from "../helpers/live-server.ts";
 import { decodeErrors, probe, probeTestSourceCopy, requireFfmpeg } from "../helpers/media.ts";
 import { hlsConfig, playlistUrl, publishHevc } from "./live-hls.ts";
 
 /** FFmpeg plays seconds of live media in each test: more than bun's 5 s default. */
 const TEST_MS = 40_000;
 
-const children = new Children();
-afterEach(() => children.killAll());
-
 /** FFmpeg reading `seconds` of the playlist into an MP4 file; resolves with the file once FFmpeg exited 0. */
 async function recordHls(live: LiveTest, name: string, seconds: number): Promise<string> {
   const out = live.path(`${name}.mp4`);
-  const player = children.spawn(`hls player ${name}`, [
+  const player = live.children.spawn(`hls player ${name}`, [
     "ffmpeg", "-nostdin", "-hide_banner", "-v", "error",
     "-i", playlistUrl(live, name), "-t", String(seconds), "-c", "copy", "-y", out,
   ]);
@@ -38,10 +35,27 @@ async function firstPlaylist(live: LiveTest, name: string): Promise<{ text: stri
   return { text, ms };
 }
 
-describe.skipIf(!requireFfmpeg())("LL-HLS from an RTMP publish", () => {
-  const live = liveTest("hls-ll", { adjust: hlsConfig(true) });
+describe.skipIf(!requireFfmpeg())("plain HLS from an RTMP publish", () => {
+  const tests = liveTests("hls-plain", { adjust: hlsConfig(false) });
 
-  it("lists a segment in the first playlist of a live stream, and FFmpeg plays it (H.264 + AAC)", async () => {
+  tests.it("lists segments only, at once for a live stream, and FFmpeg plays it", async (live) => {
+    await live.publishLive(await testSource(), "plain");
+    const { text, ms } = await firstPlaylist(live, "plain");
+    console.log(`time to first playlist with a segment (plain HLS, live stream): ${ms.toFixed(1)} ms`);
+    expect(text).toContain("#EXTINF:");
+    expect(text).toContain("#EXT-X-VERSION:6");
+    expect(text).not.toContain("#EXT-X-PART");
+    expect(text).not.toContain("#EXT-X-SERVER-CONTROL");
+    const out = await recordHls(live, "plain", 3);
+    await probeTestSourceCopy(out);
+    expect(await decodeErrors(out)).toBe("");
+  }, TEST_MS);
+});
+
+describe.skipIf(!requireFfmpeg())("LL-HLS from an RTMP publish", () => {
+  const tests = liveTests("hls-ll", { adjust: hlsConfig(true) });
+
+  tests.it("lists a segment in the first playlist of a live stream, and FFmpeg plays it (H.264 + AAC)", async (live) => {
     await live.publishLive(await testSource(), "ll");
     const { text, ms } = await firstPlaylist(live, "ll");
     console.log(`time to first playlist with a segment (LL-HLS, live stream): ${ms.toFixed(1)} ms`);
@@ -53,35 +67,7 @@ describe.skipIf(!requireFfmpeg())("LL-HLS from an RTMP publish", () => {
     expect(await decodeErrors(out)).toBe("");
   }, TEST_MS);
 
-  it("carries HEVC through fMP4", async () => {
-    const hevc = await publishHevc(live.server.url("hevc"), "hevc");
-    try {
-      const out = await recordHls(live, "hevc", 2);
-      const copy = await probe(out);
-      expect(copy.video, JSON.stringify(copy)).toMatchObject({ codecName: "hevc", width: hevc.width, height: hevc.height });
-      expect(copy.audio).toBeUndefined();
-      expect(await decodeErrors(out)).toBe("");
-    } finally {
-      await hevc.stop();
-    }
-  }, TEST_MS);
-
-  it("plays an audio-only stream as audio only", async () => {
-    const audioOnly = live.path("audio-only.flv");
-    const made = await run(["ffmpeg", "-nostdin", "-v", "error", "-i", await testSource(), "-vn", "-c", "copy", "-y", audioOnly]);
-    expect(made.code, made.stderr).toBe(0);
-    live.publish(audioOnly, "radio");
-    const registry = live.server.server.registry;
-    await waitFor(() => (registry.streams.get("live/radio")?.stats(performance.now())?.audio_packets ?? 0) > 0, 10_000, "audio of live/radio");
-    const { text } = await firstPlaylist(live, "radio");
-    expect(text).toContain("#EXT-X-PART:DURATION=0.2");
-    const out = await recordHls(live, "radio", 2);
-    const copy = await probe(out);
-    expect(copy.audio, JSON.stringify(copy)).toMatchObject({ codecName: "aac" });
-    expect(copy.video).toBeUndefined();
-  }, TEST_MS);
-
-  it("continues the same playlist URL after a republish, with a discontinuity and a media sequence that never goes back", async () => {
+  tests.it("continues the same playlist URL after a republish, with a discontinuity and a media sequence that never goes back", async (live) => {
     const source = await testSource();
     const first = live.publish(source, "re", { seconds: 3 });
     await live.server.waitUntilLive("re");
@@ -105,21 +91,32 @@ describe.skipIf(!requireFfmpeg())("LL-HLS from an RTMP publish", () => {
     const out = await recordHls(live, "re", 2);
     expect((await probe(out)).video).toMatchObject({ codecName: "h264" });
   }, TEST_MS);
-});
 
-describe.skipIf(!requireFfmpeg())("plain HLS from an RTMP publish", () => {
-  const live = liveTest("hls-plain", { adjust: hlsConfig(false) });
+  tests.it("carries HEVC through fMP4", async (live) => {
+    const hevc = await publishHevc(live.server.url("hevc"), "hevc");
+    try {
+      const out = await recordHls(live, "hevc", 2);
+      const copy = await probe(out);
+      expect(copy.video, JSON.stringify(copy)).toMatchObject({ codecName: "hevc", width: hevc.width, height: hevc.height });
+      expect(copy.audio).toBeUndefined();
+      expect(await decodeErrors(out)).toBe("");
+    } finally {
+      await hevc.stop();
+    }
+  }, TEST_MS);
 
-  it("lists segments only, at once for a live stream, and FFmpeg plays it", async () => {
-    await live.publishLive(await testSource(), "plain");
-    const { text, ms } = await firstPlaylist(live, "plain");
-    console.log(`time to first playlist with a segment (plain HLS, live stream): ${ms.toFixed(1)} ms`);
-    expect(text).toContain("#EXTINF:");
-    expect(text).toContain("#EXT-X-VERSION:6");
-    expect(text).not.toContain("#EXT-X-PART");
-    expect(text).not.toContain("#EXT-X-SERVER-CONTROL");
-    const out = await recordHls(live, "plain", 3);
-    await probeTestSourceCopy(out);
-    expect(await decodeErrors(out)).toBe("");
+  tests.it("plays an audio-only stream as audio only", async (live) => {
+    const audioOnly = live.path("audio-only.flv");
+    const made = await run(["ffmpeg", "-nostdin", "-v", "error", "-i", await testSource(), "-vn", "-c", "copy", "-y", audioOnly]);
+    expect(made.code, made.stderr).toBe(0);
+    live.publish(audioOnly, "radio");
+    const registry = live.server.server.registry;
+    await waitFor(() => (registry.streams.get("live/radio")?.stats(performance.now())?.audio_packets ?? 0) > 0, 10_000, "audio of live/radio");
+    const { text } = await firstPlaylist(live, "radio");
+    expect(text).toContain("#EXT-X-PART:DURATION=0.2");
+    const out = await recordHls(live, "radio", 2);
+    const copy = await probe(out);
+    expect(copy.audio, JSON.stringify(copy)).toMatchObject({ codecName: "aac" });
+    expect(copy.video).toBeUndefined();
   }, TEST_MS);
 });

@@ -2,11 +2,12 @@ import { describe, expect, it } from "bun:test";
 import type { Frame } from "../../src/media/frame.ts";
 import { FileNames } from "../../src/hls/file-names.ts";
 import { renderPlaylist } from "../../src/hls/playlist.ts";
-import { MAX_SEGMENT_BYTES, MAX_WINDOW_BYTES, Segmenter, type SegmenterSettings } from "../../src/hls/segmenter.ts";
+import { MAX_SEGMENT_BYTES, MAX_WINDOW_BYTES, type Part, Segmenter, type SegmenterSettings } from "../../src/hls/segmenter.ts";
 import { holders } from "../helpers/frame-holders.ts";
 import { hex } from "../helpers/hex.ts";
 import { VIDEO } from "../fixtures/sequence-headers.ts";
-import { av, audioFrame, audioHeader, EPOCH, trafs, videoFrame, videoHeader } from "./synthetic.ts";
+import { readFragment } from "../../support/fmp4.ts";
+import { aacStamps, av, bytesOf, audioFrame, audioHeader, EPOCH, type Feeder, interleaved, trafs, videoFrame, videoHeader } from "./synthetic.ts";
 
 const SETTINGS: SegmenterSettings = { segmentMs: 1000, partMs: 200, window: 7 };
 const NAMES = new FileNames("abc");
@@ -23,6 +24,46 @@ function fed(settings = SETTINGS) {
   feed(videoHeader(), EPOCH);
   feed(audioHeader(), EPOCH);
   return { segmenter, feed, frames, published: () => published };
+}
+
+/** Every part of the segments made and of the open one, in order. */
+function allParts(segmenter: Segmenter): Part[] {
+  return [...segmenter.segments, ...(segmenter.open === null ? [] : [segmenter.open])].flatMap((s) => s.parts);
+}
+
+/**
+ * Every sample the parts hold, per track id, in order: its decode time; and each place where a run does not
+ * begin where its track's previous run ended.
+ */
+function samplesOut(parts: readonly Part[]): { times: Map<number, number[]>; breaks: string[] } {
+  const times = new Map<number, number[]>();
+  const ends = new Map<number, number>();
+  const breaks: string[] = [];
+  for (const part of parts) {
+    for (const run of readFragment(bytesOf(part.body)).runs) {
+      const end = ends.get(run.trackId);
+      if (end !== undefined && run.baseDecodeTime !== end) breaks.push(`part ${part.index} track ${run.trackId}: ${run.baseDecodeTime} after ${end}`);
+      let t = run.baseDecodeTime;
+      for (const sample of run.samples) {
+        times.set(run.trackId, [...(times.get(run.trackId) ?? []), t]);
+        t += sample.duration;
+      }
+      ends.set(run.trackId, t);
+    }
+  }
+  return { times, breaks };
+}
+
+/** The decode times frames stamped `stamps` get, the first keyframe (stamped `first`) at the timeline's 10 s. */
+function decodeTimes(stamps: number[], first: number, timescale: number): number[] {
+  return stamps.map((ts) => Math.round(((10_000 + ts - first) * timescale) / 1000));
+}
+
+/** The stamps of the audio and video frames among `frames`, from the first keyframe on (before it nothing can start). */
+function stampsFromKeyframe(frames: Frame[]): { audio: number[]; video: number[] } {
+  const from = Math.max(0, frames.findIndex((f) => f.video && f.keyframe));
+  const after = frames.slice(from);
+  return { audio: after.filter((f) => !f.video).map((f) => f.timestamp), video: after.filter((f) => f.video).map((f) => f.timestamp) };
 }
 
 /** Every frame fed is back to its creator's one reference. */
@@ -52,11 +93,11 @@ describe("Segmenter", () => {
     expect(segmenter.segments.map((s) => [s.msn, s.durationMs, s.parts.length])).toEqual([[0, 1000, 5]]);
     expect(segmenter.segments[0].parts.map((p) => p.independent)).toEqual([true, false, false, false, false]);
     // The first part: five video frames from the keyframe, and the audio whose successor had come.
-    expect(trafs(segmenter.segments[0].parts[0].bytes)).toEqual([
+    expect(trafs(segmenter.segments[0].parts[0].body)).toEqual([
       { trackId: 1, baseDecodeTime: 900_000, samples: 5 },
       { trackId: 2, baseDecodeTime: 441_000, samples: 4 },
     ]);
-    expect(segmenter.segments[0].bytes).toBe(segmenter.segments[0].parts.reduce((n, p) => n + p.bytes.length, 0));
+    expect(segmenter.segments[0].bytes).toBe(segmenter.segments[0].parts.reduce((n, p) => n + p.body.size, 0));
   });
 
   it("renders the low-latency playlist: parts, the open segment's parts, the preload hint, the query in every URI", () => {
@@ -136,17 +177,18 @@ describe("Segmenter", () => {
     const { segmenter, feed, frames } = fed();
     // The GOP cache: a keyframe and 12 frames after it.
     frames.push(...av(feed, 25, 13));
-    segmenter.cut(true);
-    expect(segmenter.segments.map((s) => [s.msn, s.durationMs])).toEqual([[0, 520]]);
+    segmenter.cut();
+    // Up to the last frame, which waits for its duration.
+    expect(segmenter.segments.map((s) => [s.msn, s.durationMs])).toEqual([[0, 480]]);
     expect(segmenter.segments[0].parts[0].independent).toBe(true);
     // Live frames continue the GOP: the next segment needs no keyframe to start, and ends at the next one.
     av(feed, 38, 13);
     expect(segmenter.segments.map((s) => [s.msn, s.durationMs])).toEqual([
-      [0, 520],
-      [1, 480],
+      [0, 480],
+      [1, 520],
     ]);
     expect(segmenter.segments[1].parts[0].independent).toBe(false);
-    expect(trafs(segmenter.segments[1].parts[0].bytes)[0].baseDecodeTime).toBe(ticks90k(10_000 + 13 * 40));
+    expect(trafs(segmenter.segments[1].parts[0].body)[0].baseDecodeTime).toBe(ticks90k(10_000 + 12 * 40));
     av(feed, 51, 1);
     expect(segmenter.open?.parts ?? []).toHaveLength(0);
     segmenter.close();
@@ -169,7 +211,7 @@ describe("Segmenter", () => {
     const [, , third] = segmenter.segments;
     expect(third.discontinuity).toBe(true);
     expect(third.init.id).toBe(1);
-    expect(trafs(third.parts[0].bytes)[0].baseDecodeTime).toBe(ticks90k(10_000 + 1200));
+    expect(trafs(third.parts[0].body)[0].baseDecodeTime).toBe(ticks90k(10_000 + 1200));
     const text = renderPlaylist(segmenter, NAMES, false, "");
     expect(text).toContain(
       ["#EXTINF:0.200,", "abc-seg1.m4s", "#EXT-X-DISCONTINUITY", '#EXT-X-MAP:URI="abc-init1.mp4"'].join("\n"),
@@ -203,7 +245,7 @@ describe("Segmenter", () => {
     const { segmenter, feed } = fed();
     const start = 2 ** 32 - 600;
     av(feed, 0, 51, 25, { start });
-    const times = segmenter.segments.flatMap((s) => s.parts.map((p) => trafs(p.bytes)[0].baseDecodeTime));
+    const times = segmenter.segments.flatMap((s) => s.parts.map((p) => trafs(p.body)[0].baseDecodeTime));
     expect(times).toEqual(times.map((_, i) => ticks90k(10_000 + i * 200)));
   });
 
@@ -224,7 +266,7 @@ describe("Segmenter", () => {
     expect(segmenter.hasVideo).toBe(false);
     expect(segmenter.segments.map((s) => [s.msn, s.durationMs, s.discontinuityNumber])).toEqual([[5, 1000, 2], [6, 1000, 2]]);
     expect(segmenter.segments.flatMap((s) => s.parts.map((p) => p.independent)).every(Boolean)).toBe(true);
-    expect(trafs(segmenter.segments[0].parts[0].bytes).map((t) => t.trackId)).toEqual([1]);
+    expect(trafs(segmenter.segments[0].parts[0].body).map((t) => t.trackId)).toEqual([1]);
   });
 
   it("ends a segment that outgrows its byte bound without waiting for a keyframe", () => {
@@ -245,6 +287,99 @@ describe("Segmenter", () => {
     expect(segmenter.bytes).toBeLessThanOrEqual(MAX_WINDOW_BYTES);
   });
 
+  describe("puts every frame fed from the first keyframe in exactly one part, decode times contiguous", () => {
+    const cases: [string, (feed: Feeder) => Frame[]][] = [
+      ["AAC audio around every keyframe, audio first at equal times", (feed) => interleaved(feed, 5_000)],
+      ["AAC audio, video first at equal times", (feed) => interleaved(feed, 5_000, { audioFirst: false })],
+      ["audio every 40 ms, each after its video frame", (feed) => interleaved(feed, 5_000, { audio: stamps40(5_000), audioFirst: false })],
+      ["audio every 40 ms, each before its video frame", (feed) => interleaved(feed, 5_000, { audio: stamps40(5_000) })],
+      ["a keyframe every 13 frames (segments of 1040 ms)", (feed) => interleaved(feed, 5_000, { gop: 13 })],
+    ];
+    for (const [name, feedStream] of cases) {
+      it(name, () => {
+        const { segmenter, feed } = fed({ ...SETTINGS, window: 100 });
+        const frames = feedStream(feed);
+        segmenter.end();
+        expect(segmenter.segments.length).toBeGreaterThanOrEqual(4);
+        const { times, breaks } = samplesOut(allParts(segmenter));
+        const stamps = stampsFromKeyframe(frames);
+        expect(breaks).toEqual([]);
+        expect(times.get(1)).toEqual(decodeTimes(stamps.video, 0, 90_000));
+        expect(times.get(2)).toEqual(decodeTimes(stamps.audio, 0, 44_100));
+        expect(segmenter.segments.every((s) => s.parts[0].independent)).toBe(true);
+        segmenter.close();
+        expect(allReleased(frames)).toBe(true);
+      });
+    }
+
+    const singleTrack: [string, Frame, { video?: boolean; audio?: number[] }, number[]][] = [
+      ["of an audio-only stream", audioHeader(), { video: false }, decodeTimes(aacStamps(5_000), 0, 44_100)],
+      ["of a video-only stream", videoHeader(), { audio: [] }, decodeTimes(stamps40(5_000), 0, 90_000)],
+    ];
+    for (const [name, header, options, expected] of singleTrack) {
+      it(name, () => {
+        const segmenter = new Segmenter({ ...SETTINGS, window: 100 }, { msn: 0, discontinuity: 0 }, () => {});
+        const feed: Feeder = (frame, arrival) => segmenter.frame(frame, arrival);
+        feed(header, EPOCH);
+        const frames = interleaved(feed, 5_000, options);
+        segmenter.end();
+        const { times, breaks } = samplesOut(allParts(segmenter));
+        expect(breaks).toEqual([]);
+        expect([...times.entries()]).toEqual([[1, expected]]);
+        segmenter.close();
+        expect(allReleased(frames)).toBe(true);
+      });
+    }
+
+    it("across a cut that starts a muxer from the GOP cache", () => {
+      const { segmenter, feed } = fed({ ...SETTINGS, window: 100 });
+      const frames: Frame[] = [];
+      // The cache: frames from 3 s (a keyframe) to 3.5 s; then the live ones.
+      const cached = interleaved((f) => frames.push(f), 5_000).filter((f) => f.timestamp >= 3_000);
+      let cut = false;
+      for (const frame of cached) {
+        if (!cut && frame.timestamp >= 3_500) {
+          segmenter.cut();
+          cut = true;
+        }
+        feed(frame, EPOCH + frame.timestamp);
+      }
+      segmenter.end();
+      const { times, breaks } = samplesOut(allParts(segmenter));
+      const stamps = stampsFromKeyframe(cached);
+      expect(breaks).toEqual([]);
+      expect(times.get(1)).toEqual(decodeTimes(stamps.video, 3_000, 90_000));
+      expect(times.get(2)).toEqual(decodeTimes(stamps.audio, 3_000, 44_100));
+      segmenter.close();
+      expect(allReleased(frames)).toBe(true);
+    });
+
+    it("across a republish: each publication whole, the second after the first", () => {
+      const { segmenter, feed } = fed({ ...SETTINGS, window: 100 });
+      const first = interleaved(feed, 3_000);
+      segmenter.end();
+      feed(videoHeader(), EPOCH + 4_000);
+      feed(audioHeader(), EPOCH + 4_000);
+      // The new publisher starts its timestamps over, and arrives a second later.
+      const second = interleaved((frame, arrival) => feed(frame, arrival + 4_000), 3_000);
+      segmenter.end();
+      const discontinuity = segmenter.segments.findIndex((s) => s.discontinuity);
+      expect(discontinuity).toBeGreaterThan(0);
+      const before = samplesOut(segmenter.segments.slice(0, discontinuity).flatMap((s) => s.parts));
+      const after = samplesOut(segmenter.segments.slice(discontinuity).flatMap((s) => s.parts));
+      expect([before.breaks, after.breaks]).toEqual([[], []]);
+      expect(before.times.get(2)).toEqual(decodeTimes(stampsFromKeyframe(first).audio, 0, 44_100));
+      expect(before.times.get(1)).toEqual(decodeTimes(stampsFromKeyframe(first).video, 0, 90_000));
+      expect(after.times.get(2)).toHaveLength(stampsFromKeyframe(second).audio.length);
+      expect(after.times.get(1)).toHaveLength(stampsFromKeyframe(second).video.length);
+      // The second publication's decode times go on from where the first one's ended.
+      expect(after.times.get(1)![0]).toBeGreaterThanOrEqual(before.times.get(1)!.at(-1)!);
+      expect(after.times.get(2)![0]).toBeGreaterThanOrEqual(before.times.get(2)!.at(-1)!);
+      segmenter.close();
+      expect(allReleased([...first, ...second])).toBe(true);
+    });
+  });
+
   it("gives back every frame it held once closed", () => {
     const { segmenter, feed, frames } = fed();
     frames.push(...av(feed, 0, 40));
@@ -252,6 +387,11 @@ describe("Segmenter", () => {
     expect(allReleased(frames)).toBe(true);
   });
 });
+
+/** Audio stamped like the video: every 40 ms from 0. */
+function stamps40(untilMs: number): number[] {
+  return Array.from({ length: untilMs / 40 }, (_, n) => n * 40);
+}
 
 function ticks90k(ms: number): number {
   return Math.round(ms * 90);

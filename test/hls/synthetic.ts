@@ -61,13 +61,51 @@ export function av(feed: Feeder, from: number, count: number, gop = 25, options:
   return frames;
 }
 
+/** The timestamps an AAC 44.1 kHz encoder stamps its frames with (1024 samples each), rounded to ms: 0, 23, 46, 70, ... */
+export function aacStamps(untilMs: number): number[] {
+  const stamps: number[] = [];
+  for (let i = 0; Math.round((i * 1024_000) / 44_100) < untilMs; i++) stamps.push(Math.round((i * 1024_000) / 44_100));
+  return stamps;
+}
+
+/**
+ * A publisher's interleaving: video every 40 ms from 0 (a keyframe every `gop` frames) and audio at `audio`'s
+ * times, fed in timestamp order up to `untilMs` (at equal times audio first when `audioFirst`), each arriving
+ * at its time; returns every frame made.
+ */
+export function interleaved(
+  feed: Feeder,
+  untilMs: number,
+  { audio = aacStamps(untilMs), video = true, gop = 25, audioFirst = true }: { audio?: number[]; video?: boolean; gop?: number; audioFirst?: boolean } = {},
+): Frame[] {
+  const made: Frame[] = [];
+  const videoStamps = video ? Array.from({ length: Math.ceil(untilMs / 40) }, (_, n) => n * 40) : [];
+  let a = 0;
+  let v = 0;
+  while (a < audio.length || v < videoStamps.length) {
+    const audioNext = v === videoStamps.length || (a < audio.length && (audio[a] < videoStamps[v] || (audio[a] === videoStamps[v] && audioFirst)));
+    const frame = audioNext ? audioFrame(audio[a++]) : videoFrame(videoStamps[v], v % gop === 0, 100);
+    if (!audioNext) v++;
+    feed(frame, EPOCH + frame.timestamp);
+    made.push(frame);
+  }
+  return made;
+}
+
 export interface Traf {
   trackId: number;
   baseDecodeTime: number;
   samples: number;
 }
 
+/** The bytes of a Blob the segmenter made, at once: Bun settles the read of a Blob held in memory as it is made. */
+export function bytesOf(blob: Blob): Uint8Array {
+  const bytes = Bun.peek(blob.bytes());
+  if (bytes instanceof Promise) throw new Error("a Blob whose bytes are not in memory");
+  return bytes;
+}
+
 /** The runs of one fragment (moof + mdat), in order: track, decode time, sample count. */
-export function trafs(fragment: Uint8Array): Traf[] {
-  return readFragment(fragment).runs.map((r) => ({ trackId: r.trackId, baseDecodeTime: r.baseDecodeTime, samples: r.samples.length }));
+export function trafs(fragment: Uint8Array | Blob): Traf[] {
+  return readFragment(fragment instanceof Blob ? bytesOf(fragment) : fragment).runs.map((r) => ({ trackId: r.trackId, baseDecodeTime: r.baseDecodeTime, samples: r.samples.length }));
 }

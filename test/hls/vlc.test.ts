@@ -3,14 +3,12 @@
  * and HEVC through fMP4. VLC has no LL-HLS support: it skips the part tags and plays the listed segments, as
  * RFC 8216bis intends of a plain HLS player. It remuxes what it demuxed into an MP4 file, which ffprobe checks.
  */
-import { afterAll, afterEach, describe, expect, it } from "bun:test";
+import { describe, expect } from "bun:test";
 import { chmodSync } from "node:fs";
-import { join } from "node:path";
-import { Children } from "../../support/children.ts";
 import { testSource } from "../../support/test-source.ts";
 import { waitFor } from "../../support/wait.ts";
-import { type LiveTest, liveTest } from "../helpers/live-server.ts";
-import { decodeErrors, probe, probeTestSourceCopy, requireFfmpeg, scratchDir } from "../helpers/media.ts";
+import { type LiveTest, liveTests } from "../helpers/live-server.ts";
+import { decodeErrors, probe, probeTestSourceCopy, requireFfmpeg } from "../helpers/media.ts";
 import { hlsConfig, playlistUrl, publishHevc } from "./live-hls.ts";
 
 /** VLC refuses to run as root (as CI does): there it runs as this user, through util-linux's runuser. */
@@ -36,13 +34,6 @@ const TEST_MS = 40_000;
 /** Media seconds VLC plays (--run-time counts the input's media time, not the wall clock). */
 const PLAY_S = 3;
 
-const children = new Children();
-afterEach(() => children.killAll());
-/** VLC's HOME and its output files: a directory the unprivileged user can write. */
-const vlcDir = scratchDir("vlc");
-chmodSync(vlcDir.path, 0o777);
-afterAll(() => vlcDir.remove());
-
 /** Waits until the stream's playlist lists a segment; checks that it has the part tags exactly with LL-HLS. */
 async function playlistReady(live: LiveTest, name: string, lowLatency: boolean): Promise<void> {
   let text = "";
@@ -58,13 +49,15 @@ async function playlistReady(live: LiveTest, name: string, lowLatency: boolean):
 
 /**
  * Headless VLC remuxing PLAY_S seconds of the stream's playlist into an MP4 file; resolves with the file once
- * VLC exited and the file holds video.
+ * VLC exited and the file holds video. The test's scratch directory is VLC's HOME and holds the file: the
+ * unprivileged user may write it.
  */
 async function vlcRecord(live: LiveTest, name: string): Promise<string> {
-  const out = join(vlcDir.path, `${name}.mp4`);
+  chmodSync(live.scratch.path, 0o777);
+  const out = live.path(`${name}.mp4`);
   const user = asRoot ? ["runuser", "-u", UNPRIVILEGED, "--"] : [];
-  const player = children.spawn(`vlc ${name}`, [
-    ...user, "env", `HOME=${vlcDir.path}`,
+  const player = live.children.spawn(`vlc ${name}`, [
+    ...user, "env", `HOME=${live.scratch.path}`,
     "cvlc", "-vv", "--no-video-title-show", playlistUrl(live, name),
     "--sout", `#std{access=file,mux=mp4,dst=${out}}`,
     "--run-time", String(PLAY_S), "--play-and-exit",
@@ -78,12 +71,11 @@ async function vlcRecord(live: LiveTest, name: string): Promise<string> {
 
 for (const lowLatency of [true, false]) {
   const kind = lowLatency ? "LL-HLS" : "plain HLS";
-  // Stream names are those of VLC's output files, in one directory for both blocks.
   const [avc, hevcName] = lowLatency ? ["avc-ll", "hevc-ll"] : ["avc-plain", "hevc-plain"];
   describe.skipIf(!requireFfmpeg() || !requireVlc())(`VLC plays ${kind} from an RTMP publish`, () => {
-    const live = liveTest(lowLatency ? "vlc-ll" : "vlc-plain", { adjust: hlsConfig(lowLatency) });
+    const tests = liveTests(lowLatency ? "vlc-ll" : "vlc-plain", { adjust: hlsConfig(lowLatency) });
 
-    it("H.264 + AAC", async () => {
+    tests.it("H.264 + AAC", async (live) => {
       await live.publishLive(await testSource(), avc);
       await playlistReady(live, avc, lowLatency);
       const out = await vlcRecord(live, avc);
@@ -92,7 +84,7 @@ for (const lowLatency of [true, false]) {
       expect(await decodeErrors(out)).toBe("");
     }, TEST_MS);
 
-    it("HEVC through fMP4", async () => {
+    tests.it("HEVC through fMP4", async (live) => {
       const hevc = await publishHevc(live.server.url(hevcName), hevcName);
       try {
         await playlistReady(live, hevcName, lowLatency);

@@ -3,11 +3,12 @@
  * share nothing with our writer: mediabunny (every sample's time, sync flag and bytes) and FFmpeg (codec, size,
  * packet count, duration, and a clean decode).
  */
-import { afterAll, describe, expect, it } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
 import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from "mediabunny";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TrackConfig } from "../../src/media/fmp4/track.ts";
+import { Scope, testsAtOnce } from "../helpers/at-once.ts";
 import { type EnhancedCodec, enhancedVideoStream } from "../helpers/enhanced-stream.ts";
 import { flvTags } from "../../support/fed-stream.ts";
 import { type Message, type Muxed, mux } from "../../support/fmp4.ts";
@@ -77,13 +78,15 @@ function expectedPackets(muxed: Muxed, track: TrackConfig) {
 describe.skipIf(!requireFfmpeg())("fragmented MP4 from real frames", () => {
   const scratch = scratchDir("fmp4");
   afterAll(() => scratch.remove());
+  // Each case's file is muxed once and only read; its readers (FFmpeg, mediabunny) overlap.
+  const tests = testsAtOnce(() => new Scope());
 
   for (const c of CASES) {
     describe(c.name, () => {
       let muxed: Promise<Muxed> | undefined;
       const written = () => (muxed ??= c.messages().then((messages) => mux(messages)));
 
-      it("has a track for each kind of media the stream has, and none other", async () => {
+      tests.it("has a track for each kind of media the stream has, and none other", async () => {
         const { tracks, fragments } = await written();
         const kinds: string[] = tracks.map((t) => t.kind);
         expect(kinds).toEqual([...(c.video ? ["video"] : []), ...(c.audio ? ["audio"] : [])]);
@@ -91,7 +94,7 @@ describe.skipIf(!requireFfmpeg())("fragmented MP4 from real frames", () => {
         expect(fragments.length).toBeGreaterThan(1);
       });
 
-      it("reads back in mediabunny: codec, codec string, size, and every sample's time, sync flag and bytes", async () => {
+      tests.it("reads back in mediabunny: codec, codec string, size, and every sample's time, sync flag and bytes", async () => {
         const m = await written();
         const input = new Input({ source: new BufferSource(m.file), formats: ALL_FORMATS });
         const read = await input.getTracks();
@@ -119,7 +122,7 @@ describe.skipIf(!requireFfmpeg())("fragmented MP4 from real frames", () => {
         }
       });
 
-      it("reads back in FFmpeg: codec, size, packet count and duration, and decodes without an error", async () => {
+      tests.it("reads back in FFmpeg: codec, size, packet count and duration, and decodes without an error", async () => {
         const m = await written();
         const file = join(scratch.path, `${c.name.replace(/\W+/g, "-")}.mp4`);
         writeFileSync(file, m.file);
@@ -150,7 +153,7 @@ describe.skipIf(!requireFfmpeg())("fragmented MP4 from real frames", () => {
       });
 
       if (c.video) {
-        it("gives FFmpeg every video packet's decode and presentation time and key flag as fed", async () => {
+        tests.it("gives FFmpeg every video packet's decode and presentation time and key flag as fed", async () => {
           const m = await written();
           const file = join(scratch.path, `${c.name.replace(/\W+/g, "-")}-packets.mp4`);
           writeFileSync(file, m.file);

@@ -88,20 +88,6 @@ describe("TrackQueue", () => {
     expect(queue.bytes).toBe(0);
   });
 
-  it("gives back the frame of a sample dropped instead of gathered", () => {
-    const queue = new TrackQueue(H264);
-    const frames = [videoFrame(true, 1), videoFrame(false, 2)];
-    push(queue, frames[0], 0);
-    queue.drop(push(queue, frames[1], 40)!);
-    expect(frames.map(holders)).toEqual([0, 1]);
-    expect(queue.samples).toEqual([]);
-    // A dropped sample's duration is no guess for the last one.
-    const last = queue.flush()!;
-    expect(last.duration).toBe(0);
-    queue.drop(last);
-    expect(frames.map(holders)).toEqual([0, 0]);
-  });
-
   it("flushes the held sample with the last duration gathered, or the first duration before any", () => {
     const guessed = new TrackQueue(AAC, 1024);
     push(guessed, audioFrame(1), 0);

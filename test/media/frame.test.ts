@@ -105,11 +105,49 @@ describe("FrameArena.reserve (a message assembled in place)", () => {
 });
 
 describe("RtmpLayout", () => {
+  const encoded = (frame: Frame, chunkSize: number, streamId: number) =>
+    encodeMessage({ csid: Csid.Video, type: 9, streamId, timestamp: frame.timestamp, payload: frame.payload }, chunkSize);
+
   it("lays a frame out exactly as encodeMessage encodes it, for the player's stream id", () => {
     const frame = new Frame(MessageType.Video, 1234, ramp(0, 9000), true, false);
     for (const streamId of [1, 2]) {
-      const expected = encodeMessage({ csid: Csid.Video, type: 9, streamId, timestamp: 1234, payload: frame.payload }, 4096);
-      expect(toHex(laidOut(new RtmpLayout(4096, streamId), frame))).toBe(toHex(expected));
+      expect(toHex(laidOut(new RtmpLayout(4096, streamId), frame))).toBe(toHex(encoded(frame, 4096, streamId)));
+    }
+  });
+
+  it("gives every receiver its own chunk size and stream id, whoever asked first, through many frames", () => {
+    // 300 frames of 9 KB lay out 2.7 MB, so the cache of recent frames is overwritten several times over.
+    const layouts = [new RtmpLayout(4096, 1), new RtmpLayout(4096, 1), new RtmpLayout(4096, 2), new RtmpLayout(128, 1)];
+    for (let i = 0; i < 300; i++) {
+      const frame = new Frame(MessageType.Video, i * 40, ramp(i, 9000 + i), false, false);
+      for (const layout of i % 2 === 0 ? layouts : [...layouts].reverse()) {
+        expect(toHex(laidOut(layout, frame))).toBe(toHex(encoded(frame, layout.chunkSize, layout.streamId)));
+      }
+    }
+  });
+
+  it("never hands out a frame whose bytes a later one overwrote", () => {
+    // Frames of 60-120 KB: a few of them go round the cache, and frames asked for again must be laid out again.
+    const layout = new RtmpLayout(4096, 1);
+    const frames = Array.from({ length: 40 }, (_, i) => new Frame(MessageType.Video, i, ramp(i, 60_000 + ((i * 7919) % 60_000)), false, false));
+    for (let i = 0; i < frames.length; i++) {
+      for (const frame of [frames[i], frames[Math.max(0, i - 14)], frames[Math.max(0, i - 3)]]) {
+        expect(toHex(laidOut(layout, frame))).toBe(toHex(encoded(frame, 4096, 1)));
+      }
+    }
+  });
+
+  it("copies any byte range of the chunks, of a frame too large to cache as well", () => {
+    for (const length of [9000, MAX_TOO_LARGE]) {
+      const frame = new Frame(MessageType.Video, 77, ramp(5, length), true, false);
+      const whole = encoded(frame, 4096, 1);
+      for (let from = 0; from < whole.length; from += 997) {
+        for (const max of [1, 5, 4096, 70_000]) {
+          const out = new Uint8Array(max);
+          const n = new RtmpLayout(4096, 1).copy(frame, out, 0, from, max);
+          expect(toHex(out.subarray(0, n))).toBe(toHex(whole.subarray(from, from + max)));
+        }
+      }
     }
   });
 });

@@ -4,7 +4,7 @@
  * hold every sample once; segments, audio-only and video-only streams, a codec change, and streams whose codecs
  * MP4 does not carry.
  */
-import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout } from "bun:test";
 import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from "mediabunny";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ import { run } from "../../support/children.ts";
 import { FedStream, flvTags, mediaTags } from "../../support/fed-stream.ts";
 import type { FlvTag } from "../../support/flv-tags.ts";
 import { SMALL_SOURCE, testSource } from "../../support/test-source.ts";
+import { Scope, testsAtOnce } from "../helpers/at-once.ts";
 import { type EnhancedCodec, enhancedVideoStream } from "../helpers/enhanced-stream.ts";
 import { capturedLog } from "../helpers/log-capture.ts";
 import { enhancedOpusStream } from "../helpers/opus-stream.ts";
@@ -28,6 +29,8 @@ import { expectWholeTestSource, frameAfterSeek, recordFallingBehind, recordingsI
 setDefaultTimeout(30_000);
 const scratch = scratchDir("mp4-recorder");
 afterAll(() => scratch.remove());
+/** The tests overlap their FFmpeg runs; each records into a directory of its own. */
+const tests = testsAtOnce(() => new Scope());
 
 let dirs = 0;
 /** A Recorder writing MP4 to a fresh directory, with its log and events captured. */
@@ -83,7 +86,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     source = await flvTags(await testSource());
   });
 
-  it("writes ftyp, moov, a sidx per track, fragments of one GOP each, then an mfra, and every sample once", async () => {
+  tests.it("writes ftyp, moov, a sidx per track, fragments of one GOP each, then an mfra, and every sample once", async () => {
     const { rec, files, events } = recorder();
     await record(rec, source);
     expect(files()).toHaveLength(1);
@@ -140,7 +143,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect(rec.stats()).toEqual({ active: 0, bytes: file.bytes.length, files: 1, errors: 0 });
   });
 
-  it("makes a file FFmpeg opens reading one fragment, decodes cleanly, and seeks by its sidx", async () => {
+  tests.it("makes a file FFmpeg opens reading one fragment, decodes cleanly, and seeks by its sidx", async () => {
     const { rec, files } = recorder();
     await record(rec, source);
     const [path] = files();
@@ -161,7 +164,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect(decoded.code).toBe(0);
   });
 
-  it("reads back in mediabunny, which finds a key packet through the mfra without reading the fragments before it", async () => {
+  tests.it("reads back in mediabunny, which finds a key packet through the mfra without reading the fragments before it", async () => {
     const { rec, files } = recorder();
     await record(rec, source);
     const [path] = files();
@@ -185,7 +188,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect(found.reads.filter(([start, end]) => skipped.some((at) => at >= start && at < end))).toEqual([]);
   });
 
-  it("keeps B-frames' composition offsets: presentation times are the FLV's timestamps plus its CTS", async () => {
+  tests.it("keeps B-frames' composition offsets: presentation times are the FLV's timestamps plus its CTS", async () => {
     const bframes = await flvTags(await testSource({ bframes: true }));
     const { rec, files } = recorder();
     await record(rec, bframes, "bframes");
@@ -203,7 +206,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect(await decodeErrors(path)).toBe("");
   });
 
-  it("cuts segments at the first keyframe past recording.segment: each a complete MP4, no sample lost or repeated", async () => {
+  tests.it("cuts segments at the first keyframe past recording.segment: each a complete MP4, no sample lost or repeated", async () => {
     const { rec, files, events } = recorder({ segmentMs: 2_000 });
     await record(rec, source, "seg");
     const paths = files();
@@ -225,7 +228,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect(events.filter((e) => e.type === "record_stop").map((e) => e.data.path)).toEqual(paths);
   });
 
-  it("records an audio-only stream with one audio track, and a video-only stream with one video track", async () => {
+  tests.it("records an audio-only stream with one audio track, and a video-only stream with one video track", async () => {
     const audioOnly = recorder();
     await record(audioOnly.rec, source.filter((t) => t.type !== MessageType.Video), "audio");
     const [audioPath] = audioOnly.files();
@@ -245,7 +248,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect(await decodeErrors(videoPath)).toBe("");
   });
 
-  it("starts a new file at the first keyframe after a sequence header changes the video", async () => {
+  tests.it("starts a new file at the first keyframe after a sequence header changes the video", async () => {
     const small = await flvTags(await testSource({ ...SMALL_SOURCE, seconds: 3 }));
     const end = Math.max(...mediaTags(source).map((t) => t.timestamp));
     // The publisher switches resolution: new sequence headers, then the new encoder's frames, on the same clock.
@@ -263,7 +266,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect(logs.records().filter((r) => r.level !== "info")).toEqual([]);
   });
 
-  it("records the video of an H.264+MP3 stream and says once that its audio is left out", async () => {
+  tests.it("records the video of an H.264+MP3 stream and says once that its audio is left out", async () => {
     const { rec, files, logs } = recorder();
     await record(rec, await flvTags(await mp3Source(true)), "mp3");
     const [path] = files();
@@ -275,7 +278,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect(String(warnings[0].msg)).toContain("leaves out the stream's audio");
   });
 
-  it("makes no file of a stream MP4 carries none of the codecs of, and says so once", async () => {
+  tests.it("makes no file of a stream MP4 carries none of the codecs of, and says so once", async () => {
     const { rec, dir, logs, events } = recorder();
     await record(rec, await flvTags(await mp3Source(false)), "mp3only");
     expect(existsSync(dir)).toBe(false);
@@ -286,7 +289,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect(String(warnings[0].reason)).toContain("MP4 carries none of the stream's codecs");
   });
 
-  it("drops media while the disk falls behind, then resumes at a keyframe: the file stays clean", async () => {
+  tests.it("drops media while the disk falls behind, then resumes at a keyframe: the file stays clean", async () => {
     // A small backlog limit (the reserved index room alone is 49 KB) that the first 3 s pass.
     const { rec, files, logs } = recorder({}, { batchBytes: 4096, maxPendingBytes: 64 * 1024 });
     await recordFallingBehind(rec, "slow", source);
@@ -303,7 +306,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording, fed a real H.264+AAC stream", 
     expect((await probe(path)).duration).toBeCloseTo(8, 0);
   });
 
-  it("fails a recording whose file cannot be created, as FLV recording does: logged once, record_stop with the error", async () => {
+  tests.it("fails a recording whose file cannot be created, as FLV recording does: logged once, record_stop with the error", async () => {
     const blocker = join(scratch.path, "not-a-dir");
     writeFileSync(blocker, "");
     const { rec, logs, events } = recorder({ dir: join(blocker, "recordings") });
@@ -322,7 +325,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording of Enhanced RTMP streams", () =
   const FFMPEG_CODEC: Record<EnhancedCodec, string> = { hvc1: "hevc", av01: "av1", vp09: "vp9" };
 
   for (const codec of ["hvc1", "av01", "vp09"] as const) {
-    it(`records ${codec} video FFmpeg decodes, at its size`, async () => {
+    tests.it(`records ${codec} video FFmpeg decodes, at its size`, async () => {
       const stream = await enhancedVideoStream(codec);
       const tags = stream.messages.map((m) => ({ type: MessageType.Video, timestamp: m.timestamp, data: m.payload }));
       const { rec, files } = recorder();
@@ -334,7 +337,7 @@ describe.skipIf(!requireFfmpeg())("MP4 recording of Enhanced RTMP streams", () =
     });
   }
 
-  it("records Opus audio FFmpeg decodes", async () => {
+  tests.it("records Opus audio FFmpeg decodes", async () => {
     const messages = await enhancedOpusStream(3);
     const { rec, files } = recorder();
     await record(rec, messages.map((m) => ({ type: m.type, timestamp: m.timestamp, data: m.payload })), "opus");

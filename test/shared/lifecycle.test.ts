@@ -1,8 +1,8 @@
 /**
  * The connection lifecycle on its own: a fake transport (a Writable that takes everything or nothing), a real
- * outbox, table, event channel and counters, and explicit times for the deadline check.
+ * outbox, table, event channel and counters, and explicit times on a fake clock for the deadline check.
  */
-import { describe, expect, it } from "bun:test";
+import { afterEach, beforeEach, describe, expect, it, jest } from "bun:test";
 import { EventChannel, type ServerEvent } from "../../src/events/events.ts";
 import type { AuthDecision } from "../../src/shared/access.ts";
 import { type Connection, ConnectionTable } from "../../src/shared/connections.ts";
@@ -118,6 +118,17 @@ describe("Lifecycle: open and end", () => {
 });
 
 describe("Lifecycle: the deadline check", () => {
+  // The deadlines are pinned to the millisecond, so the clock must stand on whole milliseconds: on the real
+  // one, (startedAt + 1000) - startedAt can round to a hair over 1000 and close a connection on time. Not at
+  // 0 either: the outbox takes 0 for "never blocked".
+  beforeEach(() => {
+    jest.useFakeTimers();
+    jest.advanceTimersByTime(1000);
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
   it("closes a connection still opening after the start deadline", () => {
     const c = connection();
     c.life.check(c.at(1000));

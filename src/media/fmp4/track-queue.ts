@@ -53,7 +53,7 @@ export class TrackQueue implements TrackRun {
 
   /**
    * The track's next sample, from `frame` (retained) at `givenMs`: it becomes the held one, and the one held before
-   * comes back with its duration, for the caller to gather() or drop(); null when none was held.
+   * comes back with its duration, for the caller to gather(); null when none was held.
    */
   push(frame: Frame, sample: SampleView, givenMs: number): QueuedSample | null {
     // A publisher's clock that steps back gives a sample of no duration, never a negative one.
@@ -76,7 +76,7 @@ export class TrackQueue implements TrackRun {
     return previous;
   }
 
-  /** The held sample, lasting as long as the last one gathered (nothing follows it), for gather() or drop(). */
+  /** The held sample, lasting as long as the last one gathered (nothing follows it), for gather(). */
   flush(): QueuedSample | null {
     const held = this.pending;
     this.pending = null;
@@ -91,11 +91,6 @@ export class TrackQueue implements TrackRun {
     this.bytes += sample.data.length;
     this.lastDuration = sample.duration;
     this.end = sample.dts + sample.duration;
-  }
-
-  /** Lets go of a sample push() or flush() gave back that goes in no run. */
-  drop(sample: QueuedSample): void {
-    sample.frame.release();
   }
 
   /** The run went into a fragment (fragment() copied its data) or is given up: its frames go, a new run starts. */
