@@ -21,7 +21,8 @@ describe.skipIf(!requireFfmpeg())("relay over RTMPS", () => {
 
   beforeAll(async () => {
     certificate = await selfSignedCertificate(scratch.path);
-    source = await testSource({ seconds: 2 });
+    // Long enough that the relay, which starts at the first keyframe after it connected, still gets several GOPs.
+    source = await testSource({ seconds: 4 });
     destination = await startTestServer((config) => {
       config.tls = { listen: { host: "127.0.0.1", port: 0 }, ...certificate };
     });
