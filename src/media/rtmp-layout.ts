@@ -16,8 +16,8 @@ function csidFor(type: number): number {
 /**
  * Frames laid out lately, whole, in one ring of bytes. Laying a frame out costs a copy call per chunk and the
  * headers between them, several times one plain copy, and every player of a fan-out asks for the same bytes
- * within the same turn (at 200 players this was 5-8% of the server's CPU per GB). The ring never grows and
- * holds no frame for long: a new form overwrites the oldest. An entry per frame id (the last ENTRIES frames),
+ * within the same turn (laid out for each, that was about 5% of the CPU per GB of a 200-player fan-out). The
+ * ring never grows and holds no frame for long: a new form overwrites the oldest. An entry per frame id (the last ENTRIES frames),
  * for one chunk size and stream id: a receiver of another asks for another entry and lays out anew.
  */
 const RING_BYTES = 1024 * 1024;
