@@ -8,22 +8,19 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout } from "bun:te
 import { ALL_FORMATS, BufferSource, EncodedPacketSink, Input } from "mediabunny";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EventChannel, type ServerEvent } from "../../src/events/events.ts";
 import { sampleOf } from "../../src/media/fmp4/track.ts";
 import { MessageType } from "../../src/protocol/message.ts";
-import type { WriterLimits } from "../../src/record/batch-writer.ts";
-import { Recorder, type RecordingSettings } from "../../src/record/recorder.ts";
+import type { Recorder } from "../../src/record/recorder.ts";
 import { run } from "../../support/children.ts";
 import { FedStream, flvTags, mediaTags } from "../../support/fed-stream.ts";
 import type { FlvTag } from "../../support/flv-tags.ts";
 import { SMALL_SOURCE, testSource } from "../../support/test-source.ts";
 import { Scope, testsAtOnce } from "../helpers/at-once.ts";
 import { type EnhancedCodec, enhancedVideoStream } from "../helpers/enhanced-stream.ts";
-import { capturedLog } from "../helpers/log-capture.ts";
 import { enhancedOpusStream } from "../helpers/opus-stream.ts";
 import { decodeErrors, probe, requireFfmpeg, scratchDir } from "../helpers/media.ts";
 import { type Mp4Recording, boxesFfmpegOpens, mediabunnyKeyPacket, readMp4File } from "./mp4-reading.ts";
-import { expectWholeTestSource, frameAfterSeek, recordFallingBehind, recordingsIn } from "./recording-file.ts";
+import { expectWholeTestSource, frameAfterSeek, recordFallingBehind, recorders } from "./recording-file.ts";
 
 // Each test runs ffprobe and ffmpeg a few times: slow on a busy machine, never stuck.
 setDefaultTimeout(30_000);
@@ -32,17 +29,8 @@ afterAll(() => scratch.remove());
 /** The tests overlap their FFmpeg runs; each records into a directory of its own. */
 const tests = testsAtOnce(() => new Scope());
 
-let dirs = 0;
 /** A Recorder writing MP4 to a fresh directory, with its log and events captured. */
-function recorder(settings: Partial<RecordingSettings> = {}, limits?: Partial<WriterLimits>) {
-  const dir = settings.dir ?? join(scratch.path, `r${++dirs}`);
-  const { log, logs } = capturedLog("info");
-  const events = new EventChannel(log);
-  const seen: ServerEvent[] = [];
-  events.subscribe((e) => seen.push(e));
-  const rec = new Recorder({ enabled: true, segmentMs: 0, streams: [], format: "mp4", ...settings, dir }, log, events, limits);
-  return { rec, dir, logs, events: seen, files: () => recordingsIn(dir, "mp4") };
-}
+const recorder = recorders(scratch.path, "mp4");
 
 /** Feeds every tag to a new recording of live/`name`, ends it, and waits until its files are finalized. */
 async function record(rec: Recorder, tags: readonly FlvTag[], name = "feed"): Promise<void> {

@@ -6,10 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EventChannel, type ServerEvent } from "../../src/events/events.ts";
+import { EventChannel } from "../../src/events/events.ts";
 import { MessageType } from "../../src/protocol/message.ts";
-import { Recorder, indexCapacity, MAX_INDEX_ENTRIES, type RecordingSettings } from "../../src/record/recorder.ts";
-import type { WriterLimits } from "../../src/record/batch-writer.ts";
+import { Recorder, indexCapacity, MAX_INDEX_ENTRIES } from "../../src/record/recorder.ts";
 import { capturedLog } from "../helpers/log-capture.ts";
 import { type FlvTag } from "../../support/flv-tags.ts";
 import { decodeErrors, probe, requireFfmpeg, scratchDir } from "../helpers/media.ts";
@@ -24,6 +23,7 @@ import {
   playability,
   readRecording,
   recordFallingBehind,
+  recorders,
   recordingsIn,
 } from "./recording-file.ts";
 
@@ -32,17 +32,8 @@ setDefaultTimeout(30_000);
 const scratch = scratchDir("recorder");
 afterAll(() => scratch.remove());
 
-let dirs = 0;
 /** A Recorder writing to a fresh directory, with its log and events captured. */
-function recorder(settings: Partial<RecordingSettings> = {}, limits?: Partial<WriterLimits>) {
-  const dir = settings.dir ?? join(scratch.path, `r${++dirs}`);
-  const { log, logs } = capturedLog("info");
-  const events = new EventChannel(log);
-  const seen: ServerEvent[] = [];
-  events.subscribe((e) => seen.push(e));
-  const rec = new Recorder({ enabled: true, segmentMs: 0, streams: [], format: "flv", ...settings, dir }, log, events, limits);
-  return { rec, dir, logs, events: seen };
-}
+const recorder = recorders(scratch.path, "flv");
 
 /** Feeds every tag to a new recording of app/name, ends it, and waits until its files are finalized. */
 async function record(rec: Recorder, tags: readonly FlvTag[], name = "feed", shift = 0): Promise<void> {

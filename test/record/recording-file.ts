@@ -12,7 +12,10 @@ import { type FlvTag, readFlvTags } from "../../support/flv-tags.ts";
 import { type Probe, decodeErrors, firstVideoPacket, probe } from "../helpers/media.ts";
 import { run } from "../../support/children.ts";
 import { FedStream, mediaTags } from "../../support/fed-stream.ts";
-import type { Recorder } from "../../src/record/recorder.ts";
+import { Recorder, type RecordingSettings } from "../../src/record/recorder.ts";
+import type { WriterLimits } from "../../src/record/batch-writer.ts";
+import { EventChannel, type ServerEvent } from "../../src/events/events.ts";
+import { capturedLog } from "../helpers/log-capture.ts";
 
 export interface Recording {
   bytes: Uint8Array;
@@ -122,4 +125,18 @@ export function wholeTagsLength(bytes: Uint8Array): number {
     if (at + 11 + size + 4 > bytes.length) return at;
     at += 11 + size + 4;
   }
+}
+
+/** Recorders writing `format`, each to a fresh directory under `root`, with their logs and events captured. */
+export function recorders(root: string, format: RecordingSettings["format"]) {
+  let dirs = 0;
+  return (settings: Partial<RecordingSettings> = {}, limits?: Partial<WriterLimits>) => {
+    const dir = settings.dir ?? join(root, `r${++dirs}`);
+    const { log, logs } = capturedLog("info");
+    const events = new EventChannel(log);
+    const seen: ServerEvent[] = [];
+    events.subscribe((e) => seen.push(e));
+    const rec = new Recorder({ enabled: true, segmentMs: 0, streams: [], format, ...settings, dir }, log, events, limits);
+    return { rec, dir, logs, events: seen, files: () => recordingsIn(dir, format) };
+  };
 }
