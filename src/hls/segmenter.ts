@@ -14,6 +14,7 @@ import { sampleOf, trackConfig, type TrackConfig } from "../media/fmp4/track.ts"
 import { type QueuedSample, TrackQueue, gathered } from "../media/fmp4/track-queue.ts";
 import { MessageType } from "../protocol/message.ts";
 import { Timeline } from "./timeline.ts";
+import { sameBytes } from "../protocol/bytes.ts";
 
 /**
  * Segments no longer listed but still served: a player that read the playlist just before one left may still
@@ -395,10 +396,4 @@ function partIn(segments: readonly Segment[], index: number): Part | undefined {
 function partOf(segment: Segment | null, index: number): Part | undefined {
   const first = segment?.parts[0];
   return first === undefined ? undefined : segment!.parts[index - first.index];
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

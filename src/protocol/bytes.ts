@@ -1,7 +1,7 @@
 /**
- * Unsigned integers read from and written to byte arrays, big-endian (network order) unless named LE (RTMP's
- * message stream id, Opus's header). Plain index arithmetic: no DataView to build over a view we were handed.
- * Callers check bounds; reads past the end see undefined bytes as 0.
+ * Byte helpers: unsigned integers read from and written to byte arrays, big-endian (network order) unless
+ * named LE (RTMP's message stream id, Opus's header), and byte-for-byte equality. Plain index arithmetic: no
+ * DataView to build over a view we were handed. Callers check bounds; reads past the end see undefined bytes as 0.
  */
 
 export function readU16(p: Uint8Array, at: number): number {
@@ -38,4 +38,11 @@ export function writeU32LE(p: Uint8Array, at: number, n: number): void {
   p[at + 1] = n >>> 8;
   p[at + 2] = n >>> 16;
   p[at + 3] = n >>> 24;
+}
+
+/** The same bytes (a sequence header sent again unchanged, say). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -23,6 +23,7 @@ import type { CreatedFile } from "./file-name.ts";
 import { KeyframeIndex } from "./keyframe-index.ts";
 import { Mp4Fragmenter, type RunStart } from "./mp4-fragmenter.ts";
 import { type FileListener, type FileSettings, type FileStart, RecordingFile } from "./recording-file.ts";
+import { sameBytes } from "../protocol/bytes.ts";
 
 type Kind = "audio" | "video";
 
@@ -61,7 +62,6 @@ export class Mp4File extends RecordingFile {
   private readonly leftOut = new Set<Kind>();
   private readonly fragmenter: Mp4Fragmenter;
   private readonly index: KeyframeIndex<IndexedFragment>;
-  private fragments = 0;
   /** Where the free box reserved for the sidxs starts, and its size. */
   private readonly indexPosition: number;
   private readonly indexRoom: number;
@@ -101,14 +101,14 @@ export class Mp4File extends RecordingFile {
     if (frame.type === MessageType.DataAmf0) return;
     const kind = frame.video ? "video" : "audio";
     const header = this.headers[kind];
-    if (header === null || Buffer.compare(header, frame.payload) !== 0) this.changed.add(kind);
+    if (header === null || !sameBytes(header, frame.payload)) this.changed.add(kind);
   }
 
   /** Writes the last fragment, the mfra and the sidx, then closes. */
   finish(): Promise<void> {
     this.finishing ??= (async () => {
       this.fragmenter.flush();
-      await this.writer.finish(this.fragments > 0 ? [this.randomAccessIndexes()] : []);
+      await this.writer.finish(this.index.length > 0 ? [this.randomAccessIndexes()] : []);
       this.report(this.writer.failed);
     })();
     return this.finishing;
@@ -123,8 +123,9 @@ export class Mp4File extends RecordingFile {
   private fragmentDone(bytes: Uint8Array, runs: readonly RunStart[]): void {
     const position = this.writer.position;
     const reference = runs.find((run) => run.trackId === this.reference.id);
-    // The first fragment is indexed whatever it starts with: the sidx covers every fragment from it on.
-    if (this.fragments++ === 0 || reference?.sync === true) this.index.add({ position, runs });
+    // The first fragment is indexed whatever it starts with (the sidx covers every fragment from it on), and
+    // always kept: an empty index means no fragment yet.
+    if (this.index.length === 0 || reference?.sync === true) this.index.add({ position, runs });
     this.writer.appendWhole(bytes);
   }
 

@@ -24,6 +24,7 @@ import type { StreamName } from "../shared/stream-name.ts";
 import { GopCache } from "./gop-cache.ts";
 import type { OutputFactory, PublishedStream, StreamOutput } from "./output.ts";
 import { Subscriber } from "./subscriber.ts";
+import { sameBytes } from "../protocol/bytes.ts";
 
 /** How long a joiner's GOP burst waits (see addSubscriber); small next to a GOP, large next to a close. */
 const JOIN_DELAY_MS = 10;
@@ -382,10 +383,4 @@ function statsFields(stats: StatsSnapshot): Record<string, unknown> {
 
 function snakeCase(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { readU16, readU24, readU32, readU32LE, writeU24, writeU32, writeU32LE } from "../../src/protocol/bytes.ts";
+import { readU16, readU24, readU32, readU32LE, sameBytes, writeU24, writeU32, writeU32LE } from "../../src/protocol/bytes.ts";
 import { hex, toHex } from "../helpers/hex.ts";
 
 /** Every value is read at offset 1 of its vector and written at offset 1 of a zeroed buffer of the same length. */
@@ -32,5 +32,15 @@ describe("byte helpers", () => {
     const out = new Uint8Array(3);
     writeU24(out, 0, 0x01abcdef);
     expect(toHex(out)).toBe("abcdef");
+  });
+});
+
+describe("sameBytes", () => {
+  it("is true only for equal lengths and equal bytes, whatever the buffers behind the views", () => {
+    const big = hex("00 17 00 0000 01 FF");
+    expect(sameBytes(big.subarray(1, 4), hex("17 00 00"))).toBe(true);
+    expect(sameBytes(hex(""), hex(""))).toBe(true);
+    expect(sameBytes(hex("17 00 00"), hex("17 00 01"))).toBe(false);
+    expect(sameBytes(hex("17 00"), hex("17 00 00"))).toBe(false);
   });
 });
