@@ -24,7 +24,7 @@ export interface HlsSettings {
 }
 
 /** A muxer whose stream has been unpublished this long stops (its viewers then get 404): a republish within it continues the URL. */
-export const UNPUBLISHED_STOP_MS = 30_000;
+const UNPUBLISHED_STOP_MS = 30_000;
 /** Streams whose numbering is remembered after their muxer stopped (the oldest are forgotten first). */
 const REMEMBERED_STREAMS = 10_000;
 

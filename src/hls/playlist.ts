@@ -23,11 +23,6 @@ const PART_HORIZON = 3;
 /** PART-HOLD-BACK in part targets: how far from the live edge a player stays (at least 3, says Apple). */
 const PART_HOLD_BACK = 3;
 
-/** `query`: "" or "?..." to append to every URI. */
-export function renderPlaylist(source: PlaylistSource, names: FileNames, lowLatency: boolean, query: string): string {
-  return playlistTemplate(source, names, lowLatency).join(query);
-}
-
 /**
  * The playlist cut at the end of each URI, where the query goes: `.join(query)` gives its text. Rendered once
  * per window state, it serves every viewer's query.

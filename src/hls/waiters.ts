@@ -17,7 +17,7 @@ interface Waiter {
 }
 
 /** How often deadlines and departed clients are looked for: how late a timeout or a departure may be noticed. */
-export const SWEEP_MS = 100;
+const SWEEP_MS = 100;
 
 export class Waiters {
   private readonly waiting = new Set<Waiter>();

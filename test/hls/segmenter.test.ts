@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import type { Frame } from "../../src/media/frame.ts";
 import { FileNames } from "../../src/hls/file-names.ts";
-import { renderPlaylist } from "../../src/hls/playlist.ts";
+import { type PlaylistSource, playlistTemplate } from "../../src/hls/playlist.ts";
 import { MAX_SEGMENT_BYTES, MAX_WINDOW_BYTES, type Part, Segmenter, type SegmenterSettings } from "../../src/hls/segmenter.ts";
 import { holders } from "../helpers/frame-holders.ts";
 import { hex } from "../helpers/hex.ts";
@@ -11,6 +11,11 @@ import { aacStamps, av, bytesOf, audioFrame, audioHeader, EPOCH, type Feeder, in
 
 const SETTINGS: SegmenterSettings = { segmentMs: 1000, partMs: 200, window: 7 };
 const NAMES = new FileNames("abc");
+
+/** A playlist's text for one viewer's query, as the muxer serves it. */
+function renderPlaylist(source: PlaylistSource, names: FileNames, lowLatency: boolean, query: string): string {
+  return playlistTemplate(source, names, lowLatency).join(query);
+}
 
 /** A segmenter with both sequence headers given, the frames it was fed, and how often it published. */
 function fed(settings = SETTINGS) {

@@ -33,7 +33,7 @@ const SIDX_REFERENCE = 12;
 /** reference_type 0 (media) is the top bit of the size word; starts_with_SAP and SAP_type 1 open the SAP word. */
 const STARTS_WITH_SAP_TYPE_1 = 0x90000000;
 /** sidx's reference_count is 16 bits. */
-export const MAX_SEGMENT_REFERENCES = 0xffff;
+const MAX_SEGMENT_REFERENCES = 0xffff;
 
 /** Bytes of a sidx with `references` references. */
 export function segmentIndexSize(references: number): number {

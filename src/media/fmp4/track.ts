@@ -12,6 +12,7 @@
 import { OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER, av1ConfigDetails, obus, parseAv1SequenceHeader } from "../av1.ts";
 import { aacConfigDetails } from "../aac.ts";
 import type { VideoDetails } from "../codec-details.ts";
+import { LEGACY_AAC_HEADER, LEGACY_VIDEO_HEADER, LegacyPacketType, SOUND_FORMAT_AAC, VIDEO_CODEC_AVC, VIDEO_CODEC_HEVC } from "../codec-info.ts";
 import {
   PacketType,
   VideoFrameType,
@@ -25,6 +26,7 @@ import { avcConfigDetails } from "../h264.ts";
 import { hevcConfigDetails } from "../h265.ts";
 import { vp9KeyframeHeader } from "../vp9.ts";
 import { fullBoxPrefixLength } from "../vpcc.ts";
+import { MessageType } from "../../protocol/message.ts";
 import { codecString } from "./codec-string.ts";
 
 export type VideoCodec = "avc1" | "hvc1" | "av01" | "vp09";
@@ -59,20 +61,6 @@ export interface SampleView {
 
 const VIDEO_TIMESCALE = 90_000;
 const OPUS_RATE = 48_000;
-
-/** FLV message types (MessageType.Audio and Video). */
-const AUDIO = 8;
-const VIDEO = 9;
-
-/** Legacy bodies: codec ids and sound format, and the AVC-style packet types in byte 1. */
-const CODEC_AVC = 7;
-const CODEC_HEVC = 12;
-const SOUND_FORMAT_AAC = 10;
-const LEGACY_CONFIG = 0;
-const LEGACY_CODED = 1;
-/** Legacy AVC/HEVC: byte 0, packet type, 24-bit composition time; legacy AAC: byte 0, packet type. */
-const LEGACY_VIDEO_HEADER = 5;
-const LEGACY_AUDIO_HEADER = 2;
 
 const VIDEO_FOURCC = new Set<string>(["avc1", "hvc1", "av01", "vp09"]);
 const AUDIO_FOURCC = new Set<string>(["mp4a", "Opus"]);
@@ -150,13 +138,13 @@ function videoHeader(payload: Uint8Array): { codec: VideoCodec; record: Uint8Arr
     return { codec: h.fourCc as VideoCodec, record: h.body };
   }
   const codec = legacyVideoCodec(payload);
-  if (codec === null || payload[1] !== LEGACY_CONFIG) return null;
+  if (codec === null || payload[1] !== LegacyPacketType.SequenceHeader) return null;
   return { codec, record: payload.subarray(LEGACY_VIDEO_HEADER) };
 }
 
 function legacyVideoCodec(payload: Uint8Array): VideoCodec | null {
   const codecId = payload[0] & 0x0f;
-  return codecId === CODEC_AVC ? "avc1" : codecId === CODEC_HEVC ? "hvc1" : null;
+  return codecId === VIDEO_CODEC_AVC ? "avc1" : codecId === VIDEO_CODEC_HEVC ? "hvc1" : null;
 }
 
 /** Multitrack messages are not carried. */
@@ -165,14 +153,14 @@ function singleTrack(header: ExHeader | null): ExHeader | null {
 }
 
 function vp9FrameSize(keyframe: Uint8Array): VideoDetails | null {
-  const sample = sampleOf(VIDEO, keyframe);
+  const sample = sampleOf(MessageType.Video, keyframe);
   const header = sample === null ? null : vp9KeyframeHeader(sample.data);
   return header === null ? null : { codec: "VP9", width: header.width, height: header.height };
 }
 
 /** The maximum frame size of the sequence header OBU a keyframe's temporal unit starts with. */
 function av1FrameSize(keyframe: Uint8Array): VideoDetails | null {
-  const sample = sampleOf(VIDEO, keyframe);
+  const sample = sampleOf(MessageType.Video, keyframe);
   if (sample === null) return null;
   for (const obu of obus(sample.data)) {
     if (obu.type !== OBU_SEQUENCE_HEADER) continue;
@@ -220,8 +208,8 @@ function audioHeader(payload: Uint8Array): { codec: AudioCodec; record: Uint8Arr
     if (h === null || h.packetType !== PacketType.SequenceStart || !AUDIO_FOURCC.has(h.fourCc)) return null;
     return { codec: h.fourCc as AudioCodec, record: h.body };
   }
-  if (payload[0] >> 4 !== SOUND_FORMAT_AAC || payload[1] !== LEGACY_CONFIG) return null;
-  return { codec: "mp4a", record: payload.subarray(LEGACY_AUDIO_HEADER) };
+  if (payload[0] >> 4 !== SOUND_FORMAT_AAC || payload[1] !== LegacyPacketType.SequenceHeader) return null;
+  return { codec: "mp4a", record: payload.subarray(LEGACY_AAC_HEADER) };
 }
 
 const OPUS_HEAD_MAGIC = "OpusHead";
@@ -262,8 +250,8 @@ function opusDops(header: Uint8Array): Uint8Array | null {
  */
 export function sampleOf(type: number, payload: Uint8Array): SampleView | null {
   if (payload.length < 2) return null;
-  if (type === VIDEO) return videoSample(payload);
-  if (type === AUDIO) return audioSample(payload);
+  if (type === MessageType.Video) return videoSample(payload);
+  if (type === MessageType.Audio) return audioSample(payload);
   return null;
 }
 
@@ -272,7 +260,7 @@ function videoSample(payload: Uint8Array): SampleView | null {
   if (frameType === VideoFrameType.Command) return null;
   const keyframe = frameType === VideoFrameType.Keyframe;
   if (!isExVideo(payload)) {
-    if (legacyVideoCodec(payload) === null || payload[1] !== LEGACY_CODED) return null;
+    if (legacyVideoCodec(payload) === null || payload[1] !== LegacyPacketType.Coded) return null;
     return codedSample(payload.subarray(LEGACY_VIDEO_HEADER), compositionTime(payload, 2), keyframe);
   }
   const h = singleTrack(readExHeader(payload, PacketType.VideoMultitrack));
@@ -306,8 +294,8 @@ function withoutTemporalDelimiter(data: Uint8Array): Uint8Array {
 
 function audioSample(payload: Uint8Array): SampleView | null {
   if (!isExAudio(payload)) {
-    if (payload[0] >> 4 !== SOUND_FORMAT_AAC || payload[1] !== LEGACY_CODED) return null;
-    return codedSample(payload.subarray(LEGACY_AUDIO_HEADER), 0, true);
+    if (payload[0] >> 4 !== SOUND_FORMAT_AAC || payload[1] !== LegacyPacketType.Coded) return null;
+    return codedSample(payload.subarray(LEGACY_AAC_HEADER), 0, true);
   }
   const h = singleTrack(readExHeader(payload, PacketType.AudioMultitrack));
   if (h === null || h.packetType !== PacketType.CodedFrames || !AUDIO_FOURCC.has(h.fourCc)) return null;
