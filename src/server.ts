@@ -7,13 +7,13 @@
 import type { TCPSocketListener } from "bun";
 import type { Authorizer } from "./auth/authorizer.ts";
 import { createAuthorizer } from "./auth/create-authorizer.ts";
-import { isWildcardHost, type NodeIdentity, nodeIdentity } from "./cluster/cluster-settings.ts";
+import { advertiseUrl, isWildcardHost, nodeIdentity } from "./cluster/cluster-settings.ts";
 import { PublishClaims } from "./cluster/publish-claims.ts";
 import { Pulls } from "./cluster/pulls.ts";
 import { RedisRegistry } from "./cluster/redis-registry.ts";
-import type { ClusterRegistry } from "./cluster/registry.ts";
+import type { ClusterRegistry, Owner } from "./cluster/registry.ts";
 import { SupervisorRegistry } from "./cluster/supervisor-registry.ts";
-import { workerAdvertise, workerConnectionPrefix, type WorkerNode, workerNodeId } from "./cluster/worker-node.ts";
+import { workerConnectionPrefix, type WorkerNode, workerNodeId } from "./cluster/worker-node.ts";
 import type { Config, ListenAddress } from "./config/config.ts";
 import { keyMatchesCertificate, readCertificateChain, readPrivateKey } from "./config/tls-files.ts";
 import { EventChannel } from "./events/events.ts";
@@ -217,7 +217,7 @@ function ownListenerHost(config: Config): string {
  * cluster.redis its registry, which the publishes' claims join.
  */
 interface ClusterNode {
-  identity: NodeIdentity;
+  identity: Owner;
   registry: ClusterRegistry | null;
 }
 
@@ -249,9 +249,9 @@ function joinCluster(
  * A worker is a node of its own, reached on its own RTMP port: by its siblings on loopback, by other machines'
  * nodes (Redis) at the machine's advertised host.
  */
-function workerIdentity(config: Config, machine: NodeIdentity, index: number, ownPort: number): NodeIdentity {
+function workerIdentity(config: Config, machine: Owner, index: number, ownPort: number): Owner {
   const host = config.cluster.redis === "" ? "127.0.0.1" : new URL(machine.advertise).hostname.replace(/^\[(.*)\]$/, "$1");
-  return { nodeId: workerNodeId(machine.nodeId, index), advertise: workerAdvertise(host, ownPort) };
+  return { nodeId: workerNodeId(machine.nodeId, index), advertise: advertiseUrl(host, ownPort) };
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { hostname } from "node:os";
 import { hostPort } from "../shared/host-port.ts";
+import type { Owner } from "./registry.ts";
 
 export interface ClusterSettings {
   /** "" = hostname:rtmp-port. */
@@ -22,21 +23,21 @@ export interface ClusterSettings {
 /** What a node id may hold: it is part of Redis keys and of logs. */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export interface NodeIdentity {
-  nodeId: string;
-  advertise: string;
-}
-
 /** The node id and advertise URL, the empty ones filled in from the host name and the bound RTMP address. */
-export function nodeIdentity(settings: Pick<ClusterSettings, "nodeId" | "advertise">, rtmpHost: string, rtmpPort: number): NodeIdentity {
+export function nodeIdentity(settings: Pick<ClusterSettings, "nodeId" | "advertise">, rtmpHost: string, rtmpPort: number): Owner {
   const host = hostname().replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 100) || "node";
   return {
     nodeId: settings.nodeId === "" ? `${host}:${rtmpPort}` : settings.nodeId,
-    advertise: settings.advertise === "" ? `rtmp://${hostPort(rtmpHost, rtmpPort)}` : settings.advertise,
+    advertise: settings.advertise === "" ? advertiseUrl(rtmpHost, rtmpPort) : settings.advertise,
   };
 }
 
 /** A listen host other nodes cannot dial: the advertise URL must then be set for a cluster across machines. */
 export function isWildcardHost(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "";
+}
+
+/** The RTMP base URL other nodes reach a listener bound at `host`:`port` by. */
+export function advertiseUrl(host: string, port: number): string {
+  return `rtmp://${hostPort(host, port)}`;
 }

@@ -8,13 +8,13 @@ import type { Logger } from "../logger.ts";
 import type { ClaimResult, ClusterRegistry, NodeView, Owner, RegistryState } from "./registry.ts";
 
 /** Every key this registry writes starts with this. */
-export const KEY_PREFIX = "rtmp:";
+const KEY_PREFIX = "rtmp:";
 /** `rtmp:node:{node_id}`: JSON {advertise, load}, alive while its TTL runs. */
 export const NODE_PREFIX = `${KEY_PREFIX}node:`;
 /** `rtmp:stream:{app/name}`: the owner's node id. */
 export const STREAM_PREFIX = `${KEY_PREFIX}stream:`;
 /** Pub/sub channel: a claim (its Redis key) was taken over, so its old owner checks it now rather than at its next beat. */
-export const LOST_CHANNEL = `${KEY_PREFIX}lost`;
+const LOST_CHANNEL = `${KEY_PREFIX}lost`;
 
 export interface RedisTimings {
   /** How often the node record and the claims are refreshed. */
@@ -29,7 +29,7 @@ export interface RedisTimings {
   retryMs: number;
 }
 
-export const DEFAULT_REDIS_TIMINGS: Readonly<RedisTimings> = Object.freeze({
+const DEFAULT_REDIS_TIMINGS: Readonly<RedisTimings> = Object.freeze({
   heartbeatMs: 3_000,
   nodeTtlMs: 10_000,
   claimTtlMs: 15_000,
@@ -79,7 +79,7 @@ return {owner, record}`;
 /** A longer wait to connect than for a command: a TLS handshake to a remote Redis takes a few round trips. */
 const CONNECT_TIMEOUT_MS = 2_000;
 /** Nodes, and claimed streams, that nodes() lists at most. */
-export const MAX_LISTED = 10_000;
+const MAX_LISTED = 10_000;
 
 export class RedisRegistry implements ClusterRegistry {
   readonly nodeId: string;

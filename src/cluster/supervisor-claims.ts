@@ -2,22 +2,18 @@
  * The registry the supervisor keeps for its workers when there is no Redis: which worker publishes which
  * stream key, and each worker's node id and advertise URL. A worker that exits leaves with all its claims.
  */
-
-export interface NodeRecord {
-  readonly nodeId: string;
-  readonly advertise: string;
-}
+import type { NodeView, Owner } from "./registry.ts";
 
 export type ClaimOutcome =
   | { readonly ok: true; /** The worker that lost the key to this claim (replace), if any. */ readonly displaced: number | null }
-  | { readonly ok: false; readonly owner: NodeRecord };
+  | { readonly ok: false; readonly owner: Owner };
 
 export class SupervisorClaims {
-  private readonly nodes = new Map<number, NodeRecord>();
+  private readonly nodes = new Map<number, Owner>();
   private readonly owners = new Map<string, number>();
 
   /** A worker tells its identity (once its private listener is up). */
-  join(worker: number, node: NodeRecord): void {
+  join(worker: number, node: Owner): void {
     this.nodes.set(worker, node);
   }
 
@@ -45,14 +41,14 @@ export class SupervisorClaims {
   }
 
   /** The worker other than `worker` that publishes `key`, or null. */
-  lookup(worker: number, key: string): NodeRecord | null {
+  lookup(worker: number, key: string): Owner | null {
     const owner = this.owners.get(key);
     if (owner === undefined || owner === worker) return null;
     return this.nodes.get(owner) ?? null;
   }
 
   /** Every worker that told its identity, with the keys it claims. */
-  list(): { nodeId: string; advertise: string; streams: string[] }[] {
+  list(): NodeView[] {
     const streams = new Map<number, string[]>();
     for (const [key, owner] of this.owners) streams.set(owner, [...(streams.get(owner) ?? []), key]);
     return [...this.nodes].sort(([a], [b]) => a - b).map(([worker, node]) => ({ ...node, streams: (streams.get(worker) ?? []).sort() }));

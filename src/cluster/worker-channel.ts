@@ -7,7 +7,7 @@ import type { Logger } from "../logger.ts";
 import { type SiblingAnswers, type SiblingQuery, type ToSupervisor, type WorkerCall, type WorkerInfo, toWorker } from "./worker-messages.ts";
 
 /** How long a call waits for the supervisor's reply. Above SIBLING_WAIT_MS: an ask includes the siblings' wait. */
-export const CALL_TIMEOUT_MS = 2_000;
+const CALL_TIMEOUT_MS = 2_000;
 /** How long the supervisor waits for siblings' answers before it replies without the late ones. */
 export const SIBLING_WAIT_MS = 500;
 /** Calls waiting for a reply at once; past it a call resolves null at once. */

@@ -3,7 +3,6 @@
  * supervisor in an environment variable), the public ports it shares with the others, its channel to the
  * supervisor, and its cluster identity, reached by the other nodes on a private RTMP port of its own.
  */
-import { hostPort } from "../shared/host-port.ts";
 import type { WorkerChannel } from "./worker-channel.ts";
 
 /** The environment variable that makes a process a worker: JSON of WorkerStart. */
@@ -48,14 +47,6 @@ export function decodeWorkerStart(value: string | undefined): WorkerStart | null
 /** A worker's node id in the cluster: the machine's node id and its index. */
 export function workerNodeId(nodeId: string, index: number): string {
   return `${nodeId}/w${index}`;
-}
-
-/**
- * Where the other nodes pull a worker's streams from: its private RTMP port (the shared one would land on any
- * worker). `host` is 127.0.0.1 when only the sibling workers pull, the machine's advertised host with Redis.
- */
-export function workerAdvertise(host: string, privatePort: number): string {
-  return `rtmp://${hostPort(host, privatePort)}`;
 }
 
 /** What a worker's connection ids start with: "w1-c000001" is worker 1's. */

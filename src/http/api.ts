@@ -4,6 +4,7 @@
  * http.api_token set, every request needs `Authorization: Bearer TOKEN` (compared in constant time).
  */
 import { secretsEqual } from "../auth/secret-compare.ts";
+import type { PullStatus } from "../cluster/pulls.ts";
 import type { ClusterRegistry, NodeView } from "../cluster/registry.ts";
 import type { StreamRegistry } from "../streams/registry.ts";
 import { jsonResponse, methodNotAllowed, noContent, textResponse } from "../shared/http-responses.ts";
@@ -17,7 +18,7 @@ export interface ClusterSources {
   /** The shared registry; null with static cluster.origins only (the node then lists itself). */
   registry: Pick<ClusterRegistry, "nodes" | "state"> | null;
   /** The pulls running here, when the pull layer is on. */
-  pulls?: { list(): readonly { streamKey: string; from: string; players: number }[] };
+  pulls?: { list(): readonly PullStatus[] };
 }
 
 export interface ApiSources extends ViewSources {
@@ -74,7 +75,7 @@ export class Api {
 
   /** Without a registry: this node and the streams published here (not the ones it pulls). */
   private self(cluster: ClusterSources): NodeView {
-    const streams = [...this.sources.registry.streams.values()].filter((s) => s.publisher !== null && s.publisher.origin === undefined).map((s) => s.key);
+    const streams = [...this.sources.registry.streams.values()].filter((s) => s.publisher !== null && s.origin === null).map((s) => s.key);
     return { nodeId: cluster.nodeId, advertise: cluster.advertise, streams: streams.sort() };
   }
 

@@ -5,6 +5,7 @@
  * same questions for its siblings from its own state. A stream's HLS is muxed by one worker, chosen by its key:
  * the others pass its requests on to that worker's own loopback HTTP port.
  */
+import type { PullStatus } from "../cluster/pulls.ts";
 import type { WorkerChannel } from "../cluster/worker-channel.ts";
 import type { SiblingQuery } from "../cluster/worker-messages.ts";
 import { workerOfConnection } from "../cluster/worker-node.ts";
@@ -28,7 +29,6 @@ export interface WholeServerSources extends ViewSources {
 /** A stream as the whole server shows it, with the worker it is published on (or pulled to). */
 export type WorkerStream = StreamView & { worker: number };
 type WorkerConnection = ConnectionView & { worker: number };
-type PullStatus = ReturnType<NonNullable<ClusterSources["pulls"]>["list"]>[number];
 
 /** Figures that are the same for every worker, or are not a sum: merged with these, the others summed. */
 const NOT_SUMMED: Record<string, (a: number, b: number) => number> = {
