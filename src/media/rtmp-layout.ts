@@ -73,6 +73,8 @@ export class RtmpLayout implements FrameLayout {
     if (cachedFrames[entry] === frame.id && cachedChunkSizes[entry] === this.chunkSize && cachedStreamIds[entry] === this.streamId) {
       return entry;
     }
+    // Held for receivers of another chunk size or stream id: replacing it would only swap which side lays out anew.
+    if (cachedFrames[entry] === frame.id) return -1;
     if (askedFrames[entry] !== frame.id) {
       askedFrames[entry] = frame.id;
       askedCounts[entry] = 0;

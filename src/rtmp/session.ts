@@ -97,6 +97,11 @@ function isEnhancedClient(obj: Amf0Value): boolean {
   return ["fourCcList", "videoFourCcInfoMap", "audioFourCcInfoMap", "capsEx"].some((key) => objectField(obj, key) !== undefined);
 }
 
+/** AMF3 data and command messages from AMF0 clients are AMF0 behind a one-byte format marker. */
+function amf0Body(m: RtmpMessage): Uint8Array {
+  return m.type === MessageType.DataAmf3 || m.type === MessageType.CommandAmf3 ? m.payload.subarray(1) : m.payload;
+}
+
 /** createStream calls one connection may make; real clients make one or two. */
 const MAX_STREAMS = 16;
 
@@ -298,17 +303,12 @@ export class Session implements Peer, Connection {
         });
         return;
       case MessageType.DataAmf0:
-        this.onData0(m, m.payload);
-        return;
       case MessageType.DataAmf3:
-        // AMF3 data messages from AMF0 clients are AMF0 behind a one-byte format marker.
-        this.onData0(m, m.payload.subarray(1));
+        this.onData0(m, amf0Body(m));
         return;
       case MessageType.CommandAmf0:
-        this.onCommand(m, m.payload);
-        return;
       case MessageType.CommandAmf3:
-        this.onCommand(m, m.payload.subarray(1));
+        this.onCommand(m, amf0Body(m));
         return;
       case MessageType.WindowAckSize:
       case MessageType.UserControl: {
