@@ -17,7 +17,7 @@ const POLICY = [
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",
-];
+].join("; ");
 
 export function dashboardResponse(): Response {
   return pageResponse(html, POLICY);

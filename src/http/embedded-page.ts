@@ -11,11 +11,12 @@ export function inlineHash(html: string, tag: "script" | "style"): string {
   return `'sha256-${new Bun.CryptoHasher("sha256").update(match[1]).digest("base64")}'`;
 }
 
-export function pageResponse(body: string, policy: string[]): Response {
+/** `policy`: the page's Content-Security-Policy, joined once when its module loads. */
+export function pageResponse(body: string, policy: string): Response {
   return new Response(body, {
     headers: {
       "content-type": "text/html; charset=utf-8",
-      "content-security-policy": policy.join("; "),
+      "content-security-policy": policy,
       "x-content-type-options": "nosniff",
       "referrer-policy": "no-referrer",
       "cache-control": "no-cache",

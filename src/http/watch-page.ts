@@ -33,7 +33,7 @@ const POLICY = [
   "media-src 'self' blob:",
   "base-uri 'none'",
   "form-action 'none'",
-];
+].join("; ");
 
 /** Whether the watch page's router answers `path`: a page (any path ending in "/"), or hls.js. */
 export function isWatchPath(path: string): boolean {
