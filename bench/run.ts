@@ -1,9 +1,10 @@
 /**
- * `bun run bench`: mitata micro-benchmarks of the protocol core (with MB/s where a benchmark processes a
- * known number of bytes), then the end-to-end shapes of load, printed as one Markdown table with a row per
- * shape x server x cores (pinned, and free as deployed), the server's CPU by thread, the churn and saturation
- * tables; with variants (--with, --protocol) or --compare, a table of each against the run it pairs with, and
- * what the outputs were checked to have done. `bun run bench -- --help` lists the flags.
+ * `bun run bench`: mitata micro-benchmarks of the protocol core and the fan-out path (with MB/s, or ns per
+ * player-message, where a benchmark processes a known amount), then the end-to-end shapes of load, printed
+ * as one Markdown table with a row per shape x server x cores (pinned, and free as deployed), the server's
+ * CPU by thread, the churn and saturation tables; with variants (--with, --protocol) or --compare, a table of
+ * each against the run it pairs with, and what the outputs were checked to have done. `bun run bench --
+ * --help` lists the flags.
  */
 import { run } from "mitata";
 import { testSource } from "../support/test-source.ts";
@@ -12,6 +13,7 @@ import { isHls } from "./audience.ts";
 import { chunkBenchBytes, registerChunkBenches } from "./chunk.bench.ts";
 import { CLUSTER_LEGEND, clusterTable } from "./cluster-report.ts";
 import { DEFAULT_WORKERS, runClusterShapes } from "./cluster-shapes.ts";
+import { fanoutBenchDeliveries, registerFanoutBenches } from "./fanout.bench.ts";
 import type { PublisherKind } from "./feeds.ts";
 import { HLS_LEGEND, hlsTable } from "./hls-report.ts";
 import { HLS_VIEWERS, runHlsLoads } from "./hls-shapes.ts";
@@ -206,14 +208,16 @@ function parseFlags(args: string[]): Options {
 async function runMicro(): Promise<void> {
   registerChunkBenches();
   registerAmf0Benches();
+  registerFanoutBenches();
   const result = await run({ colors: false });
   console.log("\nthroughput (from mean time per iteration):");
   for (const b of result.benchmarks) {
     for (const r of b.runs) {
+      if (!r.stats) continue;
       const bytes = chunkBenchBytes[r.name];
-      if (bytes === undefined || !r.stats) continue;
-      const mbps = bytes / (r.stats.avg / 1e9) / 1e6;
-      console.log(`  ${r.name.padEnd(56)} ${mbps.toFixed(0).padStart(6)} MB/s`);
+      const deliveries = fanoutBenchDeliveries[r.name];
+      if (bytes !== undefined) console.log(`  ${r.name.padEnd(56)} ${(bytes / (r.stats.avg / 1e9) / 1e6).toFixed(0).padStart(6)} MB/s`);
+      if (deliveries !== undefined) console.log(`  ${r.name.padEnd(56)} ${(r.stats.avg / deliveries).toFixed(1).padStart(6)} ns per player-message`);
     }
   }
 }

@@ -71,6 +71,11 @@ export interface FrameLayout {
   size(frame: Frame): number;
   /** Copy bytes [from, from + max) of the frame's wire form into dst at `at`; returns how many. */
   copy(frame: Frame, dst: Uint8Array, at: number, from: number, max: number): number;
+  /**
+   * The frame's whole wire form, when the layout has it laid out at hand (valid until the caller returns to
+   * the event loop), so that a frame alone in a queue is written from there without a copy; else null.
+   */
+  laidOut?(frame: Frame): Uint8Array | null;
 }
 
 class Slab {

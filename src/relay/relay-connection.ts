@@ -59,7 +59,7 @@ export class RelayConnection implements SubscriberPeer {
     this.streamId = options.streamId;
     this.source = options.source;
     this.onFailure = options.onFailure;
-    const layout = new RtmpLayout(options.chunkSize, options.streamId);
+    const layout = RtmpLayout.of(options.chunkSize, options.streamId);
     this.subscriber = new Subscriber(this, options.streamId, layout, options.maxLagMs, null);
   }
 

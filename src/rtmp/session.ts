@@ -547,7 +547,7 @@ export class Session implements Peer, Connection {
       ns.key = name.key;
       if (this.role === "") this.role = "player";
       this.streamKey = name.key;
-      ns.playback = this.hub.play(this, name, streamId, new RtmpLayout(this.settings.chunkSize, streamId));
+      ns.playback = this.hub.play(this, name, streamId, RtmpLayout.of(this.settings.chunkSize, streamId));
     });
   }
 

@@ -26,8 +26,11 @@ import type { OutputFactory, PublishedStream, StreamOutput } from "./output.ts";
 import { Subscriber } from "./subscriber.ts";
 import { sameBytes } from "../protocol/bytes.ts";
 
-/** How long a joiner's GOP burst waits (see addSubscriber); small next to a GOP, large next to a close. */
-const JOIN_DELAY_MS = 10;
+/**
+ * How long a joiner's GOP burst waits (see addSubscriber): small next to a GOP and to what a viewer notices,
+ * large next to the time between a client's play and a close it sends right behind it (they travel together).
+ */
+const JOIN_DELAY_MS = 5;
 
 export interface StreamSettings {
   chunkSize: number;

@@ -126,6 +126,15 @@ describe("RtmpLayout", () => {
     }
   });
 
+  it("hands out one shared layout per chunk size and stream id, and sizes frames for each of them", () => {
+    expect(RtmpLayout.of(4096, 1)).toBe(RtmpLayout.of(4096, 1));
+    expect(RtmpLayout.of(4096, 2)).not.toBe(RtmpLayout.of(4096, 1));
+    expect(RtmpLayout.of(128, 1)).not.toBe(RtmpLayout.of(4096, 1));
+    const frame = new Frame(MessageType.Video, 40, ramp(0, 9000), false, false);
+    // Asked in turn, as a fan-out's players of two chunk sizes would: each size is its own.
+    for (const chunkSize of [4096, 128, 4096, 128]) expect(RtmpLayout.of(chunkSize, 1).size(frame)).toBe(encoded(frame, chunkSize, 1).length);
+  });
+
   it("never hands out a frame whose bytes a later one overwrote", () => {
     // Frames of 60-120 KB: a few of them go round the cache, and frames asked for again must be laid out again.
     const layout = new RtmpLayout(4096, 1);

@@ -27,18 +27,28 @@ describe("Collector", () => {
     jest.useRealTimers();
   });
 
-  it("collects the young generation every 30 ms while data comes in, and nothing while none does", () => {
+  it("looks once a second while nothing comes in, collecting nothing", () => {
     read(0, 3000);
     expect(collections).toEqual([]);
-    read(64 * KiB * 10, 300);
-    expect(collections).toEqual(Array(10).fill(false));
+    expect(jest.getTimerCount()).toBe(1);
   });
 
-  it("waits for 64 KiB read before collecting", () => {
-    read(60 * KiB, 3000);
+  it("collects the young generation every 30 ms while 50 publishers' 16 MB/s come in", () => {
+    read(16 * MiB, 1000);
+    collections.length = 0;
+    read(16 * MiB, 990);
+    expect(collections.length).toBe(33);
+  });
+
+  it("waits for 256 KiB read, and collects about once a second for one publisher", () => {
+    read(250 * KiB, 3000);
     expect(collections).toEqual([]);
-    read(4 * KiB, 30);
+    read(60 * KiB, 1020);
     expect(collections).toEqual([false]);
+    collections.length = 0;
+    // One publisher's 325 KB/s for ten seconds: 12 times 256 KiB, each seen a little after it is read.
+    read(10 * 325_000, 9990);
+    expect(collections.length).toBeWithin(10, 13);
   });
 
   it("makes a full collection after every 32 MiB read, not every so many seconds", () => {
@@ -48,8 +58,6 @@ describe("Collector", () => {
     // 50 publishers' 16 MB/s: about one every 2 s.
     collections.length = 0;
     read(10 * 16 * MiB, 10_000);
-    // Every 30 ms tick collects; 5 of them fully (the first also counts what the minute before read).
-    expect(collections.length).toBe(334);
     expect(collections.filter((full) => full).length).toBe(5);
   });
 });

@@ -8,6 +8,7 @@ import { KEEP, Outbox, type Writable } from "../../src/shared/outbox.ts";
 import { waitFor } from "../../support/wait.ts";
 import { countHolders, holders } from "../helpers/frame-holders.ts";
 import { toHex } from "../helpers/hex.ts";
+import { mulberry32 } from "../helpers/prng.ts";
 
 /**
  * A socket as Bun's write() is one: it takes what its buffer has room for and no more, copying it (here,
@@ -197,5 +198,122 @@ describe("Outbox with shared frames", () => {
     expect(holders(kept)).toBe(2);
     outbox.close();
     expect(holders(kept)).toBe(1);
+  });
+});
+
+describe("Outboxes queueing in one shared pool of entries", () => {
+  /** What one outbox was given, in order, and how far its socket has taken it: the queue as a list. */
+  class Model {
+    readonly items: { bytes: Uint8Array; keep: boolean }[] = [];
+    /** Bytes of items[0] the socket has taken. */
+    sent = 0;
+    readonly out: Uint8Array[] = [];
+
+    take(n: number): void {
+      while (n > 0) {
+        const head = this.items[0];
+        const k = Math.min(n, head.bytes.length - this.sent);
+        this.out.push(head.bytes.subarray(this.sent, this.sent + k));
+        this.sent += k;
+        n -= k;
+        if (this.sent === head.bytes.length) (this.items.shift(), (this.sent = 0));
+      }
+    }
+
+    drop(): number {
+      const started = this.sent > 0 ? 1 : 0;
+      const before = this.items.length;
+      const rest = this.items.slice(started).filter((item) => item.keep);
+      this.items.splice(started, Infinity, ...rest);
+      return before - this.items.length;
+    }
+  }
+
+  it("send, drop and give back exactly what a plain list would, entries taken and freed in every order", async () => {
+    const random = mulberry32(15);
+    const arena = new FrameArena();
+    // Receivers of two chunk sizes and two stream ids, three of each: frames go through the layout ring too.
+    const layouts = [128, 4096].flatMap((chunk) => [1, 7].flatMap((id) => Array.from({ length: 3 }, () => new RtmpLayout(chunk, id))));
+    const sockets = layouts.map(() => new FakeSocket(0));
+    const outboxes = sockets.map((socket) => new Outbox(socket));
+    const models = layouts.map(() => new Model());
+    const frames: Frame[] = [];
+    const sent = outboxes.map(() => 0);
+    /** The model takes what the socket took since last asked (at the end of a turn, or on a drain). */
+    const sync = (o: number) => {
+      models[o].take(outboxes[o].bytesSent - sent[o]);
+      sent[o] = outboxes[o].bytesSent;
+    };
+    let dropped = 0;
+    for (let turn = 0; turn < 400; turn++) {
+      // A burst now and then (the queues grow), else a frame or two.
+      const count = turn % 97 === 5 ? 300 : 1 + Math.floor(random() * 2);
+      for (let i = 0; i < count; i++) {
+        const keep = random() < 0.1;
+        if (random() < 0.15) {
+          const raw = new Uint8Array(1 + Math.floor(random() * 300)).fill(turn & 0xff);
+          for (let o = 0; o < outboxes.length; o++) {
+            outboxes[o].push(raw, keep ? KEEP : 1);
+            models[o].items.push({ bytes: raw, keep });
+          }
+          continue;
+        }
+        const size = random() < 0.05 ? 150_000 : 1 + Math.floor(random() * 20_000);
+        const frame = countHolders(arena.frame(MessageType.Video, turn * 40 + i, new Uint8Array(size).fill(i & 0xff), false));
+        frames.push(frame);
+        for (let o = 0; o < outboxes.length; o++) {
+          outboxes[o].pushFrame(frame, layouts[o], keep ? KEEP : 1);
+          const { chunkSize, streamId } = layouts[o];
+          const wire = encodeMessage({ csid: Csid.Video, type: MessageType.Video, streamId, timestamp: frame.timestamp, payload: frame.payload }, chunkSize);
+          models[o].items.push({ bytes: wire, keep });
+        }
+        frame.release();
+      }
+      await Promise.resolve();
+      for (let o = 0; o < outboxes.length; o++) {
+        sync(o);
+        const r = random();
+        if (r < 0.1) {
+          const n = outboxes[o].dropMedia();
+          expect(n).toBe(models[o].drop());
+          dropped += n;
+        } else if (r < 0.9) {
+          sockets[o].drain(outboxes[o], Math.floor(random() * 60_000));
+          sync(o);
+        }
+        expect(outboxes[o].queuedBytes).toBe(models[o].items.reduce((sum, item) => sum + item.bytes.length, 0) - models[o].sent);
+      }
+    }
+    expect(dropped).toBeGreaterThan(100);
+    for (let o = 0; o < outboxes.length; o++) {
+      sockets[o].drain(outboxes[o]);
+      sync(o);
+      expect(outboxes[o].empty).toBe(true);
+      expect(models[o].items).toEqual([]);
+      expect(Buffer.compare(sockets[o].bytes(), Buffer.concat(models[o].out))).toBe(0);
+    }
+    expect(frames.every((f) => holders(f) === 0)).toBe(true);
+    arena.close();
+  });
+
+  it("writes a frame alone in its queue from the shared laid-out form, and the rest of it after a short write", async () => {
+    const arena = new FrameArena();
+    const frame = arena.frame(MessageType.Video, 1000, new Uint8Array(30_000).fill(7), true);
+    const wire = encodeMessage({ csid: Csid.Video, type: MessageType.Video, streamId: 1, timestamp: 1000, payload: frame.payload }, 4096);
+    // The third receiver of a frame finds it laid out in the shared ring (see rtmp-layout.ts).
+    const receivers = [0, 0, 0].map(() => ({ socket: new FakeSocket(10_000), layout: new RtmpLayout(4096, 1) }));
+    const outboxes = receivers.map(({ socket }) => new Outbox(socket));
+    receivers.forEach(({ layout }, i) => outboxes[i].pushFrame(frame, layout, 1));
+    frame.release();
+    await Promise.resolve();
+    const third = receivers[2].socket;
+    expect(third.writes).toEqual([wire.length]);
+    third.drain(outboxes[2]);
+    expect(third.writes).toEqual([wire.length, wire.length - 10_000]);
+    for (let i = 0; i < 3; i++) {
+      receivers[i].socket.drain(outboxes[i]);
+      expect(toHex(receivers[i].socket.bytes())).toBe(toHex(wire));
+    }
+    arena.close();
   });
 });
