@@ -4,15 +4,17 @@
  * per turn, as a real-time publisher's do, or three per turn, as after a stall.
  */
 import { bench, do_not_optimize, group } from "mitata";
+import { opensGop } from "../src/media/codec-info.ts";
 import { FrameArena } from "../src/media/frame.ts";
 import { RtmpLayout } from "../src/media/rtmp-layout.ts";
+import { MessageType } from "../src/protocol/message.ts";
 import { Outbox } from "../src/shared/outbox.ts";
 import { Subscriber, type SubscriberPeer } from "../src/streams/subscriber.ts";
 import { syntheticStream } from "./stream-fixture.ts";
 
 const PLAYERS = 200;
 const CHUNK_SIZE = 4096;
-const messages = syntheticStream(10).filter((m) => m.type === 8 || m.type === 9);
+const messages = syntheticStream(10).filter((m) => m.type === MessageType.Audio || m.type === MessageType.Video);
 
 /** Player-messages each benchmark delivers per iteration, so run.ts can print ns per player-message. */
 export const fanoutBenchDeliveries: Record<string, number> = {
@@ -42,7 +44,7 @@ async function deliver(perTurn: number): Promise<void> {
   const subscribers = players();
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
-    const frame = arena.frame(m.type, m.timestamp, m.payload, m.type === 9 && m.payload[0] === 0x17);
+    const frame = arena.frame(m.type, m.timestamp, m.payload, m.type === MessageType.Video && opensGop(m.payload));
     const now = performance.now();
     for (const s of subscribers) s.sendMedia(frame, now, true);
     frame.release();
