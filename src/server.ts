@@ -24,12 +24,12 @@ import type { Logger } from "./logger.ts";
 import { trimIdleSlabs } from "./media/frame.ts";
 import { Recorder } from "./record/recorder.ts";
 import { Relay } from "./relay/relay.ts";
-import { type RtmpSocketData, RtmpSessions } from "./rtmp/listener.ts";
+import { type RtmpSocketData, rtmpHandlers } from "./rtmp/listener.ts";
 import { type TlsCertificate, TlsListener } from "./rtmp/tls-listener.ts";
 import type { AccessCheck } from "./shared/access.ts";
 import { Collector } from "./shared/collector.ts";
 import { ConnectionTable } from "./shared/connections.ts";
-import { hostPort } from "./shared/host-port.ts";
+import { hostPort, urlHost } from "./shared/host-port.ts";
 import { ServerStats } from "./shared/server-stats.ts";
 import type { PublishedStream, StreamOutput } from "./streams/output.ts";
 import { StreamRegistry } from "./streams/registry.ts";
@@ -161,9 +161,8 @@ function startStreams(config: Config, { log, events, stats }: Core): Streams {
   return { registry, recorder, relay, hls };
 }
 
-/** The RTMP listener, the RTMPS one if tls.listen is set, and the sessions of both. */
+/** The RTMP listener, and the RTMPS one if tls.listen is set. */
 interface RtmpListeners {
-  sessions: RtmpSessions;
   listener: TCPSocketListener<RtmpSocketData>;
   tls: TlsListener | null;
   /** A worker's own RTMP port, where the other nodes pull its streams from (the shared one lands anywhere). */
@@ -181,17 +180,19 @@ function listenRtmp(
 ): RtmpListeners {
   const { log, events, stats } = core;
   const { handshakeMs, readMs, writeMs } = config.timeouts;
-  const sessions = new RtmpSessions(
-    { hub: registry, access, events, log, stats, connections },
-    { chunkSize: config.chunkSize, maxMessageSize: config.maxMessageSize, handshakeMs, readMs, writeMs },
-    config.maxConnections,
-  );
+  const handlers = (protocol: string) =>
+    rtmpHandlers(
+      { hub: registry, access, events, log, stats, connections },
+      { chunkSize: config.chunkSize, maxMessageSize: config.maxMessageSize, handshakeMs, readMs, writeMs },
+      config.maxConnections,
+      protocol,
+    );
   // A worker binds the port the supervisor reserved, shared with the others (SO_REUSEPORT: typed only for
   // connect, but honoured by listen, bun-notes §1.1).
   const address = { ...config.listen, port: worker?.ports.rtmp ?? config.listen.port };
   const shared = worker === null ? {} : ({ reusePort: true } as object);
   const listener = listenOrExplain(address, "rtmp", () =>
-    Bun.listen<RtmpSocketData>({ hostname: address.host, port: address.port, ...shared, socket: sessions.handlers("rtmp") }),
+    Bun.listen<RtmpSocketData>({ hostname: address.host, port: address.port, ...shared, socket: handlers("rtmp") }),
   );
   log.info("listening", { address: hostPort(address.host, listener.port), protocol: "rtmp" });
   const tlsAddress = config.tls.listen === null ? null : { ...config.tls.listen, port: worker?.ports.rtmps ?? config.tls.listen.port };
@@ -199,12 +200,12 @@ function listenRtmp(
   const tls =
     tlsAddress === null
       ? null
-      : listenOrExplain(tlsAddress, "rtmps", () => new TlsListener(tlsAddress, sessions.handlers("rtmps"), () => tlsCertificate(files), files.cert, log, worker !== null));
+      : listenOrExplain(tlsAddress, "rtmps", () => new TlsListener(tlsAddress, handlers("rtmps"), () => tlsCertificate(files), files.cert, log, worker !== null));
   const ownHost = ownListenerHost(config);
   const own =
-    worker === null ? null : listenOrExplain({ host: ownHost, port: 0 }, "rtmp, this worker's own", () => Bun.listen<RtmpSocketData>({ hostname: ownHost, port: 0, socket: sessions.handlers("rtmp") }));
+    worker === null ? null : listenOrExplain({ host: ownHost, port: 0 }, "rtmp, this worker's own", () => Bun.listen<RtmpSocketData>({ hostname: ownHost, port: 0, socket: handlers("rtmp") }));
   if (own !== null) log.info("listening", { address: hostPort(ownHost, own.port), protocol: "rtmp", for: "cluster pulls" });
-  return { sessions, listener, tls, own };
+  return { listener, tls, own };
 }
 
 /** A worker's own RTMP port is for its sibling workers (loopback), and for other machines' nodes with Redis. */
@@ -250,7 +251,7 @@ function joinCluster(
  * nodes (Redis) at the machine's advertised host.
  */
 function workerIdentity(config: Config, machine: Owner, index: number, ownPort: number): Owner {
-  const host = config.cluster.redis === "" ? "127.0.0.1" : new URL(machine.advertise).hostname.replace(/^\[(.*)\]$/, "$1");
+  const host = config.cluster.redis === "" ? "127.0.0.1" : urlHost(new URL(machine.advertise));
   return { nodeId: workerNodeId(machine.nodeId, index), advertise: advertiseUrl(host, ownPort) };
 }
 
@@ -296,7 +297,8 @@ function listenHttp(
       recorder,
       relay,
       hls,
-      cluster: cluster.registry === null && config.cluster.origins.length === 0 ? null : { ...cluster.identity, registry: cluster.registry, pulls: pulls ?? undefined },
+      // The pull layer is on exactly when there is a cluster to show (a registry, or origins).
+      cluster: pulls === null ? null : { ...cluster.identity, registry: cluster.registry, pulls },
       worker: worker?.channel ?? null,
     }),
   );
@@ -375,7 +377,7 @@ async function stop({ config, core, streams, connections, rtmp, cluster, pulls, 
   for (const stream of streams.registry.streams.values()) stream.publisher?.close("server shutting down");
   // This node's claims go at once: its streams may be published again elsewhere while these players drain.
   const outputsDone = Promise.all([streams.recorder.stop(deadline), relayDone, http?.stop(deadline), cluster.registry?.stop(), pullsDone]);
-  while (performance.now() < deadline && !rtmp.sessions.flushed) await Bun.sleep(20);
+  while (performance.now() < deadline && !connections.flushed) await Bun.sleep(20);
   await outputsDone;
   for (const connection of [...connections.values()]) connection.close("server shutting down");
   rtmp.listener.stop(true);

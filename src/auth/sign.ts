@@ -4,10 +4,7 @@
  * publish and play check them.
  */
 import { verifySignedStreamKey } from "../shared/signature.ts";
-import type { AuthDecision, AuthRequest, Authorizer } from "./authorizer.ts";
-import { queryParam } from "./authorizer.ts";
-
-export { signStreamKey, verifySignedStreamKey } from "../shared/signature.ts";
+import { type AuthDecision, type AuthRequest, type Authorizer, queryParam } from "./authorizer.ts";
 
 export class SignAuthorizer implements Authorizer {
   constructor(private readonly secret: string) {

@@ -162,6 +162,11 @@ export class Pull {
         maxMessageSize: this.settings.maxMessageSize,
         signal: this.abortion.signal,
         onMessage: (m) => this.onMessage(m),
+        // Once published here, audio and video are assembled straight into the publication's frame slabs.
+        store: {
+          reserve: (type, _streamId, length) =>
+            this.playing && (type === MessageType.Audio || type === MessageType.Video) ? (this.publication?.reserve(length) ?? null) : null,
+        },
         onClose: (err) => this.closed(client, err),
       });
       if (this.ended) throw new Error("ended");

@@ -7,7 +7,7 @@
 import type { EventChannel } from "../events/events.ts";
 import type { Logger } from "../logger.ts";
 import { shownTemplate } from "../relay/destination.ts";
-import type { RtmpUrl } from "../relay/rtmp-client.ts";
+import { parseRtmpUrl, type RtmpUrl } from "../relay/rtmp-client.ts";
 import { signStreamKey } from "../shared/signature.ts";
 import { parseStreamName } from "../shared/stream-name.ts";
 import type { StreamRegistry } from "../streams/registry.ts";
@@ -131,17 +131,14 @@ export class Pulls implements StreamSource {
 
 /**
  * What to play `key` at on the node whose RTMP base URL is `base`: the key's first segment is the app, the
- * rest (as it is, not URL-encoded: it must arrive as the same key) the name, `query` after it.
+ * rest the name, `query` after it, both as they are (not URL-encoded as in tcUrl: they must arrive as the key).
  */
 function pullTarget(base: string, key: string, query: string): RtmpUrl | null {
-  const url = URL.parse(base);
-  if (url === null || (url.protocol !== "rtmp:" && url.protocol !== "rtmps:") || url.hostname === "") return null;
-  const tls = url.protocol === "rtmps:";
-  const port = url.port !== "" ? Number(url.port) : tls ? 443 : 1935;
   const slash = key.indexOf("/");
   const app = slash < 0 ? key : key.slice(0, slash);
-  const name = slash < 0 ? "" : key.slice(slash + 1);
-  // URL keeps IPv6 literals in brackets: right for tcUrl, not for the socket.
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  return { tls, host, port, app, name: name + query, tcUrl: `${url.protocol}//${url.hostname}:${port}/${app}` };
+  try {
+    return { ...parseRtmpUrl(`${base}/${encodeURIComponent(app)}`), app, name: (slash < 0 ? "" : key.slice(slash + 1)) + query };
+  } catch {
+    return null;
+  }
 }

@@ -7,6 +7,7 @@
 import type { Subprocess } from "bun";
 import type { Logger } from "../logger.ts";
 import { hostPort } from "../shared/host-port.ts";
+import { PendingReplies } from "./pending-replies.ts";
 import { SupervisorClaims } from "./supervisor-claims.ts";
 import { SIBLING_WAIT_MS } from "./worker-channel.ts";
 import { type SiblingAnswers, type SiblingQuery, type ToWorker, type WorkerCall, type WorkerInfo, toSupervisor } from "./worker-messages.ts";
@@ -60,8 +61,7 @@ interface Slot {
 export class Supervisor {
   private readonly slots: Slot[];
   private readonly claims = new SupervisorClaims();
-  private readonly queries = new Map<number, (result: unknown) => void>();
-  private nextQuery = 1;
+  private readonly queries = new PendingReplies(MAX_PENDING_QUERIES, SIBLING_WAIT_MS, MISSING);
   private stopping = false;
 
   constructor(
@@ -188,9 +188,7 @@ export class Supervisor {
       else this.send(slot, { t: "stop" });
       slot.started?.(true);
     } else if (message.t === "answer") {
-      const settle = this.queries.get(message.id);
-      this.queries.delete(message.id);
-      settle?.(message.result);
+      this.queries.settle(message.id, message.result);
     } else {
       void this.call(slot, message.call).then((result) => this.send(slot, { t: "reply", id: message.id, result }));
     }
@@ -235,26 +233,17 @@ export class Supervisor {
   }
 
   private query(slot: Slot, query: SiblingQuery): Promise<unknown> {
-    if (slot.state !== "running" || this.queries.size >= MAX_PENDING_QUERIES) return Promise.resolve(MISSING);
-    const id = this.nextQuery++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.queries.delete(id);
-        resolve(MISSING);
-      }, SIBLING_WAIT_MS);
-      this.queries.set(id, (result) => {
-        clearTimeout(timer);
-        resolve(result);
-      });
-      this.send(slot, { t: "query", id, query });
-    });
+    if (slot.state !== "running") return Promise.resolve(MISSING);
+    return this.queries.wait((id) => this.send(slot, { t: "query", id, query }));
   }
 
-  private send(slot: Slot, message: ToWorker): void {
+  /** False if it cannot go (the worker is exiting: its exit is handled on its own). */
+  private send(slot: Slot, message: ToWorker): boolean {
     try {
       slot.proc?.send(message);
+      return slot.proc !== null;
     } catch {
-      // The worker is exiting: its exit is handled on its own.
+      return false;
     }
   }
 }

@@ -4,6 +4,7 @@
  * whatever the HTTP layer registered, and the supervisor's notices (a claim lost to another worker, stop).
  */
 import type { Logger } from "../logger.ts";
+import { PendingReplies } from "./pending-replies.ts";
 import { type SiblingAnswers, type SiblingQuery, type ToSupervisor, type WorkerCall, type WorkerInfo, toWorker } from "./worker-messages.ts";
 
 /** How long a call waits for the supervisor's reply. Above SIBLING_WAIT_MS: an ask includes the siblings' wait. */
@@ -16,8 +17,7 @@ const MAX_PENDING_CALLS = 4096;
 export type QueryHandler = (query: SiblingQuery) => unknown;
 
 export class WorkerChannel {
-  private readonly pending = new Map<number, { resolve: (result: unknown) => void; timer: ReturnType<typeof setTimeout> }>();
-  private nextId = 1;
+  private readonly pending = new PendingReplies(MAX_PENDING_CALLS, CALL_TIMEOUT_MS, null);
   private closed = false;
   private queryHandler: QueryHandler | null = null;
   /** A claim this worker held was taken by another worker (publish_conflict: replace). */
@@ -43,13 +43,7 @@ export class WorkerChannel {
 
   /** The supervisor's reply to `call`, or null when it did not come within CALL_TIMEOUT_MS or cannot come. */
   call(call: WorkerCall): Promise<unknown> {
-    if (this.closed || this.pending.size >= MAX_PENDING_CALLS) return Promise.resolve(null);
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.settle(id, null), CALL_TIMEOUT_MS);
-      this.pending.set(id, { resolve, timer });
-      if (!this.post({ t: "call", id, call })) this.settle(id, null);
-    });
+    return this.pending.wait((id) => this.post({ t: "call", id, call }));
   }
 
   /** Every other worker's answer to `query` (`to`: only that one), those that did not answer listed as missing. */
@@ -82,7 +76,7 @@ export class WorkerChannel {
       this.log.warn("worker: ignoring a malformed message from the supervisor");
       return;
     }
-    if (message.t === "reply") this.settle(message.id, message.result);
+    if (message.t === "reply") this.pending.settle(message.id, message.result);
     else if (message.t === "query") void this.answerQuery(message.id, message.query);
     else if (message.t === "lost") this.onLost?.(message.key);
     else this.onStop?.();
@@ -91,7 +85,7 @@ export class WorkerChannel {
   /** The supervisor is gone: calls waiting for it get null, later ones at once. */
   close(): void {
     this.closed = true;
-    for (const id of [...this.pending.keys()]) this.settle(id, null);
+    this.pending.settleAll();
   }
 
   private async answerQuery(id: number, query: SiblingQuery): Promise<void> {
@@ -102,14 +96,6 @@ export class WorkerChannel {
       this.log.error("worker: answering a sibling's query failed", { what: query.what, error: e instanceof Error ? e.message : String(e) });
     }
     this.post({ t: "answer", id, result });
-  }
-
-  private settle(id: number, result: unknown): void {
-    const call = this.pending.get(id);
-    if (call === undefined) return;
-    this.pending.delete(id);
-    clearTimeout(call.timer);
-    call.resolve(result);
   }
 
   private post(message: ToSupervisor): boolean {

@@ -3,7 +3,7 @@
  * publish or play until DURATION from now, signed with the config's auth.secret (auth.mode: sign).
  */
 import { resolve } from "node:path";
-import { signStreamKey } from "../auth/sign.ts";
+import { signStreamKey } from "../shared/signature.ts";
 import { ConfigError, type ConfigProblem } from "./config.ts";
 import { type FlagSpec, readArgs, usageText } from "./flags.ts";
 import { loadConfigFile } from "./load.ts";

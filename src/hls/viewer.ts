@@ -27,6 +27,7 @@ export class HlsViewer implements Connection {
   readonly since = Date.now();
   readonly bytesIn = 0;
   bytesOut = 0;
+  readonly outbox = null;
   readonly log: Logger;
   /** Requests being answered (a blocking one may wait): never idle meanwhile. */
   inFlight = 0;

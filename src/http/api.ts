@@ -17,8 +17,8 @@ export interface ClusterSources {
   advertise: string;
   /** The shared registry; null with static cluster.origins only (the node then lists itself). */
   registry: Pick<ClusterRegistry, "nodes" | "state"> | null;
-  /** The pulls running here, when the pull layer is on. */
-  pulls?: { list(): readonly PullStatus[] };
+  /** The pulls running here. */
+  pulls: { list(): readonly PullStatus[] };
 }
 
 export interface ApiSources extends ViewSources {
@@ -69,7 +69,7 @@ export class Api {
     return jsonResponse({
       node_id: cluster.nodeId,
       nodes: nodes.map((n) => ({ node_id: n.nodeId, advertise: n.advertise, streams: n.streams })),
-      pulls: (this.whole === null ? (cluster.pulls?.list() ?? []) : await this.whole.pulls()).map((p) => ({ stream_key: p.streamKey, from: p.from, players: p.players })),
+      pulls: (this.whole === null ? cluster.pulls.list() : await this.whole.pulls()).map((p) => ({ stream_key: p.streamKey, from: p.from, players: p.players })),
     });
   }
 

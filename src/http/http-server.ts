@@ -87,7 +87,7 @@ export function startHttp(context: HttpContext): HttpServer {
   const hls = context.hls === null ? null : new HlsEndpoint({ ...context, muxers: context.hls }, settings);
   const views = { ...context, hlsViewers: hls };
   const metrics = () => renderMetrics({ ...views, maxConnections: settings.maxConnections, startedAt });
-  const whole = context.worker === null ? null : new WholeServer(context.worker, { ...views, nodeId: context.cluster?.nodeId ?? "", metrics });
+  const whole = context.worker === null ? null : new WholeServer(context.worker, { ...views, metrics });
   const api = new Api(views, settings.apiToken, whole);
   let stopping: Promise<void> | null = null;
 

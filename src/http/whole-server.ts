@@ -18,10 +18,8 @@ import { type ConnectionView, connectionView, type StreamView, streamViews, type
 
 export interface WholeServerSources extends ViewSources {
   registry: StreamRegistry;
-  /** This worker's pulls are in `cluster.pulls`. */
+  /** This worker's pulls are in `cluster.pulls`; its node id is the `origin` its siblings' pulled copies show. */
   cluster: ClusterSources | null;
-  /** This worker's node id: the `origin` its siblings' pulled copies show. */
-  nodeId: string;
   /** This worker's /metrics. */
   metrics(): string;
 }
@@ -171,11 +169,11 @@ export class WholeServer {
 
   private ownStreams(): OwnStreams {
     const worker = this.channel.index;
-    return { nodeId: this.sources.nodeId, streams: streamViews(this.sources).map((s) => ({ ...s, worker })) };
+    return { nodeId: this.sources.cluster?.nodeId ?? "", streams: streamViews(this.sources).map((s) => ({ ...s, worker })) };
   }
 
-  private ownPulls(): PullStatus[] {
-    return [...(this.sources.cluster?.pulls?.list() ?? [])];
+  private ownPulls(): readonly PullStatus[] {
+    return this.sources.cluster?.pulls.list() ?? [];
   }
 
   private ownConnections(): WorkerConnection[] {

@@ -43,13 +43,17 @@ export function av1ConfigDetails(record: Uint8Array): VideoDetails {
   const flags = record[2];
   details.bitDepth = (flags & 0x20) !== 0 ? 12 : (flags & 0x40) !== 0 ? 10 : 8;
   details.chroma = chromaName((flags >> 4) & 1, (flags >> 3) & 1, (flags >> 2) & 1);
-  for (const obu of obus(record.subarray(4))) {
-    if (obu.type !== OBU_SEQUENCE_HEADER) continue;
-    const header = parseAv1SequenceHeader(obu.payload);
-    if (header !== null) Object.assign(details, { width: header.maxWidth, height: header.maxHeight });
-    break;
-  }
+  const header = firstSequenceHeader(record.subarray(4));
+  if (header !== null) Object.assign(details, { width: header.maxWidth, height: header.maxHeight });
   return details;
+}
+
+/** The first sequence header OBU among `bytes` (configOBUs, or a temporal unit), read; null if none can be. */
+export function firstSequenceHeader(bytes: Uint8Array): Av1SequenceHeader | null {
+  for (const obu of obus(bytes)) {
+    if (obu.type === OBU_SEQUENCE_HEADER) return parseAv1SequenceHeader(obu.payload);
+  }
+  return null;
 }
 
 /** The OBUs of a low-overhead bitstream, in order, stopping at the first that does not fit. */

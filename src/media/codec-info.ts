@@ -26,23 +26,13 @@ export const LegacyPacketType = { SequenceHeader: 0, Coded: 1, EndOfSequence: 2 
 export const LEGACY_VIDEO_HEADER = 5;
 export const LEGACY_AAC_HEADER = 2;
 
-const VIDEO_FOURCC = new Map<number, string>([
-  [fourCcCode("avc1"), "H264"],
-  [fourCcCode("hvc1"), "H265"],
-  [fourCcCode("vvc1"), "H266"],
-  [fourCcCode("av01"), "AV1"],
-  [fourCcCode("vp09"), "VP9"],
-  [fourCcCode("vp08"), "VP8"],
-]);
+/** Enhanced RTMP FourCCs, keyed as videoFourCc and audioFourCc return them. */
+const VIDEO_FOURCC = byFourCc({ avc1: "H264", hvc1: "H265", vvc1: "H266", av01: "AV1", vp09: "VP9", vp08: "VP8" });
+const AUDIO_FOURCC = byFourCc({ mp4a: "AAC", ".mp3": "MP3", Opus: "Opus", fLaC: "FLAC", "ac-3": "AC3", "ec-3": "EAC3" });
 
-const AUDIO_FOURCC = new Map<number, string>([
-  [fourCcCode("mp4a"), "AAC"],
-  [fourCcCode(".mp3"), "MP3"],
-  [fourCcCode("Opus"), "Opus"],
-  [fourCcCode("fLaC"), "FLAC"],
-  [fourCcCode("ac-3"), "AC3"],
-  [fourCcCode("ec-3"), "EAC3"],
-]);
+function byFourCc(names: Record<string, string>): Map<number, string> {
+  return new Map(Object.entries(names).map(([fourCc, name]) => [fourCcCode(fourCc), name]));
+}
 
 /** Legacy FLV video codec ids (low nibble of byte 0); 12 is the widely used non-standard HEVC id. */
 const VIDEO_CODEC_ID: Record<number, string> = {

@@ -34,6 +34,11 @@ export class FlvLayout implements FrameLayout {
     return FLV_TAG_HEADER_SIZE + frame.payload.length + 4;
   }
 
+  /** A tag is never laid out whole ahead of the copy: its header and trailer are made as it is copied. */
+  laidOut(): null {
+    return null;
+  }
+
   copy(frame: Frame, dst: Uint8Array, at: number, from: number, max: number): number {
     const payload = frame.payload;
     const length = payload.length;

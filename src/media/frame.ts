@@ -75,7 +75,7 @@ export interface FrameLayout {
    * The frame's whole wire form, when the layout has it laid out at hand (valid until the caller returns to
    * the event loop), so that a frame alone in a queue is written from there without a copy; else null.
    */
-  laidOut?(frame: Frame): Uint8Array | null;
+  laidOut(frame: Frame): Uint8Array | null;
 }
 
 class Slab {

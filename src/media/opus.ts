@@ -7,15 +7,21 @@ import { readU32, readU32LE } from "../protocol/bytes.ts";
 import type { AudioDetails } from "./codec-details.ts";
 
 const MAGIC = [0x4f, 0x70, 0x75, 0x73, 0x48, 0x65, 0x61, 0x64]; // "OpusHead"
-const OPUS_HEAD_SIZE = 19;
-const DOPS_SIZE = 11;
-const OPUS_RATE = 48_000;
+/** OpusHead: magic (8), version, channels, pre-skip, input rate, gain, mapping family; dOps: the same, no magic. */
+export const OPUS_HEAD_SIZE = 19;
+export const DOPS_SIZE = 11;
+export const OPUS_RATE = 48_000;
+
+/** The header as RFC 7845 writes it (it starts with "OpusHead"), rather than as a dOps body. */
+export function isOpusHead(header: Uint8Array): boolean {
+  return MAGIC.every((byte, i) => header[i] === byte);
+}
 
 export function opusConfigDetails(header: Uint8Array): AudioDetails {
   const details: AudioDetails = { codec: "Opus" };
   let channels: number;
   let inputRate: number;
-  if (MAGIC.every((byte, i) => header[i] === byte)) {
+  if (isOpusHead(header)) {
     if (header.length < OPUS_HEAD_SIZE) return details;
     // magic, version, channels, pre-skip (16), input sample rate (32 LE), ...
     channels = header[9];

@@ -8,6 +8,7 @@ import type { Frame } from "../media/frame.ts";
 import { FLV_FILE_HEADER_SIZE, FLV_TAG_HEADER_SIZE, flvFileHeader, writeTagHeader } from "../media/flv.ts";
 import { writeU32 } from "../protocol/bytes.ts";
 import { MessageType } from "../protocol/message.ts";
+import type { Patch } from "./batch-writer.ts";
 import type { CreatedFile } from "./file-name.ts";
 import { KeyframeIndex } from "./keyframe-index.ts";
 import { RecordingMetadata, publisherProperties } from "./metadata-tag.ts";
@@ -32,7 +33,6 @@ export class FlvFile extends RecordingFile {
   private readonly index: KeyframeIndex<IndexedKeyframe>;
   private readonly metadata: RecordingMetadata;
   private audioWritten = false;
-  private finishing: Promise<void> | null = null;
 
   constructor(created: Promise<CreatedFile>, intendedPath: string, start: FileStart, settings: FileSettings, listener: FileListener) {
     super(created, intendedPath, settings, listener);
@@ -55,18 +55,13 @@ export class FlvFile extends RecordingFile {
     this.appendTag(frame.type, this.time(frame.timestamp), frame.payload);
   }
 
-  /** Writes the rest and the final metadata, then closes. */
-  finish(): Promise<void> {
-    this.finishing ??= (async () => {
-      const flags = flvFileHeader(this.audioWritten, this.videoWritten).subarray(FLAGS_POSITION, FLAGS_POSITION + 1);
-      const size = this.writer.position;
-      await this.writer.finish([
-        { position: METADATA_BODY_POSITION, bytes: this.metadataBody(size) },
-        { position: FLAGS_POSITION, bytes: flags },
-      ]);
-      this.report(this.writer.failed);
-    })();
-    return this.finishing;
+  /** The final metadata and the header's track flags, over what the file started with. */
+  protected finalize(): Patch[] {
+    const flags = flvFileHeader(this.audioWritten, this.videoWritten).subarray(FLAGS_POSITION, FLAGS_POSITION + 1);
+    return [
+      { position: METADATA_BODY_POSITION, bytes: this.metadataBody(this.writer.position) },
+      { position: FLAGS_POSITION, bytes: flags },
+    ];
   }
 
   private metadataBody(fileSize = 0): Uint8Array {

@@ -19,6 +19,7 @@ import {
 import { type TrackConfig, sampleOf, trackConfig } from "../media/fmp4/track.ts";
 import type { Frame } from "../media/frame.ts";
 import { MessageType } from "../protocol/message.ts";
+import type { Patch } from "./batch-writer.ts";
 import type { CreatedFile } from "./file-name.ts";
 import { KeyframeIndex } from "./keyframe-index.ts";
 import { Mp4Fragmenter, type RunStart } from "./mp4-fragmenter.ts";
@@ -65,7 +66,6 @@ export class Mp4File extends RecordingFile {
   /** Where the free box reserved for the sidxs starts, and its size. */
   private readonly indexPosition: number;
   private readonly indexRoom: number;
-  private finishing: Promise<void> | null = null;
 
   constructor(created: Promise<CreatedFile>, intendedPath: string, start: FileStart, settings: FileSettings, listener: FileListener) {
     super(created, intendedPath, settings, listener);
@@ -104,14 +104,10 @@ export class Mp4File extends RecordingFile {
     if (header === null || !sameBytes(header, frame.payload)) this.changed.add(kind);
   }
 
-  /** Writes the last fragment, the mfra and the sidx, then closes. */
-  finish(): Promise<void> {
-    this.finishing ??= (async () => {
-      this.fragmenter.flush();
-      await this.writer.finish(this.index.length > 0 ? [this.randomAccessIndexes()] : []);
-      this.report(this.writer.failed);
-    })();
-    return this.finishing;
+  /** The last fragment and the mfra, then the sidxs over the room reserved for them. */
+  protected finalize(): Patch[] {
+    this.fragmenter.flush();
+    return this.index.length > 0 ? [this.randomAccessIndexes()] : [];
   }
 
   protected override report(error: Error | null): void {
@@ -143,7 +139,7 @@ export class Mp4File extends RecordingFile {
    * without one against another track's times in the wrong timescale, and seeks it to the wrong fragment),
    * then a free box with the rest. No sidx when a reference would not fit its fields.
    */
-  private randomAccessIndexes(): { position: number; bytes: Uint8Array } {
+  private randomAccessIndexes(): Patch {
     const fragments = this.index.entries;
     const end = this.writer.position;
     const points = this.tracks.map((track) => randomAccessOf(track, fragments)).filter((t) => t.points.length > 0);

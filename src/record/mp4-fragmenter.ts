@@ -24,8 +24,8 @@ const STALLED_FRAGMENT_MS = 2 * FRAGMENT_MS;
  */
 export const MIN_KEYFRAME_FRAGMENT_MS = 250;
 /** Bounds on what a fragment holds (retained frames), whatever the timestamps say. */
-export const MAX_FRAGMENT_BYTES = 4 * 1024 * 1024;
-export const MAX_FRAGMENT_SAMPLES = 1_000;
+const MAX_FRAGMENT_BYTES = 4 * 1024 * 1024;
+const MAX_FRAGMENT_SAMPLES = 1_000;
 
 /** How a fragment's run of one track starts, for the file's random access index. */
 export interface RunStart {

@@ -4,7 +4,7 @@
  * and an outcome reported exactly once. A format says how frames are laid out and how the file is finalized.
  */
 import type { Frame } from "../media/frame.ts";
-import { BatchWriter, type WriterLimits } from "./batch-writer.ts";
+import { BatchWriter, type Patch, type WriterLimits } from "./batch-writer.ts";
 import type { DiskLane } from "./disk-lane.ts";
 import type { CreatedFile } from "./file-name.ts";
 
@@ -55,6 +55,7 @@ export abstract class RecordingFile {
   protected lastTime = 0;
   protected videoWritten = false;
   private outcome: FileOutcome | null = null;
+  private finishing: Promise<void> | null = null;
   /** The intended path until the file exists, then its real one (a collision adds a suffix). */
   path: string;
   opened = false;
@@ -105,7 +106,16 @@ export abstract class RecordingFile {
   abstract extra(frame: Frame): void;
 
   /** Writes the rest and finalizes, then closes. Resolves after the outcome is reported. */
-  abstract finish(): Promise<void>;
+  finish(): Promise<void> {
+    this.finishing ??= (async () => {
+      await this.writer.finish(this.finalize());
+      this.report(this.writer.failed);
+    })();
+    return this.finishing;
+  }
+
+  /** Appends what the format ends a file with; returns what goes over earlier bytes once the rest is written. */
+  protected abstract finalize(): Patch[];
 
   /** Stops at once (a shutdown deadline passed): the file keeps what was written, without finalizing. */
   abort(): void {

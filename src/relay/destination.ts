@@ -4,7 +4,7 @@
  * the publish name (where services put stream keys). Also the URL as logs and the API may show it, and
  * the redaction of that query from what a destination says back.
  */
-import type { RtmpUrl } from "./rtmp-client.ts";
+import { rtmpEndpoint, type RtmpUrl } from "./rtmp-client.ts";
 
 export interface ResolvedDestination {
   /** What the client connects to; `name` is the publish name, query included. */
@@ -53,20 +53,10 @@ export function resolveDestination(template: string, app: string, name: string):
   if (segments.length < 2) throw new Error("the URL gives no stream name for this stream (its path needs an app and a name)");
   const host = URL.parse(`${scheme}://${authority}/`);
   if (host === null || host.hostname === "") throw new Error("the URL has no usable host");
-  const tls = scheme === "rtmps";
-  const port = host.port !== "" ? Number(host.port) : tls ? 443 : 1935;
   const destApp = segments[0];
   const destName = segments.slice(1).join("/");
   return {
-    target: {
-      tls,
-      // URL keeps IPv6 literals in brackets: right for tcUrl, not for the socket.
-      host: host.hostname.replace(/^\[(.*)\]$/, "$1"),
-      port,
-      app: destApp,
-      name: destName + fill(rawQuery, encodeURIComponent),
-      tcUrl: `${scheme}://${host.hostname}:${port}/${destApp}`,
-    },
+    target: { ...rtmpEndpoint(host, destApp), app: destApp, name: destName + fill(rawQuery, encodeURIComponent) },
     shown: `${scheme}://${host.host}/${destApp}/${destName}`,
   };
 }

@@ -72,11 +72,6 @@ export class RelayConnection implements SubscriberPeer {
     return this.subscriber.dropped;
   }
 
-  /** When the socket last refused bytes, 0 while it keeps up: the write-timeout clock. */
-  get blockedSince(): number {
-    return this.outbox.blockedSince;
-  }
-
   /** Only ever asked to discard (the queue overflowed): the connection is dropped, queue and all. */
   close(reason: string): void {
     this.onFailure(reason);

@@ -112,12 +112,9 @@ export class RelayPush implements StreamOutput {
     this.abortion.abort();
   }
 
-  /** The sweep: a destination whose socket took nothing for timeouts.write is dropped and retried. */
+  /** The sweep: a destination whose socket took nothing for timeouts.write is dropped (its client closes) and retried. */
   tick(now: number): void {
-    const connection = this.connection;
-    if (connection === null || connection.blockedSince === 0) return;
-    const stuck = now - connection.blockedSince;
-    if (stuck > this.settings.writeTimeoutMs) this.drop(`write timeout: the destination took no bytes for ${Math.round(stuck)} ms`);
+    this.connection?.client.check(now);
   }
 
   private async attempt(): Promise<void> {
@@ -129,6 +126,7 @@ export class RelayPush implements StreamOutput {
       client = await RtmpClient.connect(target, {
         chunkSize: this.settings.chunkSize,
         timeoutMs: this.settings.replyTimeoutMs,
+        writeTimeoutMs: this.settings.writeTimeoutMs,
         maxQueueBytes: MAX_QUEUE_BYTES,
         connectFields: { relayHops: this.settings.relayHops },
         signal: this.abortion.signal,

@@ -6,7 +6,7 @@
  * subclass may add commands (request()).
  */
 import type { Socket } from "bun";
-import { ChunkReader, DEFAULT_CHUNK_READER_LIMITS } from "../protocol/chunk-reader.ts";
+import { ChunkReader, DEFAULT_CHUNK_READER_LIMITS, type PayloadStore } from "../protocol/chunk-reader.ts";
 import { ChunkWriter } from "../protocol/chunk-writer.ts";
 import { decodeCommand, encodeCommand, stringField } from "../protocol/command.ts";
 import type { Command } from "../protocol/command.ts";
@@ -16,6 +16,7 @@ import { ClientHandshake } from "../protocol/handshake.ts";
 import { Csid, MessageType } from "../protocol/message.ts";
 import type { RtmpMessage } from "../protocol/message.ts";
 import { PeerControl } from "../protocol/peer-control.ts";
+import { urlHost } from "../shared/host-port.ts";
 import { Lifecycle, Phase } from "../shared/lifecycle.ts";
 import { Outbox } from "../shared/outbox.ts";
 
@@ -24,6 +25,8 @@ export interface RtmpClientOptions {
   chunkSize?: number;
   /** Limit for TCP connect + handshake + connect reply, and for each later command reply. Default 5000 ms. */
   timeoutMs?: number;
+  /** A socket that takes none of the bytes waiting for this long drops the connection (check()). Default never. */
+  writeTimeoutMs?: number;
   /** Bytes queued and not yet taken by the socket above which the connection is closed. Default 16 MiB. */
   maxQueueBytes?: number;
   /** Largest message the server may send (max_message_size); larger closes the connection. Default 16 MiB. */
@@ -33,6 +36,8 @@ export interface RtmpClientOptions {
    * may be a view into a reused buffer, valid during the call: copy it to keep it.
    */
   onMessage?: (message: RtmpMessage) => void;
+  /** Where media payloads are assembled (a pull's frame slabs, as for a publisher's session); else the reader's buffers. */
+  store?: PayloadStore;
   /**
    * Called once when a connection that connect() resolved is gone: no error after close(), an Error for
    * anything else. A failed connect() only rejects.
@@ -78,17 +83,20 @@ export function parseRtmpUrl(url: string): RtmpUrl {
   }
   if (u.protocol !== "rtmp:" && u.protocol !== "rtmps:") throw new Error(`"${url}": only rtmp:// and rtmps:// URLs are supported`);
   if (u.hostname === "") throw new Error(`"${url}" has no host`);
-  const tls = u.protocol === "rtmps:";
-  // FFmpeg's defaults: 1935 for RTMP, 443 for RTMPS.
-  const port = u.port !== "" ? Number(u.port) : tls ? 443 : 1935;
   const path = u.pathname.replace(/^\/+/, "");
   const slash = path.indexOf("/");
   const app = slash < 0 ? path : path.slice(0, slash);
   if (app === "") throw new Error(`"${url}" has no application name in its path`);
   const name = (slash < 0 ? "" : path.slice(slash + 1)) + u.search;
-  // URL keeps IPv6 literals in brackets: right for tcUrl, not for the socket.
-  const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
-  return { tls, host, port, app, name, tcUrl: `${u.protocol}//${u.hostname}:${port}/${app}` };
+  return { ...rtmpEndpoint(u, app), app, name };
+}
+
+/** Where an rtmp:// or rtmps:// URL connects, and the tcUrl that names `app` there. */
+export function rtmpEndpoint(u: URL, app: string): Pick<RtmpUrl, "tls" | "host" | "port" | "tcUrl"> {
+  const tls = u.protocol === "rtmps:";
+  // FFmpeg's defaults: 1935 for RTMP, 443 for RTMPS.
+  const port = u.port !== "" ? Number(u.port) : tls ? 443 : 1935;
+  return { tls, host: urlHost(u), port, tcUrl: `${u.protocol}//${u.hostname}:${port}/${app}` };
 }
 
 /** A caller waiting for a command reply (by transaction id) and/or an onStatus (by message stream id). */
@@ -154,7 +162,7 @@ export class RtmpClient {
     this.maxQueueBytes = opts.maxQueueBytes ?? 16 * 1024 * 1024;
     const maxMessageSize = opts.maxMessageSize ?? DEFAULT_CHUNK_READER_LIMITS.maxMessageSize;
     // Two messages of the largest size may be in flight at once, as a session allows its peers.
-    this.reader = new ChunkReader((m) => this.receive(m), { maxMessageSize, maxPartialBytes: 2 * maxMessageSize });
+    this.reader = new ChunkReader((m) => this.receive(m), { maxMessageSize, maxPartialBytes: 2 * maxMessageSize }, opts.store);
     this.closedPromise = new Promise((resolve) => (this.markClosed = resolve));
     const client = this;
     this.life = new Lifecycle(
@@ -162,18 +170,17 @@ export class RtmpClient {
         get outbox() {
           return client.outbox;
         },
-        discardCuts: false,
+        // A server that stopped reading would not read a FIN behind what is queued either.
+        discardCuts: true,
         release: () => {},
         // Not end(): in Bun 1.4.5 a client's end() while the peer is still sending (acks, pings) closes with
         // SO_LINGER 0, an RST that discards whatever the kernel has not delivered yet.
         halfClose: () => this.socket?.shutdown(),
-        cut: () => {
-          const unsent = this.queuedBytes;
-          this.fail(unsent > 0 ? new Error(`close: ${unsent} bytes still unsent after ${this.timeoutMs} ms`) : undefined);
-        },
+        // Quiet once all was handed over (the server just did not close its side in time).
+        cut: (reason) => this.fail(this.life.halfClosed ? undefined : new Error(`${reason}, ${this.queuedBytes} bytes unsent`)),
       },
-      // The relay checks its own write timeout; a client has no idle rule.
-      { startMs: Infinity, readMs: Infinity, writeMs: Infinity, lingerMs: this.timeoutMs },
+      // Its owner's sweep runs check() (the write timeout); a client has no idle rule.
+      { startMs: Infinity, readMs: Infinity, writeMs: opts.writeTimeoutMs ?? Infinity, lingerMs: this.timeoutMs },
       null,
     );
   }
@@ -265,6 +272,11 @@ export class RtmpClient {
   close(): Promise<void> {
     this.life.close("closed by the client");
     return this.closedPromise;
+  }
+
+  /** The owner's sweep: a socket stuck past writeTimeoutMs drops the connection (onClose gets why). */
+  check(now: number): void {
+    this.life.check(now);
   }
 
   /** Drop the connection at once, sending nothing more (a deadline has passed). onClose gets no error. */
@@ -454,6 +466,7 @@ export class RtmpClient {
   private fail(err?: Error): void {
     if (this.life.phase === Phase.Closed) return;
     this.life.ended();
+    this.reader.close();
     this.opts.signal?.removeEventListener("abort", this.onAbort);
     const why = err ?? new Error("the connection is closed");
     for (const w of [...this.waiters]) w.reject(why);

@@ -69,8 +69,6 @@ export interface SessionContext {
   log: Logger;
   stats: ServerStats;
   connections: ConnectionTable;
-  /** The socket closed and the session is done. */
-  onClosed(session: Session): void;
 }
 
 /** The peer's address; "" and 0 if it reset before its address could be read. */
@@ -177,7 +175,7 @@ export class Session implements Peer, Connection {
         probe: (now) => this.send(pingRequest(Math.floor(now) >>> 0)),
       },
       { startMs: settings.handshakeMs, readMs: settings.readMs, writeMs: settings.writeMs, lingerMs: LINGER_MS },
-      { connection: this, table, log: this.log, stats, events, forget: () => context.onClosed(this) },
+      { connection: this, table, log: this.log, stats, events },
     );
   }
 

@@ -3,6 +3,8 @@
  * one max_connections budget, one list for the API and for the sweep of deadlines, and closing any of them
  * by id. How a connection opens, closes and is reported is its Lifecycle's (lifecycle.ts).
  */
+import type { Outbox } from "./outbox.ts";
+
 
 /** What the table (and the API) knows of a connection, whatever its protocol. */
 export interface Connection {
@@ -19,6 +21,8 @@ export interface Connection {
   readonly since: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** Its send queue; null for one that answers requests instead (an HLS viewer). */
+  readonly outbox: Outbox | null;
   /** Close it: flush what is queued, then disconnect. */
   close(reason: string): void;
   /** The server's sweep: check its deadlines (Lifecycle.check). */
@@ -55,6 +59,12 @@ export class ConnectionTable {
 
   get size(): number {
     return this.byId.size;
+  }
+
+  /** True once every connection has handed what it queued to the kernel (the shutdown waits for it). */
+  get flushed(): boolean {
+    for (const c of this.byId.values()) if (c.outbox?.empty === false) return false;
+    return true;
   }
 
   values(): IterableIterator<Connection> {

@@ -8,3 +8,8 @@ export function hostPort(host: string, port: number): string {
   if (host === "") return "";
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** A URL's host as a socket takes it: URL keeps IPv6 literals in brackets (right in a URL, not for connect). */
+export function urlHost(url: URL): string {
+  return url.hostname.replace(/^\[(.*)\]$/, "$1");
+}

@@ -50,8 +50,8 @@ export interface LifecycleHost {
   release(): void;
   /** Everything queued is handed over: end our side (a FIN, the response's end). Its close calls ended(). */
   halfClose(): void;
-  /** Drop the connection now, sending nothing more. Its close calls ended(). */
-  cut(): void;
+  /** Drop the connection now, sending nothing more, for `reason`. Its close calls ended(). */
+  cut(reason: string): void;
   /** Ask a quiet peer whether it is alive (RTMP's ping); without it, silence alone decides. */
   probe?(now: number): void;
 }
@@ -64,8 +64,8 @@ export interface Account {
   readonly log: Logger;
   readonly stats: ServerStats;
   readonly events: EventChannel;
-  /** The connection is over: whoever else keeps it (its listener) lets it go. */
-  forget(): void;
+  /** The connection is over: whoever else keeps it (its endpoint) lets it go. */
+  forget?(): void;
 }
 
 export class Lifecycle {
@@ -175,7 +175,7 @@ export class Lifecycle {
     if (this.current === Phase.Closed) return;
     if (this.current === Phase.Closing) this.account?.log.debug("connection cut", { reason });
     else this.leave(reason);
-    this.host.cut();
+    this.host.cut(reason);
     this.host.outbox?.close();
   }
 
@@ -202,7 +202,7 @@ export class Lifecycle {
       },
     );
     account.table.delete(c);
-    account.forget();
+    account.forget?.();
   }
 
   /**

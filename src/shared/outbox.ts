@@ -214,7 +214,7 @@ export class Outbox {
           ? alone || left >= COALESCE_BYTES
             ? (first as Uint8Array)
             : null
-          : alone && layout.laidOut !== undefined
+          : alone
             ? layout.laidOut(first as Frame)
             : null;
       let length: number;

@@ -24,8 +24,6 @@ export class Subscriber<P extends SubscriberPeer = Peer> {
   /** About to get the GOP cache, which will cover the live frames it skips meanwhile. */
   joining = false;
   dropped = 0;
-  /** Bytes of frames queued for this player. */
-  bytes = 0;
   readonly since = performance.now();
   private started = false;
   /** The peer's outbox, read once: the peer's own object is one more cache line per frame for a fan-out. */
@@ -85,7 +83,6 @@ export class Subscriber<P extends SubscriberPeer = Peer> {
   private push(frame: Frame, tag: number): void {
     const outbox = this.outbox;
     outbox.pushFrame(frame, this.layout, tag);
-    this.bytes += frame.payload.length;
     if (outbox.queuedBytes > MAX_QUEUE_BYTES) this.peer.close(`send queue over ${MAX_QUEUE_BYTES} bytes`, true);
   }
 }

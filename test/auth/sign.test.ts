@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { createHmac } from "node:crypto";
 import { createAuthorizer } from "../../src/auth/create-authorizer.ts";
-import { signStreamKey, verifySignedStreamKey } from "../../src/auth/sign.ts";
+import { signStreamKey, verifySignedStreamKey } from "../../src/shared/signature.ts";
 import { authRequest, authSettings, capturedLog } from "./fixtures.ts";
 
 const SECRET = "correct horse battery staple";

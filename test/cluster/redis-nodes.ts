@@ -7,6 +7,7 @@ import { RawRtmpClient } from "../helpers/raw-rtmp-client.ts";
 import type { Config } from "../../src/config/config.ts";
 import { STREAM_PREFIX } from "../../src/cluster/redis-registry.ts";
 import { waitFor } from "../../support/wait.ts";
+import { httpUrl } from "./pull-nodes.ts";
 import { RedisScope, type TestRedis } from "./redis.ts";
 
 /** A node `id` of the cluster kept in `redis`, as changed by `adjust`. */
@@ -44,7 +45,7 @@ export function ownerOf(redis: TestRedis, key: string): Promise<string | null> {
 
 /** GET `path` on the node's HTTP listener. */
 export function httpGet(node: TestServer, path: string): Promise<Response> {
-  return fetch(`http://127.0.0.1:${node.server.httpPort}${path}`);
+  return fetch(httpUrl(node, path));
 }
 
 /** rtmp_cluster_registry_up from the node's /metrics, or null when it has none. */

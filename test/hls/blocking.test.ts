@@ -5,16 +5,11 @@ import { reloadDirective, reloadState } from "../../src/hls/reload.ts";
 import { Segmenter } from "../../src/hls/segmenter.ts";
 import { concat } from "../../support/bytes.ts";
 import { readInit } from "../../support/fmp4.ts";
-import { av, audioHeader, bytesOf, EPOCH, trafs, videoHeader } from "./synthetic.ts";
-
-const SETTINGS = { segmentMs: 1000, partMs: 200, window: 7 };
+import { av, audioHeader, bytesOf, fed, SETTINGS, trafs, videoHeader } from "./synthetic.ts";
 
 /** A segmenter fed `frames` frames (40 ms, a keyframe every second): frame 31 gives 1 segment + 1 part. */
 function window(frames: number): Segmenter {
-  const segmenter = new Segmenter(SETTINGS, { msn: 0, discontinuity: 0 }, () => {});
-  const feed = (frame: Frame, arrival: number) => segmenter.frame(frame, arrival);
-  feed(videoHeader(), EPOCH);
-  feed(audioHeader(), EPOCH);
+  const { segmenter, feed } = fed();
   av(feed, 0, frames);
   return segmenter;
 }

@@ -2,33 +2,18 @@ import { describe, expect, it } from "bun:test";
 import type { Frame } from "../../src/media/frame.ts";
 import { FileNames } from "../../src/hls/file-names.ts";
 import { type PlaylistSource, playlistTemplate } from "../../src/hls/playlist.ts";
-import { MAX_SEGMENT_BYTES, MAX_WINDOW_BYTES, type Part, Segmenter, type SegmenterSettings } from "../../src/hls/segmenter.ts";
+import { MAX_SEGMENT_BYTES, MAX_WINDOW_BYTES, type Part, Segmenter } from "../../src/hls/segmenter.ts";
 import { holders } from "../helpers/frame-holders.ts";
 import { hex } from "../helpers/hex.ts";
 import { VIDEO } from "../fixtures/sequence-headers.ts";
 import { readFragment } from "../../support/fmp4.ts";
-import { aacStamps, av, bytesOf, audioFrame, audioHeader, EPOCH, type Feeder, interleaved, trafs, videoFrame, videoHeader } from "./synthetic.ts";
+import { aacStamps, av, bytesOf, audioFrame, audioHeader, EPOCH, type Feeder, fed, interleaved, SETTINGS, trafs, videoFrame, videoHeader } from "./synthetic.ts";
 
-const SETTINGS: SegmenterSettings = { segmentMs: 1000, partMs: 200, window: 7 };
 const NAMES = new FileNames("abc");
 
 /** A playlist's text for one viewer's query, as the muxer serves it. */
 function renderPlaylist(source: PlaylistSource, names: FileNames, lowLatency: boolean, query: string): string {
   return playlistTemplate(source, names, lowLatency).join(query);
-}
-
-/** A segmenter with both sequence headers given, the frames it was fed, and how often it published. */
-function fed(settings = SETTINGS) {
-  let published = 0;
-  const segmenter = new Segmenter(settings, { msn: 0, discontinuity: 0 }, () => published++);
-  const frames: Frame[] = [];
-  const feed = (frame: Frame, arrival: number) => {
-    frames.push(frame);
-    segmenter.frame(frame, arrival);
-  };
-  feed(videoHeader(), EPOCH);
-  feed(audioHeader(), EPOCH);
-  return { segmenter, feed, frames, published: () => published };
 }
 
 /** Every part of the segments made and of the open one, in order. */

@@ -4,6 +4,7 @@
  * the fragments that come out hold (each run's track, decode time and sample count).
  */
 import { Frame } from "../../src/media/frame.ts";
+import { Segmenter, type SegmenterSettings } from "../../src/hls/segmenter.ts";
 import { MessageType } from "../../src/protocol/message.ts";
 import { AUDIO, VIDEO } from "../fixtures/sequence-headers.ts";
 import { readFragment } from "../../support/fmp4.ts";
@@ -38,6 +39,23 @@ export function audioFrame(timestamp: number, size = 10): Frame {
 
 export interface Feeder {
   (frame: Frame, arrival: number): void;
+}
+
+/** One-second segments (a keyframe every 25 frames of 40 ms) in 200 ms parts, seven listed. */
+export const SETTINGS: SegmenterSettings = { segmentMs: 1000, partMs: 200, window: 7 };
+
+/** A segmenter with both sequence headers given, the frames it was fed, and how often it published. */
+export function fed(settings = SETTINGS) {
+  let published = 0;
+  const segmenter = new Segmenter(settings, { msn: 0, discontinuity: 0 }, () => published++);
+  const frames: Frame[] = [];
+  const feed: Feeder = (frame, arrival) => {
+    frames.push(frame);
+    segmenter.frame(frame, arrival);
+  };
+  feed(videoHeader(), EPOCH);
+  feed(audioHeader(), EPOCH);
+  return { segmenter, feed, frames, published: () => published };
 }
 
 /**

@@ -6,8 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { type Config, DEFAULT_CONFIG } from "../../src/config/config.ts";
 import { type RtmpServer, startServer } from "../../src/server.ts";
-import { within } from "../../support/wait.ts";
+import { waitFor } from "../../support/wait.ts";
 import { type LogCapture, capturedLog } from "../helpers/log-capture.ts";
+import { RawHttpClient } from "./harness.ts";
 
 const BAD_HOSTS: [string, string][] = [
   ["a space", "a b"],
@@ -17,25 +18,11 @@ const BAD_HOSTS: [string, string][] = [
   ["bytes above 0x7f", "h\xe9llo\xff"],
 ];
 
-/** Sends `request` as Latin-1 bytes on a fresh connection; resolves with everything received until the server closes. */
-async function rawExchange(port: number, request: string): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  const closed = Promise.withResolvers<void>();
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1",
-    port,
-    socket: {
-      binaryType: "uint8array",
-      data: (_s, bytes: Uint8Array) => {
-        chunks.push(bytes);
-      },
-      close: () => closed.resolve(),
-      error: () => closed.resolve(),
-    },
-  });
-  socket.write(Buffer.from(request, "latin1"));
-  await within(closed.promise, 5_000, "the server to answer and close");
-  return Buffer.concat(chunks).toString("latin1");
+/** GET `path` with `host` for its Host header; resolves with everything received until the server closes. */
+async function exchange(port: number, path: string, host: string): Promise<string> {
+  const client = await RawHttpClient.request(port, path, { host, connection: "close" });
+  await waitFor(() => client.closedAt !== null, 5_000, "the server to answer and close");
+  return Buffer.from(client.bytes()).toString("latin1");
 }
 
 const statusLine = (response: string) => response.slice(0, response.indexOf("\r\n"));
@@ -61,7 +48,7 @@ describe("requests with a bad Host header", () => {
     for (const path of ["/healthz", "/live/x.flv?token=s3cret"]) {
       it(`answers 400 to ${label} on ${path.split("?")[0]}, with at most one debug line`, async () => {
         const before = logs.lines.length;
-        const response = await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        const response = await exchange(port, path, host);
         expect(statusLine(response)).toBe("HTTP/1.1 400 Bad Request");
         const added = logs.records().slice(before);
         expect(added.length, logs.tail()).toBeLessThanOrEqual(1);
@@ -73,7 +60,7 @@ describe("requests with a bad Host header", () => {
   }
 
   it("still answers a request whose Host is valid", async () => {
-    const response = await rawExchange(port, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+    const response = await exchange(port, "/healthz", `127.0.0.1:${port}`);
     expect(statusLine(response)).toBe("HTTP/1.1 200 OK");
   });
 });

@@ -18,11 +18,6 @@ afterEach(async () => {
   await Promise.all(publishers.splice(0).map((p) => p.close()));
 });
 
-/** Chromium, headless and isolated (its own profile in `dir`), on `url`; resolves with what it printed. */
-function chromium(dir: string, url: string, mode: string[]): Promise<string> {
-  return chromiumOnce(children, dir, url, mode);
-}
-
 describe.skipIf(!requireTool("chromium"))("the dashboard in headless Chromium", () => {
   const live = httpLiveTest("http-dashboard");
 
@@ -32,7 +27,7 @@ describe.skipIf(!requireTool("chromium"))("the dashboard in headless Chromium", 
     p.realTime();
     await live.rawPlayer("dash");
     const dir = live.scratch.path;
-    const dom = await chromium(dir, httpUrl(live, "/"), ["--dump-dom"]);
+    const dom = await chromiumOnce(children, dir, httpUrl(live, "/"), ["--dump-dom"]);
     expect(dom).toContain("live/dash");
     expect(dom).toContain("H264 640x360");
     expect(dom).toContain("AAC 44100 Hz 2 ch");
@@ -44,7 +39,7 @@ describe.skipIf(!requireTool("chromium"))("the dashboard in headless Chromium", 
     // One fixed file, overwritten by each run: there for a human to look at, never piling up.
     const png = join(tmpdir(), "rtmp-server-dashboard.png");
     rmSync(png, { force: true });
-    await chromium(dir, httpUrl(live, "/"), [`--screenshot=${png}`, "--window-size=1280,900"]);
+    await chromiumOnce(children, dir, httpUrl(live, "/"), [`--screenshot=${png}`, "--window-size=1280,900"]);
     const bytes = new Uint8Array(await Bun.file(png).arrayBuffer());
     expect([...bytes.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     expect(bytes.length).toBeGreaterThan(10_000);
@@ -56,7 +51,7 @@ describe.skipIf(!requireTool("chromium"))("the dashboard with an API token", () 
   const live = httpLiveTest("http-dashboard-token", { adjust: (c) => (c.http.apiToken = "dash-token") });
 
   it("is served without the token and asks for it", async () => {
-    const dom = await chromium(live.scratch.path, httpUrl(live, "/"), ["--dump-dom"]);
+    const dom = await chromiumOnce(children, live.scratch.path, httpUrl(live, "/"), ["--dump-dom"]);
     expect(dom).toContain("the API needs its token");
     expect(dom).toContain('<form id="token" class="shown">');
   }, 60_000);

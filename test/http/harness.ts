@@ -101,7 +101,8 @@ export class SyntheticPublisher {
 
 /**
  * One HTTP/1.1 request over a bare TCP connection, with its raw reply kept: for what fetch() hides (a
- * reader that stops reading, the exact bytes, the moment the server closes).
+ * reader that stops reading, the exact bytes, headers no client library sends, the moment the server closes).
+ * The request is sent as Latin-1, one byte per character.
  */
 export class RawHttpClient {
   readonly chunks: Uint8Array[] = [];
@@ -129,7 +130,7 @@ export class RawHttpClient {
       },
     });
     const lines = Object.entries({ host: `127.0.0.1:${port}`, ...headers }).map(([k, v]) => `${k}: ${v}\r\n`);
-    client.socket.write(`GET ${path} HTTP/1.1\r\n${lines.join("")}\r\n`);
+    client.socket.write(Buffer.from(`GET ${path} HTTP/1.1\r\n${lines.join("")}\r\n`, "latin1"));
     return client;
   }
 

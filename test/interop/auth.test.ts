@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "bun:test";
 import { renameSync, writeFileSync } from "node:fs";
-import { signStreamKey } from "../../src/auth/sign.ts";
+import { signStreamKey } from "../../src/shared/signature.ts";
 import type { ServerEvent } from "../../src/events/events.ts";
 import { encodeData } from "../../src/protocol/command.ts";
 import { Csid, MessageType, type RtmpMessage } from "../../src/protocol/message.ts";

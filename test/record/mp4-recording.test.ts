@@ -10,9 +10,8 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sampleOf } from "../../src/media/fmp4/track.ts";
 import { MessageType } from "../../src/protocol/message.ts";
-import type { Recorder } from "../../src/record/recorder.ts";
 import { run } from "../../support/children.ts";
-import { FedStream, flvTags, mediaTags } from "../../support/fed-stream.ts";
+import { flvTags, mediaTags } from "../../support/fed-stream.ts";
 import type { FlvTag } from "../../support/flv-tags.ts";
 import { SMALL_SOURCE, testSource } from "../../support/test-source.ts";
 import { Scope, testsAtOnce } from "../helpers/at-once.ts";
@@ -20,7 +19,7 @@ import { type EnhancedCodec, enhancedVideoStream } from "../helpers/enhanced-str
 import { enhancedOpusStream } from "../helpers/opus-stream.ts";
 import { decodeErrors, probe, requireFfmpeg, scratchDir } from "../helpers/media.ts";
 import { type Mp4Recording, boxesFfmpegOpens, mediabunnyKeyPacket, readMp4File } from "./mp4-reading.ts";
-import { expectWholeTestSource, frameAfterSeek, recordFallingBehind, recorders } from "./recording-file.ts";
+import { expectWholeTestSource, frameAfterSeek, record, recordFallingBehind, recorders } from "./recording-file.ts";
 
 // Each test runs ffprobe and ffmpeg a few times: slow on a busy machine, never stuck.
 setDefaultTimeout(30_000);
@@ -31,16 +30,6 @@ const tests = testsAtOnce(() => new Scope());
 
 /** A Recorder writing MP4 to a fresh directory, with its log and events captured. */
 const recorder = recorders(scratch.path, "mp4");
-
-/** Feeds every tag to a new recording of live/`name`, ends it, and waits until its files are finalized. */
-async function record(rec: Recorder, tags: readonly FlvTag[], name = "feed"): Promise<void> {
-  const stream = new FedStream("live", name);
-  const output = rec.output(stream);
-  if (output === null) throw new Error(`live/${name} is not recorded`);
-  for (const tag of tags) stream.deliver(output, tag);
-  output.end();
-  await rec.stop(performance.now() + 10_000);
-}
 
 /** The coded samples of a track's media tags (not the end-of-sequence message FFmpeg closes video with). */
 function samplesOf(tags: readonly FlvTag[], type: number): Buffer[] {

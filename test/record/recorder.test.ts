@@ -22,6 +22,7 @@ import {
   indexAsRead,
   playability,
   readRecording,
+  record,
   recordFallingBehind,
   recorders,
   recordingsIn,
@@ -34,16 +35,6 @@ afterAll(() => scratch.remove());
 
 /** A Recorder writing to a fresh directory, with its log and events captured. */
 const recorder = recorders(scratch.path, "flv");
-
-/** Feeds every tag to a new recording of app/name, ends it, and waits until its files are finalized. */
-async function record(rec: Recorder, tags: readonly FlvTag[], name = "feed", shift = 0): Promise<void> {
-  const stream = new FedStream("live", name);
-  const output = rec.output(stream);
-  if (output === null) throw new Error(`live/${name} is not recorded`);
-  for (const tag of tags) stream.deliver(output, tag, shift);
-  output.end();
-  await rec.stop(performance.now() + 10_000);
-}
 
 function isKeyframeTag(tag: FlvTag): boolean {
   return tag.type === MessageType.Video && tag.data[0] >> 4 === 1 && tag.data[1] === 1;

@@ -46,6 +46,19 @@ export async function readRecording(path: string): Promise<Recording> {
 }
 
 /**
+ * Feeds every tag (its timestamp plus `shift`) to a new recording of live/`name`, ends it, and waits until its
+ * files are finalized.
+ */
+export async function record(rec: Recorder, tags: readonly FlvTag[], name = "feed", shift = 0): Promise<void> {
+  const stream = new FedStream("live", name);
+  const output = rec.output(stream);
+  if (output === null) throw new Error(`live/${name} is not recorded`);
+  for (const tag of tags) stream.deliver(output, tag, shift);
+  output.end();
+  await rec.stop(performance.now() + 10_000);
+}
+
+/**
  * Records live/`name` from `tags` as a stream whose disk falls behind: the first 3 s in one go (no write can
  * complete in between), then about real time (the disk catches up between frames); then ends it and waits
  * until its files are finalized.

@@ -36,6 +36,7 @@ function connection(options: { deadlines?: Partial<Deadlines>; discardCuts?: boo
     get bytesOut() {
       return outbox.bytesSent;
     },
+    outbox,
     close: (reason) => life.close(reason),
     tick: (now) => life.check(now),
   };

@@ -4,6 +4,7 @@
  * the fragment writer sizes it exactly, so a fragment is written with no copy but the sample data's, and into
  * memory not zeroed first.
  */
+import { writeU24, writeU32 } from "../../protocol/bytes.ts";
 
 /** A box header: 32-bit size and type. */
 export const BOX_HEADER = 8;
@@ -12,7 +13,6 @@ export const FULL_BOX_HEADER = 12;
 
 export class BoxWriter {
   private buffer: Uint8Array;
-  private view: DataView;
   /** Bytes written so far. */
   at = 0;
 
@@ -23,7 +23,6 @@ export class BoxWriter {
   constructor(capacity = 1024, uninitialized = false) {
     const buffer = uninitialized ? Buffer.allocUnsafe(capacity) : new Uint8Array(capacity);
     this.buffer = new Uint8Array(buffer.buffer, buffer.byteOffset, capacity);
-    this.view = new DataView(buffer.buffer, buffer.byteOffset, capacity);
   }
 
   u8(value: number): void {
@@ -33,27 +32,20 @@ export class BoxWriter {
 
   u16(value: number): void {
     this.room(2);
-    this.view.setUint16(this.at, value);
-    this.at += 2;
+    this.buffer[this.at++] = value >>> 8;
+    this.buffer[this.at++] = value;
   }
 
   u24(value: number): void {
     this.room(3);
-    this.buffer[this.at] = value >>> 16;
-    this.buffer[this.at + 1] = value >>> 8;
-    this.buffer[this.at + 2] = value;
+    writeU24(this.buffer, this.at, value);
     this.at += 3;
   }
 
+  /** Also a signed 32-bit field: its two's complement bytes are the same. */
   u32(value: number): void {
     this.room(4);
-    this.view.setUint32(this.at, value);
-    this.at += 4;
-  }
-
-  i32(value: number): void {
-    this.room(4);
-    this.view.setInt32(this.at, value);
+    writeU32(this.buffer, this.at, value);
     this.at += 4;
   }
 
@@ -100,7 +92,7 @@ export class BoxWriter {
 
   /** Ends the box opened at `start`: its size is everything written since. */
   close(start: number): void {
-    this.view.setUint32(start, this.at - start);
+    writeU32(this.buffer, start, this.at - start);
   }
 
   /** What was written (a view of the buffer, which the writer does not touch again). */
@@ -113,6 +105,5 @@ export class BoxWriter {
     const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.at + n));
     grown.set(this.buffer.subarray(0, this.at));
     this.buffer = grown;
-    this.view = new DataView(grown.buffer);
   }
 }

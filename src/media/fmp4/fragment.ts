@@ -75,7 +75,7 @@ export function fragment(sequenceNumber: number, runs: readonly TrackRun[]): Uin
       w.u32(sample.duration);
       w.u32(sample.data.length);
       w.u32(sample.sync ? SYNC_SAMPLE : NON_SYNC_SAMPLE);
-      w.i32(sample.compositionOffset);
+      w.u32(sample.compositionOffset); // signed (trun version 1)
       dataOffset += sample.data.length;
     }
     w.close(trun);

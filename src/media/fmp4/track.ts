@@ -9,7 +9,8 @@
  * functions: their streams are not offered as fMP4 (or only with their other track). So do multitrack messages:
  * a track is a stream's single audio or video track, never one of several.
  */
-import { OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER, av1ConfigDetails, obus, parseAv1SequenceHeader } from "../av1.ts";
+import { OBU_TEMPORAL_DELIMITER, av1ConfigDetails, firstSequenceHeader, obus } from "../av1.ts";
+import { readU24 } from "../../protocol/bytes.ts";
 import { aacConfigDetails } from "../aac.ts";
 import type { VideoDetails } from "../codec-details.ts";
 import { LEGACY_AAC_HEADER, LEGACY_VIDEO_HEADER, LegacyPacketType, SOUND_FORMAT_AAC, VIDEO_CODEC_AVC, VIDEO_CODEC_HEVC } from "../codec-info.ts";
@@ -24,6 +25,7 @@ import {
 } from "../ex-header.ts";
 import { avcConfigDetails } from "../h264.ts";
 import { hevcConfigDetails } from "../h265.ts";
+import { DOPS_SIZE, OPUS_HEAD_SIZE, OPUS_RATE, isOpusHead } from "../opus.ts";
 import { vp9KeyframeHeader } from "../vp9.ts";
 import { fullBoxPrefixLength } from "../vpcc.ts";
 import { MessageType } from "../../protocol/message.ts";
@@ -60,7 +62,6 @@ export interface SampleView {
 }
 
 const VIDEO_TIMESCALE = 90_000;
-const OPUS_RATE = 48_000;
 
 const VIDEO_FOURCC = new Set<string>(["avc1", "hvc1", "av01", "vp09"]);
 const AUDIO_FOURCC = new Set<string>(["mp4a", "Opus"]);
@@ -161,13 +162,8 @@ function vp9FrameSize(keyframe: Uint8Array): VideoDetails | null {
 /** The maximum frame size of the sequence header OBU a keyframe's temporal unit starts with. */
 function av1FrameSize(keyframe: Uint8Array): VideoDetails | null {
   const sample = sampleOf(MessageType.Video, keyframe);
-  if (sample === null) return null;
-  for (const obu of obus(sample.data)) {
-    if (obu.type !== OBU_SEQUENCE_HEADER) continue;
-    const header = parseAv1SequenceHeader(obu.payload);
-    return header === null ? null : { codec: "AV1", width: header.maxWidth, height: header.maxHeight };
-  }
-  return null;
+  const header = sample === null ? null : firstSequenceHeader(sample.data);
+  return header === null ? null : { codec: "AV1", width: header.maxWidth, height: header.maxHeight };
 }
 
 function audioTrack(payload: Uint8Array, id: number): TrackConfig | null {
@@ -212,10 +208,6 @@ function audioHeader(payload: Uint8Array): { codec: AudioCodec; record: Uint8Arr
   return { codec: "mp4a", record: payload.subarray(LEGACY_AAC_HEADER) };
 }
 
-const OPUS_HEAD_MAGIC = "OpusHead";
-/** OpusHead: magic (8), version, channels, pre-skip, input rate, gain, mapping family; dOps: the same, no magic. */
-const OPUS_HEAD_SIZE = 19;
-const DOPS_SIZE = 11;
 /** A mapping family other than 0 adds stream count, coupled count and one mapping byte per channel. */
 const MAPPING_TABLE = 2;
 
@@ -226,7 +218,7 @@ const MAPPING_TABLE = 2;
  */
 function opusDops(header: Uint8Array): Uint8Array | null {
   if (header.length === 0) return Uint8Array.of(0, 2, 0, 0, 0, 0, 0xbb, 0x80, 0, 0, 0);
-  const magic = String.fromCharCode(...header.subarray(0, 8)) === OPUS_HEAD_MAGIC;
+  const magic = isOpusHead(header);
   const fixed = magic ? OPUS_HEAD_SIZE : DOPS_SIZE;
   const body = magic ? header.subarray(8) : header;
   if (header.length < fixed || body[1] === 0) return null;
@@ -282,7 +274,7 @@ function codedSample(data: Uint8Array, compositionOffsetMs: number, keyframe: bo
 
 /** A signed 24-bit composition time. */
 function compositionTime(p: Uint8Array, at: number): number {
-  return ((p[at] << 24) | (p[at + 1] << 16) | (p[at + 2] << 8)) >> 8;
+  return (readU24(p, at) << 8) >> 8;
 }
 
 /** The ISOBMFF binding leaves temporal delimiters out of AV1 samples; an encoder's temporal unit starts with one. */
